@@ -1,0 +1,2 @@
+/* dense.c -- dense-network kernels (see the dense-networks section of gradcore.h). */
+#include "kernel.h"

@@ -1,0 +1,2 @@
+/* gru.c -- recurrent kernels (see the recurrent section of gradcore.h). */
+#include "kernel.h"

@@ -1,0 +1,77 @@
+/* kernel.h -- template machinery for kernel sources (internal).
+ *
+ * Every file listed in GC_KERNEL_SOURCES is compiled four times by CMake:
+ * GC_DTYPE_F32 / GC_DTYPE_F64  x  GC_ISA_BASE / GC_ISA_AVX2.
+ * Inside, `real` is the element type, GC_IMPL(name) names this variant's
+ * implementation, and GC_DISPATCH(ret, name, params, args) -- expanded only in
+ * the baseline compile -- defines the public gc_<name>_<dtype> entry point,
+ * which calls the AVX2 variant when gc_simd_level() says so.
+ * Code here must be written so the compiler can vectorize it without
+ * reassociation (explicit independent accumulators), because -ffast-math is
+ * never used.
+ */
+#ifndef GC_KERNEL_H
+#define GC_KERNEL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "gradcore.h"
+#include "blas.h"
+
+#if defined(GC_DTYPE_F32)
+typedef float real;
+#define GC_DT f32
+#define GC_IS_F32 1
+#define GC_REAL_MAX 3.4028234663852886e38
+#define GEMM_RM gc_sgemm_rm
+#define GEMV_RM gc_sgemv_rm
+#elif defined(GC_DTYPE_F64)
+typedef double real;
+#define GC_DT f64
+#define GC_IS_F32 0
+#define GC_REAL_MAX 1.7976931348623157e308
+#define GEMM_RM gc_dgemm_rm
+#define GEMV_RM gc_dgemv_rm
+#else
+#error "kernel sources must be compiled with GC_DTYPE_F32 or GC_DTYPE_F64"
+#endif
+
+#if defined(GC_ISA_AVX2)
+#define GC_ISA avx2
+#elif defined(GC_ISA_BASE)
+#define GC_ISA base
+#else
+#error "kernel sources must be compiled with GC_ISA_BASE or GC_ISA_AVX2"
+#endif
+
+#define GC_CAT3_(a, b, c) a##_##b##_##c
+#define GC_CAT3(a, b, c) GC_CAT3_(a, b, c)
+#define GC_CAT4_(a, b, c, d) a##_##b##_##c##_##d
+#define GC_CAT4(a, b, c, d) GC_CAT4_(a, b, c, d)
+
+/* gc_<name>_<dtype>: public entry; gc_<name>_<dtype>_<isa>: implementation */
+#define GC_API(name) GC_CAT3(gc, name, GC_DT)
+#define GC_IMPL(name) GC_CAT4(gc, name, GC_DT, GC_ISA)
+#define GC_IMPL_AVX2(name) GC_CAT4(gc, name, GC_DT, avx2)
+#define GC_IMPL_BASE(name) GC_CAT4(gc, name, GC_DT, base)
+
+#if defined(GC_ISA_BASE) && !defined(GC_NO_AVX2)
+#define GC_DISPATCH(ret, name, params, args)                                   \
+    ret GC_IMPL_AVX2(name) params;                                             \
+    ret GC_API(name) params {                                                  \
+        return gc_simd_level() ? GC_IMPL_AVX2(name) args : GC_IMPL_BASE(name) args; \
+    }
+#elif defined(GC_ISA_BASE)
+#define GC_DISPATCH(ret, name, params, args)                                   \
+    ret GC_API(name) params { return GC_IMPL_BASE(name) args; }
+#else
+#define GC_DISPATCH(ret, name, params, args)
+#endif
+
+/* Number of independent accumulators in reductions: 16 doubles fill four
+ * AVX2 registers (eight SSE2 ones) and make the summation order, hence the
+ * result, identical on every path. */
+#define GC_NACC 16
+
+#endif /* GC_KERNEL_H */

@@ -1,0 +1,2 @@
+/* lstm.c -- recurrent kernels (see the recurrent section of gradcore.h). */
+#include "kernel.h"

@@ -1,0 +1,233 @@
+/* norm.c -- norm of many buffers in one call (template: see kernel.h).
+ *
+ * Contract: gc_norm_<dt>(bufs, lens, n_bufs, ord, per_buf, out) computes the
+ * ord-norm (2, 1, INFINITY, or finite p > 0) of the concatenation of all
+ * buffers, optionally each buffer's own norm, max |x|, and NaN/Inf counts
+ * with the position of the first non-finite value. Reads only.
+ *
+ * Method: one fast pass accumulates sum(x^2) (or sum|x|) and max|x| in
+ * float64 with GC_NACC independent accumulators over blocks of GC_BLOCK
+ * elements (pairwise-ish: error ~ (GC_BLOCK/GC_NACC + n/GC_BLOCK) eps).
+ * A non-finite sum triggers a counting scan (NaN/Inf present) or, for
+ * float64 overflow and underflow, a scaled pass sum((x/max)^p) like LAPACK's
+ * lassq. General p always uses the scaled pass (max first, then pow).
+ */
+#include "kernel.h"
+
+#include <stdlib.h>
+
+#define GC_BLOCK 4096
+/* Below this sum of squares, float64 squares may have lost precision. */
+#define GC_TINY 0x1p-600
+
+enum { MODE_L2, MODE_L1, MODE_INF, MODE_P };
+
+/* Fast pass over one buffer. MODE_L2: *s = sum x^2; MODE_L1: *s = sum |x|;
+ * MODE_INF / MODE_P: *s = sum x*0 (0 when finite, NaN otherwise). */
+static void fast_pass(const real *x, int64_t n, int mode, double *s_out, double *max_out) {
+    double total[GC_NACC] = {0}, mx[GC_NACC] = {0};
+    int64_t i = 0;
+    while (i < n) {
+        int64_t end = n - i > GC_BLOCK ? i + GC_BLOCK : n;
+        double acc[GC_NACC] = {0};
+        if (mode == MODE_L2) {
+            for (; i + GC_NACC <= end; i += GC_NACC)
+                for (int k = 0; k < GC_NACC; k++) {
+                    double v = (double)x[i + k], a = fabs(v);
+                    acc[k] += v * v;
+                    mx[k] = a > mx[k] ? a : mx[k];
+                }
+        } else if (mode == MODE_L1) {
+            for (; i + GC_NACC <= end; i += GC_NACC)
+                for (int k = 0; k < GC_NACC; k++) {
+                    double a = fabs((double)x[i + k]);
+                    acc[k] += a;
+                    mx[k] = a > mx[k] ? a : mx[k];
+                }
+        } else {
+            for (; i + GC_NACC <= end; i += GC_NACC)
+                for (int k = 0; k < GC_NACC; k++) {
+                    double v = (double)x[i + k], a = fabs(v);
+                    acc[k] += v * 0.0;
+                    mx[k] = a > mx[k] ? a : mx[k];
+                }
+        }
+        for (int k = 0; i < end; i++, k++) { /* tail of the block, k < GC_NACC */
+            double v = (double)x[i], a = fabs(v);
+            acc[k] += mode == MODE_L2 ? v * v : mode == MODE_L1 ? a : v * 0.0;
+            mx[k] = a > mx[k] ? a : mx[k];
+        }
+        for (int k = 0; k < GC_NACC; k++) total[k] += acc[k];
+    }
+    /* fixed-order tree reduction of the accumulators */
+    for (int w = GC_NACC / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) {
+            total[k] += total[k + w];
+            mx[k] = mx[k + w] > mx[k] ? mx[k + w] : mx[k];
+        }
+    *s_out = total[0];
+    *max_out = mx[0];
+}
+
+/* Scaled pass for an all-finite buffer with max|x| = m > 0: sum (|x|/m)^p. */
+static double scaled_pass(const real *x, int64_t n, int mode, double p, double m) {
+    double acc[GC_NACC] = {0};
+    int64_t i = 0;
+    if (mode == MODE_L2) {
+        for (; i + GC_NACC <= n; i += GC_NACC)
+            for (int k = 0; k < GC_NACC; k++) {
+                double v = (double)x[i + k] / m;
+                acc[k] += v * v;
+            }
+    } else if (mode == MODE_L1) {
+        for (; i + GC_NACC <= n; i += GC_NACC)
+            for (int k = 0; k < GC_NACC; k++) acc[k] += fabs((double)x[i + k]) / m;
+    } else {
+        for (; i + GC_NACC <= n; i += GC_NACC)
+            for (int k = 0; k < GC_NACC; k++) acc[k] += pow(fabs((double)x[i + k]) / m, p);
+    }
+    for (int k = 0; i < n; i++, k++) {
+        double a = fabs((double)x[i]) / m;
+        acc[k] += mode == MODE_L2 ? a * a : mode == MODE_L1 ? a : pow(a, p);
+    }
+    for (int w = GC_NACC / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0];
+}
+
+/* Count NaN and Inf in one buffer; *first gets the first such index or -1. */
+static void count_nonfinite(const real *x, int64_t n, int64_t *n_nan, int64_t *n_inf,
+                            int64_t *first) {
+    int64_t nn = 0, ni = 0, f = -1;
+    for (int64_t i = 0; i < n; i++) {
+        real v = x[i];
+        if (v != v) {
+            nn++;
+            if (f < 0) f = i;
+        } else if (isinf(v)) {
+            ni++;
+            if (f < 0) f = i;
+        }
+    }
+    *n_nan = nn;
+    *n_inf = ni;
+    *first = f;
+}
+
+static double root(double s, int mode, double p) {
+    return mode == MODE_L2 ? sqrt(s) : mode == MODE_L1 ? s : pow(s, 1.0 / p);
+}
+
+int GC_IMPL(norm)(const real *const *bufs, const int64_t *lens, int64_t n_bufs, double ord,
+                  double *per_buf, gc_norm_result *out) {
+    if (!out || n_bufs < 0 || (n_bufs > 0 && (!bufs || !lens))) return GC_ERR_ARG;
+    if (!(ord > 0.0)) return GC_ERR_ARG; /* also rejects NaN */
+    for (int64_t b = 0; b < n_bufs; b++)
+        if (lens[b] < 0 || (lens[b] > 0 && !bufs[b])) return GC_ERR_ARG;
+    int mode = ord == 2.0 ? MODE_L2 : ord == 1.0 ? MODE_L1 : isinf(ord) ? MODE_INF : MODE_P;
+
+    out->norm = 0.0;
+    out->max_abs = 0.0;
+    out->n_nan = out->n_inf = 0;
+    out->first_buf = out->first_idx = -1;
+    if (n_bufs == 0) return GC_OK;
+
+    /* per buffer: s = fast sum, mx = max|x|, bad = holds NaN/Inf */
+    double *s = malloc(sizeof(double) * 2 * (size_t)n_bufs);
+    unsigned char *bad = calloc((size_t)n_bufs, 1);
+    if (!s || !bad) {
+        free(s);
+        free(bad);
+        return GC_ERR_NOMEM;
+    }
+    double *mx = s + n_bufs;
+
+    double total = 0.0, gmax = 0.0;
+    int any_nonfinite_sum = 0;
+    for (int64_t b = 0; b < n_bufs; b++) {
+        fast_pass(bufs[b], lens[b], mode, &s[b], &mx[b]);
+        total += s[b];
+        gmax = mx[b] > gmax ? mx[b] : gmax;
+        if (!isfinite(s[b])) any_nonfinite_sum = 1;
+    }
+    out->max_abs = gmax;
+
+    /* Count and locate NaN/Inf -- only when a sum says they may be there. */
+    int64_t n_nan = 0, n_inf = 0;
+    int overflowed = 0; /* a finite buffer whose float64 sum overflowed */
+    if (any_nonfinite_sum) {
+        for (int64_t b = 0; b < n_bufs; b++) {
+            if (isfinite(s[b])) continue;
+            int64_t bn, bi, f;
+            count_nonfinite(bufs[b], lens[b], &bn, &bi, &f);
+            if (bn + bi == 0) {
+                overflowed = 1;
+                continue;
+            }
+            bad[b] = 1;
+            n_nan += bn;
+            n_inf += bi;
+            if (out->first_buf < 0) {
+                out->first_buf = b;
+                out->first_idx = f;
+            }
+            if (per_buf) per_buf[b] = bn ? NAN : INFINITY;
+        }
+    }
+    out->n_nan = n_nan;
+    out->n_inf = n_inf;
+    int nonfinite = n_nan + n_inf > 0;
+
+    if (mode == MODE_INF) {
+        if (per_buf)
+            for (int64_t b = 0; b < n_bufs; b++)
+                if (!bad[b]) per_buf[b] = mx[b];
+        out->norm = n_nan ? NAN : gmax;
+        goto done;
+    }
+
+    /* The fast result is exact enough unless a sum over- or underflowed. */
+    int need_scaled = mode == MODE_P || overflowed;
+    for (int64_t b = 0; b < n_bufs && !need_scaled; b++)
+        if (!bad[b] && s[b] < GC_TINY && mx[b] > 0.0) need_scaled = 1;
+    if (!nonfinite && !isfinite(total)) need_scaled = 1;
+
+    if (!need_scaled) {
+        if (per_buf)
+            for (int64_t b = 0; b < n_bufs; b++)
+                if (!bad[b]) per_buf[b] = root(s[b], mode, ord);
+        out->norm = n_nan ? NAN : n_inf ? INFINITY : root(total, mode, ord);
+        goto done;
+    }
+
+    /* Scaled pass on every finite buffer: norm_b = mx_b * root(sum (|x|/mx_b)^p). */
+    double gfin = 0.0;
+    for (int64_t b = 0; b < n_bufs; b++) {
+        if (bad[b]) continue;
+        s[b] = mx[b] > 0.0 ? scaled_pass(bufs[b], lens[b], mode, ord, mx[b]) : 0.0;
+        if (per_buf) per_buf[b] = mx[b] * root(s[b], mode, ord);
+        gfin = mx[b] > gfin ? mx[b] : gfin;
+    }
+    if (nonfinite) {
+        out->norm = n_nan ? NAN : INFINITY;
+    } else if (gfin == 0.0) {
+        out->norm = 0.0;
+    } else {
+        double acc = 0.0;
+        for (int64_t b = 0; b < n_bufs; b++) {
+            if (mx[b] == 0.0) continue;
+            double r = mx[b] / gfin;
+            acc += s[b] * (mode == MODE_L2 ? r * r : mode == MODE_L1 ? r : pow(r, ord));
+        }
+        out->norm = gfin * root(acc, mode, ord);
+    }
+done:
+    free(s);
+    free(bad);
+    return GC_OK;
+}
+
+GC_DISPATCH(int, norm,
+            (const real *const *bufs, const int64_t *lens, int64_t n_bufs, double ord,
+             double *per_buf, gc_norm_result *out),
+            (bufs, lens, n_bufs, ord, per_buf, out))

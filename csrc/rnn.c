@@ -1,0 +1,2 @@
+/* rnn.c -- recurrent kernels (see the recurrent section of gradcore.h). */
+#include "kernel.h"

@@ -1,0 +1,32 @@
+"""gradcore: study and tame exploding gradients on the CPU.
+
+Fused C kernels for gradient norms, clipping, dense and recurrent layers,
+with a thin NumPy-facing API. See ``gradcore.info()`` for the build in use.
+"""
+
+__version__ = "0.1.0"
+
+from .backend import get_backend, set_backend, use_backend
+from .clip import (
+    GradStats,
+    clip_grad_norm_,
+    clip_grad_value_,
+    global_norm,
+    grad_stats,
+)
+from .errors import NonFiniteGradientError
+from .info import info
+
+__all__ = [
+    "__version__",
+    "GradStats",
+    "NonFiniteGradientError",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "get_backend",
+    "global_norm",
+    "grad_stats",
+    "info",
+    "set_backend",
+    "use_backend",
+]

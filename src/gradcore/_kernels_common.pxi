@@ -1,0 +1,92 @@
+# Shared binding machinery: BLAS table, SIMD switch, status codes, validation.
+
+class KernelError(RuntimeError):
+    """A C kernel reported a failure that validation should have prevented."""
+
+
+cdef void *_blas_pointer(str name) except NULL:
+    capsule = _cython_blas.__pyx_capi__[name]
+    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
+
+
+cdef _install_blas():
+    cdef gc_blas_table table
+    table.sgemm = <gc_sgemm_t>_blas_pointer("sgemm")
+    table.dgemm = <gc_dgemm_t>_blas_pointer("dgemm")
+    table.sgemv = <gc_sgemv_t>_blas_pointer("sgemv")
+    table.dgemv = <gc_dgemv_t>_blas_pointer("dgemv")
+    if gc_blas_set(&table) != GC_OK:
+        raise ImportError("gradcore: could not install the BLAS table from scipy.linalg.cython_blas")
+
+
+_install_blas()
+gc_simd_init()
+
+
+def simd_name():
+    """The SIMD path the kernels use now: ``"avx2+fma"`` or ``"baseline"``."""
+    return gc_simd_name().decode()
+
+
+def cpu_has_avx2():
+    """Whether this CPU supports the AVX2+FMA path."""
+    return bool(gc_simd_cpu_has_avx2())
+
+
+def set_simd(level):
+    """Select the SIMD path: 0 = baseline, 1 = AVX2+FMA (refused if the CPU lacks it)."""
+    if gc_simd_set(int(level)) != GC_OK:
+        raise ValueError(f"SIMD level {level!r} is not available on this CPU (0 = baseline, 1 = avx2+fma)")
+
+
+cdef int check_status(int status, str what) except -1:
+    """Turn a C status code into a Python exception."""
+    if status == GC_OK:
+        return 0
+    if status == GC_ERR_NOMEM:
+        raise MemoryError(f"{what}: out of memory")
+    if status == GC_ERR_BLAS:
+        raise KernelError(f"{what}: BLAS unavailable or a size exceeds the 32-bit BLAS integer range")
+    if status == GC_ERR_NONFINITE:
+        raise FloatingPointError(f"{what}: non-finite value")
+    raise KernelError(f"{what}: invalid argument (status {status})")
+
+
+cdef inline bint is_float_array(object a):
+    if not cnp.PyArray_Check(a):
+        return False
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    return t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64
+
+
+def describe(object a):
+    """Short description of an object for error messages."""
+    if isinstance(a, np.ndarray):
+        return f"ndarray(dtype={a.dtype}, shape={a.shape})"
+    return type(a).__name__
+
+
+cdef str item_label(str name, object keys, Py_ssize_t i):
+    if keys is not None:
+        return f"{name}[{keys[i]!r}]"
+    return f"{name}[{i}]"
+
+
+cdef check_float_array(object a, str label, bint writable):
+    """Raise a clear error unless ``a`` is a usable float32/float64 array."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{label}: expected a float32 or float64 numpy array, got {describe(a)}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int t = cnp.PyArray_TYPE(arr)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        raise TypeError(f"{label}: expected dtype float32 or float64, got {arr.dtype}")
+    if not cnp.PyArray_ISNOTSWAPPED(arr):
+        raise TypeError(f"{label}: expected native byte order, got {arr.dtype.str}")
+    if not cnp.PyArray_ISALIGNED(arr):
+        raise ValueError(f"{label}: array is not aligned")
+    if writable:
+        if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+            raise ValueError(f"{label}: in-place operation needs a C-contiguous array "
+                             f"(got strides {a.strides}); use np.ascontiguousarray and copy back")
+        if not cnp.PyArray_ISWRITEABLE(arr):
+            raise ValueError(f"{label}: in-place operation needs a writeable array, got a read-only one")

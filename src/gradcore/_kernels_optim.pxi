@@ -1,0 +1,1 @@
+# Fused optimizer updates over flat buffers (csrc/optim.c).

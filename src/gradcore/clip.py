@@ -1,0 +1,158 @@
+"""Gradient norms, statistics and clipping over many arrays at once.
+
+``arrays`` is one ndarray, a list/tuple of ndarrays, or a dict name -> ndarray;
+float32 and float64 may be mixed. Each function makes one C call per dtype
+(never a Python loop over the arrays) with the GIL released.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from .backend import kernels
+from .errors import NonFiniteGradientError
+
+
+@dataclass(frozen=True)
+class GradStats:
+    """Statistics of a set of gradient arrays (see :func:`grad_stats`)."""
+
+    norm: float
+    per_array: np.ndarray
+    max_abs: float
+    n_nan: int
+    n_inf: int
+    first_nonfinite: Optional[tuple]
+    finite: bool
+
+
+def _as_list(arrays: Any, name: str = "arrays"):
+    """Return (list_of_arrays, keys_or_None)."""
+    if isinstance(arrays, np.ndarray):
+        return [arrays], None
+    if isinstance(arrays, dict):
+        return list(arrays.values()), list(arrays.keys())
+    if isinstance(arrays, (list, tuple)):
+        return list(arrays), None
+    raise TypeError(
+        f"{name}: expected an ndarray, a list/tuple of ndarrays or a dict of name -> ndarray, "
+        f"got {type(arrays).__name__}"
+    )
+
+
+def _check_ord(ord) -> float:
+    try:
+        p = float(ord)
+    except (TypeError, ValueError):
+        raise TypeError(f"ord: expected a number (2, 1, inf or any finite p > 0), got {ord!r}") from None
+    if not (p > 0.0):
+        raise ValueError(f"ord: expected 2, 1, inf or any finite p > 0, got {ord!r}")
+    return p
+
+
+def _check_threshold(value, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a finite number >= 0, got {value!r}") from None
+    if not math.isfinite(v) or v < 0.0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return v
+
+
+def buffers(arrays: Any, writable: bool = False, name: str = "arrays"):
+    """Validate ``arrays`` once and return the backend's BufferList for them."""
+    items, keys = _as_list(arrays, name)
+    return kernels().BufferList(items, name, keys, writable)
+
+
+def _first(first, keys):
+    if first is None:
+        return None
+    i, flat = first
+    return (keys[i] if keys is not None else int(i), int(flat))
+
+
+def global_norm(arrays: Any, ord: float = 2.0) -> float:
+    """The ord-norm of all arrays taken together (as if concatenated).
+
+    >>> import numpy as np, gradcore
+    >>> gradcore.global_norm([np.array([3.0, 4.0]), np.array([12.0])])
+    13.0
+    """
+    p = _check_ord(ord)
+    norm, *_ = buffers(arrays).norm(p, False)
+    return float(norm)
+
+
+def grad_stats(arrays: Any, ord: float = 2.0) -> GradStats:
+    """Norm, per-array norms, max |g|, NaN/Inf counts and where the first
+    non-finite value is (``(array_index or key, flat_index)``)."""
+    p = _check_ord(ord)
+    bl = buffers(arrays)
+    norm, per, max_abs, n_nan, n_inf, first = bl.norm(p, True)
+    return GradStats(
+        norm=float(norm),
+        per_array=per,
+        max_abs=float(max_abs),
+        n_nan=int(n_nan),
+        n_inf=int(n_inf),
+        first_nonfinite=_first(first, bl.keys),
+        finite=not (n_nan or n_inf),
+    )
+
+
+def clip_coefficient(norm: float, max_norm: float, eps: float = 1e-6) -> float:
+    """``max_norm / (norm + eps)`` capped at 1 (1 means: leave unchanged)."""
+    coef = max_norm / (norm + eps)
+    return coef if coef < 1.0 else 1.0
+
+
+def clip_grad_norm_(arrays: Any, max_norm: float, ord: float = 2.0,
+                    error_if_nonfinite: bool = False, eps: float = 1e-6) -> float:
+    """Scale all arrays in place so their global ord-norm is at most ``max_norm``.
+
+    Returns the norm before clipping. Scales by ``max_norm / (norm + eps)`` only
+    when that is < 1; otherwise writes nothing. With a non-finite norm, raises
+    :class:`NonFiniteGradientError` if ``error_if_nonfinite``, else leaves every
+    array unchanged and returns the non-finite norm.
+
+    >>> import numpy as np, gradcore
+    >>> g = np.array([3.0, 4.0])
+    >>> gradcore.clip_grad_norm_(g, max_norm=2.0)
+    5.0
+    >>> g
+    array([1.2, 1.6])
+    """
+    max_norm = _check_threshold(max_norm, "max_norm")
+    p = _check_ord(ord)
+    eps = _check_threshold(eps, "eps")
+    bl = buffers(arrays, writable=True)
+    norm, _, _, n_nan, n_inf, first = bl.norm(p, False)
+    if not math.isfinite(norm):
+        if error_if_nonfinite:
+            idx = _first(first, bl.keys)
+            raise NonFiniteGradientError(norm, idx[0], idx[1], int(n_nan), int(n_inf))
+        return float(norm)
+    coef = clip_coefficient(norm, max_norm, eps)
+    if coef < 1.0:
+        bl.scale_(coef)
+    return float(norm)
+
+
+def clip_grad_value_(arrays: Any, clip_value: float, error_if_nonfinite: bool = False) -> int:
+    """Clamp every element to ``[-clip_value, clip_value]`` in place; return how
+    many elements changed. NaN stays NaN (with ``error_if_nonfinite`` a NaN/Inf
+    raises :class:`NonFiniteGradientError` before anything is written)."""
+    c = _check_threshold(clip_value, "clip_value")
+    bl = buffers(arrays, writable=True)
+    if error_if_nonfinite:
+        norm, _, _, n_nan, n_inf, first = bl.norm(math.inf, False)
+        if n_nan or n_inf:
+            idx = _first(first, bl.keys)
+            raise NonFiniteGradientError(norm, idx[0], idx[1], int(n_nan), int(n_inf))
+    return int(bl.clamp_(c))

@@ -1,0 +1,92 @@
+"""Reference norms and in-place clipping over many arrays (NumPy).
+
+The obvious way: per-array ``np.vdot`` (float32 accumulates in float32 here,
+and nothing is overflow-safe), then in-place ``*=`` and ``np.clip``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._validate import check_float_array
+
+
+def combine_norms(a: float, b: float, ord: float) -> float:
+    """The ord-norm of the concatenation of two parts with norms a and b."""
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    if math.isinf(ord):
+        return max(a, b)
+    return float((a**ord + b**ord) ** (1.0 / ord))
+
+
+def _array_norm(x: np.ndarray, ord: float) -> float:
+    flat = x.reshape(-1)
+    if flat.size == 0:
+        return 0.0
+    if ord == 2.0:
+        return float(np.sqrt(np.vdot(flat, flat)))
+    if ord == 1.0:
+        return float(np.abs(flat).sum())
+    if math.isinf(ord):
+        return float(np.abs(flat).max())
+    return float((np.abs(flat) ** ord).sum() ** (1.0 / ord))
+
+
+class BufferList:
+    """Same interface as ``gradcore._kernels.BufferList``."""
+
+    def __init__(self, arrays, name="arrays", keys=None, writable=False):
+        for i, a in enumerate(arrays):
+            label = f"{name}[{keys[i]!r}]" if keys is not None else f"{name}[{i}]"
+            check_float_array(a, label, writable)
+        self.arrays = list(arrays)
+        self.keys = keys
+        self.n = len(self.arrays)
+        self.size = int(sum(a.size for a in self.arrays))
+
+    def __len__(self):
+        return self.n
+
+    def norm(self, ord=2.0, per_array=True):
+        if not (ord > 0.0):
+            raise ValueError(f"ord must be > 0 (2, 1, inf or any finite p > 0), got {ord!r}")
+        per = np.array([_array_norm(a, ord) for a in self.arrays], dtype=np.float64)
+        if per.size == 0:
+            total = 0.0
+        elif math.isinf(ord):
+            total = float(np.max(per)) if not np.isnan(per).any() else math.nan
+        else:
+            total = float(np.sum(per**ord) ** (1.0 / ord))
+        n_nan = int(sum(np.isnan(a).sum() for a in self.arrays))
+        n_inf = int(sum(np.isinf(a).sum() for a in self.arrays))
+        first = None
+        for i, a in enumerate(self.arrays):
+            bad = np.flatnonzero(~np.isfinite(a.reshape(-1)))
+            if bad.size:
+                first = (i, int(bad[0]))
+                break
+        if n_nan:
+            total = math.nan
+        elif n_inf:
+            total = math.inf
+        max_abs = 0.0
+        for a in self.arrays:
+            if a.size:
+                m = np.nanmax(np.abs(a)) if not np.isnan(a).all() else 0.0
+                max_abs = max(max_abs, float(m))
+        return total, (per if per_array else None), max_abs, n_nan, n_inf, first
+
+    def scale_(self, factor):
+        for a in self.arrays:
+            a *= a.dtype.type(factor)
+
+    def clamp_(self, c):
+        changed = 0
+        for a in self.arrays:
+            before = a.copy()
+            np.clip(a, -a.dtype.type(c), a.dtype.type(c), out=a)
+            changed += int(np.count_nonzero((a != before) & ~np.isnan(before)))
+        return changed
