@@ -1,0 +1,83 @@
+"""Helpers shared by the experiments: initializer specs and layer walking."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Callable, List, Tuple
+
+import numpy as np
+
+# short names used by the experiments and the command line
+INIT_ALIASES = {
+    "xavier": "xavier_normal",
+    "glorot": "xavier_normal",
+    "he": "he_normal",
+    "kaiming": "he_normal",
+    "lecun": "lecun_normal",
+}
+
+_SPEC = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$")
+
+
+def resolve_init(spec: Any) -> Callable:
+    """An initializer from a spec: a callable, a number (constant), a name
+    (``"he"``, ``"xavier_uniform"``, ...) or a call string such as
+    ``"normal(1.0)"``, ``"constant(0.05)"``, ``"orthogonal(gain=1.0)"``."""
+    from .. import init as ginit
+
+    if callable(spec) or isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        return ginit.get(spec)
+    if not isinstance(spec, str):
+        raise TypeError(f"init: expected a name, a call string like 'normal(1.0)', a number or a callable, "
+                        f"got {type(spec).__name__}")
+    m = _SPEC.match(spec)
+    if not m:
+        raise ValueError(f"init: cannot parse {spec!r}; expected e.g. 'he', 'normal(1.0)', 'constant(0.5)'")
+    name, argtext = m.group(1), m.group(2)
+    name = INIT_ALIASES.get(name, name)
+    factory = getattr(ginit, name, None)
+    valid = sorted(set(ginit.names()) | set(INIT_ALIASES) | {"constant", "normal", "uniform"})
+    if factory is None or name.startswith("_") or not callable(factory) or name in ("get", "apply", "names", "fans",
+                                                                                   "calculate_gain", "Initializer"):
+        raise ValueError(f"init: unknown initializer {spec!r}; valid: {', '.join(valid)}")
+    args: List[Any] = []
+    kwargs = {}
+    if argtext is not None and argtext.strip():
+        try:
+            call = ast.parse(f"f({argtext})", mode="eval").body
+            args = [ast.literal_eval(a) for a in call.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        except (SyntaxError, ValueError) as exc:
+            raise ValueError(f"init: cannot parse the arguments of {spec!r}: {exc}") from None
+    return factory(*args, **kwargs)
+
+
+def init_label(spec: Any) -> str:
+    return spec if isinstance(spec, str) else getattr(spec, "name", None) or repr(spec)
+
+
+def seeds(seed, n: int) -> List[int]:
+    """``n`` independent integer seeds derived from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return [int(s) for s in rng.integers(0, 2**31 - 1, size=n)]
+
+
+def layers_of(model) -> List:
+    """The direct children of a container, in order."""
+    return [m for _, m in model.children()]
+
+
+def activation_grad(act: str, y: np.ndarray, dy: np.ndarray, slope: float = 0.01) -> np.ndarray:
+    """dz = dy * act'(.) computed from the activation output ``y`` (NumPy)."""
+    if act == "identity":
+        return dy.copy()
+    if act == "relu":
+        return dy * (y > 0)
+    if act == "leaky_relu":
+        return dy * np.where(y > 0, 1.0, slope).astype(y.dtype)
+    if act == "tanh":
+        return dy * (1.0 - y * y)
+    if act == "sigmoid":
+        return dy * y * (1.0 - y)
+    raise ValueError(f"activation: unknown {act!r}")

@@ -1,0 +1,125 @@
+"""Write experiment results as a small static report.
+
+For every result: ``<key>.csv`` and ``<key>.json`` (the numbers), ``<key>.txt``
+(its table) and, when matplotlib is installed, ``<key>.png``; then
+``summary.json`` (every result's metrics and the list of files) and
+``index.html`` showing each plot with a sentence saying what it shows, its
+table and links to the data. Without matplotlib the report still has the
+tables and data, and says how to get the plots (``pip install "gradcore[plot]"``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Sequence, Union
+
+from ._common import PLOT_HINT, have_matplotlib, jsonable
+
+__all__ = ["write_report", "Report"]
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote: the directory, every file (relative
+    names), whether plots were drawn, and the plot errors if any."""
+
+    out_dir: str
+    files: List[str] = field(default_factory=list)
+    plots: bool = False
+    plot_errors: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def index(self) -> str:
+        return os.path.join(self.out_dir, "index.html")
+
+
+def _items(results) -> List:
+    if isinstance(results, Mapping):
+        return list(results.items())
+    out, seen = [], {}
+    for r in results:
+        key = getattr(r, "name", "result")
+        seen[key] = seen.get(key, 0) + 1
+        out.append((key if seen[key] == 1 else f"{key}{seen[key]}", r))
+    return out
+
+
+def write_report(results: Union[Mapping[str, object], Sequence[object]], out_dir="gradcore-report",
+                 title: str = "gradcore report", plots: bool = True, extra: Mapping = None) -> Report:
+    """Write ``results`` (a dict key -> result, or a list of results keyed by
+    their ``name``) into ``out_dir`` (created if needed) and return a
+    :class:`Report`. ``plots=False`` skips the PNGs even with matplotlib."""
+    out_dir = os.fspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    items = _items(results)
+    can_plot = plots and have_matplotlib()
+    rep = Report(out_dir, plots=can_plot)
+    sections = []
+    summary = {"title": title, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "plots": can_plot,
+               "experiments": {}}
+    if extra:
+        summary.update(jsonable(dict(extra)))
+    for key, res in items:
+        files = {}
+        for ext, writer in (("csv", res.to_csv), ("json", res.to_json)):
+            name = f"{key}.{ext}"
+            writer(os.path.join(out_dir, name))
+            files[ext] = name
+        table = res.table()
+        with open(os.path.join(out_dir, f"{key}.txt"), "w") as fh:
+            fh.write(table + "\n")
+        files["txt"] = f"{key}.txt"
+        if can_plot:
+            name = f"{key}.png"
+            try:
+                res.plot(os.path.join(out_dir, name))
+                files["png"] = name
+            except Exception as exc:  # noqa: BLE001 - a broken plot must not lose the data
+                rep.plot_errors[key] = f"{type(exc).__name__}: {exc}"
+        rep.files.extend(files.values())
+        summary["experiments"][key] = {"title": res.title, "caption": res.caption(),
+                                       "metrics": jsonable(res.metrics()), "files": files}
+        sections.append((key, res, files, table))
+    with open(os.path.join(out_dir, "summary.json"), "w") as fh:
+        json.dump(summary, fh, indent=1)
+    rep.files.append("summary.json")
+    with open(os.path.join(out_dir, "index.html"), "w") as fh:
+        fh.write(_html(title, sections, can_plot, plots, rep.plot_errors))
+    rep.files.append("index.html")
+    return rep
+
+
+def _html(title, sections, can_plot, wanted, errors) -> str:
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}"
+        "img{max-width:100%;border:1px solid #ddd}pre{background:#f6f6f6;padding:.6em;overflow-x:auto;"
+        "font-size:12px}p.caption{font-style:italic}.note{background:#fff4d6;padding:.6em}</style>",
+        "</head><body>",
+        f"<h1>{e(title)}</h1>",
+        "<p>Exploding and vanishing gradients, measured: each section shows one experiment, what its "
+        "plot shows, its numbers as a table, and the data as CSV and JSON.</p>",
+    ]
+    if wanted and not can_plot:
+        parts.append(f'<p class="note">No plots in this report: {e(PLOT_HINT)}</p>')
+    parts.append("<ul>" + "".join(f'<li><a href="#{e(k)}">{e(r.title)}</a></li>' for k, r, _, _ in sections)
+                 + "</ul>")
+    for key, res, files, table in sections:
+        parts.append(f'<h2 id="{e(key)}">{e(res.title)}</h2>')
+        if "png" in files:
+            parts.append(f'<img src="{e(files["png"])}" alt="{e(res.title)}">')
+        elif key in errors:
+            parts.append(f'<p class="note">The plot failed: {e(errors[key])}</p>')
+        parts.append(f'<p class="caption">{e(res.caption())}</p>')
+        parts.append(f"<pre>{e(table)}</pre>")
+        links = " · ".join(f'<a href="{e(files[x])}">{x.upper()}</a>' for x in ("csv", "json", "txt") if x in files)
+        parts.append(f"<p>Data: {links}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
