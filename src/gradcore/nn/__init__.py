@@ -8,6 +8,10 @@ same models on the pure-NumPy reference.
 """
 
 from .arena import Arena
+from .layers import Activation, Dense, Residual, Sequential
+from .mlp import MLP
 from .module import Module
+from .norm import BatchNorm1d, LayerNorm
 
-__all__ = ["Arena", "Module"]
+__all__ = ["Activation", "Arena", "BatchNorm1d", "Dense", "LayerNorm", "MLP", "Module", "Residual",
+           "Sequential"]
