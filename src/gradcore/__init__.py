@@ -16,10 +16,17 @@ from .clip import (
 )
 from .errors import NonFiniteGradientError
 from .info import info
+from .monitor import GradMonitor
+from .train import TrainResult, train
+from . import tasks
 
 __all__ = [
     "__version__",
     "GradStats",
+    "GradMonitor",
+    "TrainResult",
+    "train",
+    "tasks",
     "NonFiniteGradientError",
     "clip_grad_norm_",
     "clip_grad_value_",
