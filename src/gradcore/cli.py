@@ -1,22 +1,480 @@
-"""The ``gradcore`` command line."""
+"""The ``gradcore`` command line (also ``python -m gradcore``).
+
+``gradcore demo`` runs the six experiments and writes a report;
+``gradcore chain | depth | bptt | clip | normalize | init`` run one experiment
+with a flag for every knob; ``gradcore sweep CONFIG.toml`` runs a grid;
+``gradcore bench`` times the canonical workloads against the installed peers;
+``gradcore info`` describes the build. Exit codes: 0 success, 1 a run failed,
+2 bad usage (flags, values or config file).
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import math
+import os
 import sys
+import time
+from typing import Any, Dict, List, Optional
+
+DEFAULT_OUT = "gradcore-report"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="gradcore", description="Study and tame exploding gradients on the CPU.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="version, SIMD path, BLAS in use")
+class UsageError(Exception):
+    """Bad flags, values or config: printed as ``gradcore <cmd>: error: ...``, exit 2."""
+
+
+# ---------------------------------------------------------------- arg types
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {s!r}")
+    return v
+
+
+def _finite(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {s!r}")
+    return v
+
+
+def _positive(s: str) -> float:
+    v = _finite(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {s!r}")
+    return v
+
+
+def _nonneg(s: str) -> float:
+    v = _finite(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
+    return v
+
+
+def _clip_norm(s: str):
+    if s.lower() in ("none", "off", "no"):
+        return None
+    return _positive(s)
+
+
+def _choice(*valid):
+    def parse(s: str) -> str:
+        if s not in valid:
+            raise argparse.ArgumentTypeError(f"expected one of {', '.join(valid)}, got {s!r}")
+        return s
+
+    return parse
+
+
+ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
+DTYPES = ("float32", "float64")
+
+
+# ------------------------------------------------------------------- parser
+def _add_common(p, dtype="float64", seed=True):
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if dtype:
+        p.add_argument("--dtype", type=_choice(*DTYPES), default=dtype, help=f"float32 or float64 (default {dtype})")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="also write a report (PNG plot, CSV, JSON, index.html) into DIR")
+    p.add_argument("--plot", metavar="PATH", default=None, help="also draw the plot to PATH (needs matplotlib)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gradcore",
+        description="Study and tame exploding gradients on the CPU. Start with: gradcore demo",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, help, **kw):
+        return sub.add_parser(name, help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                              **kw)
+
+    p = add("demo", "run all six explosion experiments, print their tables and write a report")
+    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help="report directory")
+    p.add_argument("--quick", action="store_true", help="smaller sizes (about 4x faster)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots even when matplotlib is installed")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+
+    p = add("chain", "gradient through a chain of 1x1 layers (the textbook table)")
+    p.add_argument("--w", type=_finite, nargs="+", default=[0.5, 1.0, 2.0], metavar="W", help="weight(s)")
+    p.add_argument("--layers", type=_positive_int, default=5, help="number of layers")
+    p.add_argument("--x", type=_finite, default=1.0, help="input value")
+    p.add_argument("--activation", type=_choice(*ACTS), default="identity", help="activation")
+    p.add_argument("--bias", type=_finite, default=0.0, help="bias of every layer")
+    _add_common(p, dtype=None, seed=False)
+
+    p = add("depth", "per-layer gradient norms of a deep net against mean-field theory")
+    p.add_argument("--depth", type=_positive_int, default=30, help="number of layers")
+    p.add_argument("--width", type=_positive_int, default=256, help="layer width")
+    p.add_argument("--activation", type=_choice(*ACTS), nargs="+", default=["relu", "tanh"], help="activation(s)")
+    p.add_argument("--init", nargs="+", default=["normal(1.0)", "xavier", "he", "lecun", "orthogonal"],
+                   help="initializer(s): a gradcore.init name or call, e.g. he, xavier_uniform, 'normal(1.0)'")
+    p.add_argument("--batch", type=_positive_int, default=32, help="batch size")
+    _add_common(p)
+
+    p = add("bptt", "gradient norm through time in a recurrent net, loss on the last step")
+    p.add_argument("--cell", type=_choice("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
+    p.add_argument("--T", type=_positive_int, nargs="+", default=[50, 100, 200], help="sequence length(s)")
+    p.add_argument("--radius", type=_nonneg, nargs="+", default=[0.9, 0.99, 1.0, 1.01, 1.1],
+                   help="spectral radius (radii) of the recurrent weight")
+    p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
+    p.add_argument("--nonlinearity", type=_choice("tanh", "relu", "identity"), default="identity",
+                   help="RNN nonlinearity")
+    p.add_argument("--batch", type=_positive_int, default=1, help="batch size")
+    p.add_argument("--engine", type=_choice("auto", "cell", "numpy"), default="auto",
+                   help="gradcore.nn cell or explicit NumPy maths (rnn only)")
+    _add_common(p)
+
+    p = add("clip", "train the same RNN with and without gradient clipping")
+    p.add_argument("--task", type=_choice("adding", "adding_hochreiter", "temporal_order", "temporal_order3", "copy"),
+                   default="adding", help="sequence task")
+    p.add_argument("--T", type=_positive_int, default=50, help="sequence length")
+    p.add_argument("--steps", type=_positive_int, default=200, help="training steps")
+    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0, 10.0], metavar="C",
+                   help="clip norms to compare ('none' = no clipping)")
+    p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
+    p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
+    p.add_argument("--cell", type=_choice("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
+    p.add_argument("--nonlinearity", type=_choice("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
+    p.add_argument("--radius", type=_nonneg, default=1.5, help="initial spectral radius of the recurrent weight")
+    p.add_argument("--lr", type=_positive, default=0.05, help="SGD learning rate")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_common(p, dtype="float32")
+
+    p = add("normalize", "raw 0-255 inputs against min-max scaled inputs, same net and seed")
+    p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
+    p.add_argument("--features", type=_positive_int, default=64, help="pixels per sample")
+    p.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64], help="hidden layer sizes")
+    p.add_argument("--steps", type=_positive_int, default=200, help="training steps")
+    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_common(p, dtype="float32")
+
+    p = add("init", "Xavier vs He vs a constant weight on a deep net")
+    p.add_argument("--depth", type=_positive_int, default=20, help="hidden layers")
+    p.add_argument("--width", type=_positive_int, default=64, help="layer width")
+    p.add_argument("--activation", type=_choice(*ACTS), default="relu", help="activation")
+    p.add_argument("--inits", nargs="+", default=["xavier", "he", "constant(0.05)"], help="initializers")
+    p.add_argument("--steps", type=_positive_int, default=150, help="training steps")
+    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate")
+    p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_common(p, dtype="float32")
+
+    p = add("sweep", "run a grid of experiment runs described by a TOML file")
+    p.add_argument("config", metavar="CONFIG.toml", help="the sweep description (see gradcore sweep --help)")
+    p.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (overrides the config; -1 = all cores)")
+    p.add_argument("--backend", type=_choice("loky", "processes", "threads", "sequential", "dask"), default=None,
+                   help="joblib backend (overrides the config)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address (or env GRADCORE_DASK_SCHEDULER)")
+    p.add_argument("--out", metavar="DIR", default=None, help="write sweep.csv and sweep.json into DIR")
+    p.epilog = SWEEP_HELP
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+
+    p = add("bench", "time the canonical workloads: gradcore vs NumPy reference vs torch/JAX when installed")
+    p.add_argument("--repeat", type=_positive_int, default=5, help="timed repetitions (median reported)")
+    p.add_argument("--quick", action="store_true", help="smaller workloads")
+    p.add_argument("--only", default=None, help="run only workloads whose name contains this text")
+
+    add("info", "version, SIMD path, BLAS in use")
+    return parser
+
+
+SWEEP_HELP = """\
+CONFIG.toml format:
+
+  experiment = "depth_profile"  # chain, depth_profile, depth_sweep, bptt_profile, bptt_sweep,
+                                # clipping_study, normalization_study, initialization_study
+  n_jobs = 2                    # optional (default -1: all cores)
+  backend = "loky"              # optional: loky (processes), threads, sequential, dask
+  scheduler = "tcp://host:8786" # optional, for backend = "dask"
+  out = "sweep-results"         # optional: write sweep.csv / sweep.json here
+
+  [params]                      # fixed arguments of the experiment
+  depth = 30
+
+  [grid]                        # lists: every combination is run, in order
+  init = ["he", "xavier"]
+  activation = ["relu", "tanh"]
+"""
+
+
+def _version() -> str:
+    try:
+        from . import __version__
+    except Exception:  # pragma: no cover
+        return "gradcore"
+    return f"gradcore {__version__}"
+
+
+# ----------------------------------------------------------------- commands
+def _emit(result, args, key: str) -> None:
+    print(result.table())
+    if getattr(args, "plot", None):
+        try:
+            print(f"plot: {result.plot(args.plot)}")
+        except ImportError as exc:
+            print(f"no plot: {exc}")
+    if getattr(args, "out", None):
+        from .experiments.report import write_report
+
+        rep = write_report({key: result}, args.out, title=f"gradcore {key}")
+        print(f"report: {rep.index}" + ("" if rep.plots else ' (no plots: pip install "gradcore[plot]")'))
+
+
+def cmd_chain(args) -> int:
+    from .experiments.chain import ChainTable, chain
+
+    results = [chain(w, args.layers, args.x, args.activation, args.bias) for w in args.w]
+    _emit(ChainTable(results), args, "chain")
+    return 0
+
+
+def cmd_depth(args) -> int:
+    from .experiments.depth import depth_sweep
+
+    _emit(depth_sweep(args.depth, args.width, args.init, args.activation, args.batch, args.seed, args.dtype),
+          args, "depth")
+    return 0
+
+
+def cmd_bptt(args) -> int:
+    from .experiments.bptt import bptt_sweep
+
+    _emit(bptt_sweep(args.cell, args.radius, args.T, args.hidden, args.nonlinearity, args.batch, args.seed,
+                     args.dtype, args.engine), args, "bptt")
+    return 0
+
+
+def cmd_clip(args) -> int:
+    from .experiments.training import clipping_study
+
+    _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
+                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype),
+          args, "clipping")
+    return 0
+
+
+def cmd_normalize(args) -> int:
+    from .experiments.training import normalization_study
+
+    _emit(normalization_study(args.samples, args.features, args.hidden, args.steps, args.lr, args.batch_size,
+                              args.seed, args.dtype), args, "normalization")
+    return 0
+
+
+def cmd_init(args) -> int:
+    from .experiments.training import initialization_study
+
+    _emit(initialization_study(args.depth, args.width, args.activation, args.inits, args.steps, args.lr,
+                               args.samples, args.batch_size, args.seed, args.dtype), args, "initialization")
+    return 0
+
+
+def demo_plan(quick: bool, seed: int = 0):
+    """The demo's experiments: (key, description, zero-argument callable)."""
+    from . import experiments as ex
+
+    if quick:
+        return [
+            ("chain", "1x1 chains", lambda: ex.chain_table()),
+            ("depth", "deep-net gradient profiles",
+             lambda: ex.depth_sweep(20, 128, ("normal(1.0)", "xavier", "he"), ("relu", "tanh"), 16, seed)),
+            ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 1.0, 1.01, 1.1), (50, 100), 16, seed=seed)),
+            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 30, 60, hidden=16, seed=seed)),
+            ("normalization", "input scaling study", lambda: ex.normalization_study(256, 32, (32, 32), 60, seed=seed)),
+            ("initialization", "initialization study",
+             lambda: ex.initialization_study(10, 32, steps=60, n_samples=256, seed=seed)),
+        ]
+    return [
+        ("chain", "1x1 chains", lambda: ex.chain_table()),
+        ("depth", "deep-net gradient profiles",
+         lambda: ex.depth_sweep(30, 256, ex.depth.DEFAULT_INITS, ("relu", "tanh"), 32, seed)),
+        ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 0.99, 1.0, 1.01, 1.1), (50, 100, 200), 32,
+                                                         seed=seed)),
+        ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 200, seed=seed)),
+        ("normalization", "input scaling study", lambda: ex.normalization_study(seed=seed)),
+        ("initialization", "initialization study", lambda: ex.initialization_study(seed=seed)),
+    ]
+
+
+def cmd_demo(args) -> int:
+    from .experiments._common import PLOT_HINT, have_matplotlib
+    from .experiments.report import write_report
+
+    t0 = time.perf_counter()
+    results = {}
+    timings = {}
+    print(f"gradcore demo{' --quick' if args.quick else ''}: six experiments on exploding and vanishing gradients\n")
+    for i, (key, what, run) in enumerate(demo_plan(args.quick, args.seed), 1):
+        t = time.perf_counter()
+        res = run()
+        timings[key] = time.perf_counter() - t
+        results[key] = res
+        print(f"[{i}/6] {what} ({timings[key]:.1f} s)")
+        print(res.table())
+        print()
+    plots = not args.no_plots
+    rep = write_report(results, args.out, title="gradcore: exploding and vanishing gradients, measured",
+                       plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
+    total = time.perf_counter() - t0
+    print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
+    if plots and not have_matplotlib():
+        print(f"no plots drawn: {PLOT_HINT}")
+    for key, err in rep.plot_errors.items():
+        print(f"plot {key} failed: {err}")
+    print(f"total {total:.1f} s")
+    return 0
+
+
+# -------------------------------------------------------------------- sweep
+_TOP_KEYS = ("experiment", "n_jobs", "backend", "scheduler", "out", "params", "grid")
+
+
+def _experiments():
+    from . import experiments as ex
+
+    return {name: getattr(ex, name) for name in ("chain", "depth_profile", "depth_sweep", "bptt_profile",
+                                                 "bptt_sweep", "clipping_study", "normalization_study",
+                                                 "initialization_study")}
+
+
+def load_sweep_config(path: str) -> Dict[str, Any]:
+    """Read and check a sweep TOML file; raise UsageError naming the bad key."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise UsageError("reading TOML on Python 3.10 needs tomli: pip install tomli") from None
+    try:
+        with open(path, "rb") as fh:
+            cfg = tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: invalid TOML: {exc}") from None
+    for key in cfg:
+        if key not in _TOP_KEYS:
+            raise UsageError(f"{path}: unknown key {key!r}; valid keys: {', '.join(_TOP_KEYS)}")
+    exps = _experiments()
+    if "experiment" not in cfg:
+        raise UsageError(f"{path}: missing key 'experiment' (one of {', '.join(exps)})")
+    name = cfg["experiment"]
+    if name not in exps:
+        raise UsageError(f"{path}: experiment: unknown experiment {name!r}; valid: {', '.join(exps)}")
+    fn = exps[name]
+    valid = list(inspect.signature(fn).parameters)
+    params = cfg.get("params", {})
+    grid = cfg.get("grid", {})
+    for section, table in (("params", params), ("grid", grid)):
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: {section}: expected a table [{section}], got {type(table).__name__}")
+        for k, v in table.items():
+            if k not in valid:
+                raise UsageError(f"{path}: [{section}].{k}: {name} has no parameter {k!r}; valid: {', '.join(valid)}")
+            if section == "grid" and (not isinstance(v, list) or not v):
+                raise UsageError(f"{path}: [grid].{k}: expected a non-empty list of values, got {v!r}")
+    both = set(params) & set(grid)
+    if both:
+        k = sorted(both)[0]
+        raise UsageError(f"{path}: [grid].{k}: also set in [params]; give it in one place")
+    if not grid:
+        raise UsageError(f"{path}: missing table [grid] (at least one parameter with a list of values)")
+    n_jobs = cfg.get("n_jobs", -1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise UsageError(f"{path}: n_jobs: expected a non-zero integer (-1 = all cores), got {n_jobs!r}")
+    backend = cfg.get("backend", "loky")
+    from .experiments.sweep import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UsageError(f"{path}: backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    for key in ("scheduler", "out"):
+        if key in cfg and not isinstance(cfg[key], str):
+            raise UsageError(f"{path}: {key}: expected a string, got {cfg[key]!r}")
+    return dict(name=name, fn=fn, params=params, grid=grid, n_jobs=n_jobs, backend=backend,
+                scheduler=cfg.get("scheduler"), out=cfg.get("out"))
+
+
+def _bind_fixed(fn, params):
+    import functools
+
+    return functools.partial(fn, **params) if params else fn
+
+
+def cmd_sweep(args) -> int:
+    from .experiments.sweep import expand_grid, sweep
+
+    cfg = load_sweep_config(args.config)
+    n_jobs = args.n_jobs if args.n_jobs is not None else cfg["n_jobs"]
+    backend = args.backend or cfg["backend"]
+    out = args.out or cfg["out"]
+    points = expand_grid(cfg["grid"])
+    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}")
+    res = sweep(_bind_fixed(cfg["fn"], cfg["params"]), points, n_jobs=n_jobs, backend=backend,
+                scheduler=args.scheduler or cfg["scheduler"])
+    print(res.table())
+    if out:
+        os.makedirs(out, exist_ok=True)
+        res.to_csv(os.path.join(out, "sweep.csv"))
+        res.to_json(os.path.join(out, "sweep.json"))
+        print(f"written: {os.path.join(out, 'sweep.csv')}, {os.path.join(out, 'sweep.json')}")
+    for r in res.errors:
+        print(f"run {r.index} {r.params} failed: {r.error}", file=sys.stderr)
+    return 1 if res.errors else 0
+
+
+def cmd_bench(args) -> int:
+    from ._bench import run_bench
+
+    return run_bench(repeat=args.repeat, quick=args.quick, only=args.only)
+
+
+def cmd_info(args) -> int:
+    from .info import format_info
+
+    print(format_info())
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
+            "normalize": cmd_normalize, "init": cmd_init, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "info":
-        from .info import format_info
-
-        print(format_info())
-        return 0
-    return 2
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"gradcore {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as exc:
+        print(f"gradcore {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"gradcore {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"gradcore {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,8 +19,8 @@ nodes (no node at 0, where ReLU' jumps): ``E[f(z)] = pi^-1/2 sum_i w_i
 f(sqrt(2) x_i)``. For wide Gaussians (q > 2) the nodes of ``f(sqrt(q) z)``
 would step over the unit-scale structure of phi (tanh' is a spike of width
 ~1/sqrt(q) in z), so there the expectation is taken in ``u = sqrt(q) z`` with a
-composite 8-point Gauss-Legendre rule on panels of width 1/2 (a panel edge at
-0) over ``|u| <= 10 sqrt(q)``.
+composite 8-point Gauss-Legendre rule: panels of width 1/2 (a panel edge at
+0) for ``|u| <= 20``, then panels growing by 1.25x out to ``10 sqrt(q)``.
 """
 
 from __future__ import annotations
@@ -83,15 +83,23 @@ def _nodes(n: int):
 GH_MAX_Q = 2.0
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _panel_nodes(q: float):
+    # panels of width 1/2 for |u| <= 20 (where phi has its unit-scale
+    # structure), then widths growing by 1.25x out to 10 sqrt(q), where only the
+    # smooth Gaussian tail is left
     half = 10.0 * math.sqrt(q)
-    n_panels = int(math.ceil(half / 0.5))
-    edges = np.arange(-n_panels, n_panels + 1) * 0.5
+    edges = [0.0]
+    while edges[-1] < half:
+        e = edges[-1]
+        edges.append(e + (0.5 if e < 20.0 else 0.25 * e))
+    e = np.asarray(edges)
+    edges = np.concatenate([-e[:0:-1], e])
     x, w = np.polynomial.legendre.leggauss(8)
     mid = 0.5 * (edges[:-1] + edges[1:])
-    u = (mid[:, None] + 0.25 * x[None, :]).ravel()
-    wu = np.tile(0.25 * w, len(mid)) * np.exp(-u * u / (2.0 * q)) / math.sqrt(2.0 * math.pi * q)
+    hw = 0.5 * np.diff(edges)
+    u = (mid[:, None] + hw[:, None] * x[None, :]).ravel()
+    wu = (hw[:, None] * w[None, :]).ravel() * np.exp(-u * u / (2.0 * q)) / math.sqrt(2.0 * math.pi * q)
     return u, wu
 
 
@@ -101,8 +109,8 @@ def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], q: float = 1.0, 
     ``u = sqrt(q) z`` beyond (see the module docstring)."""
     if n < 2 or n % 2:
         raise ValueError(f"n: expected an even number of nodes >= 2, got {n}")
-    q = max(float(q), 0.0)
-    if q > GH_MAX_Q and math.isfinite(q):
+    q = min(max(float(q), 0.0), 1e300)
+    if q > GH_MAX_Q:
         u, w = _panel_nodes(q)
         return float(np.dot(w, f(u)))
     z, w = _nodes(n)
@@ -123,10 +131,12 @@ def chi1(sigma_w2: float, activation: str, q: float, n: int = 100) -> float:
 
 
 def fixed_point(sigma_w2: float, sigma_b2: float, activation: str, q0: float = 1.0,
-                tol: float = 1e-12, max_iter: int = 10_000, n: int = 100) -> float:
-    """The fixed point ``q*`` reached by iterating the variance map from ``q0``
-    (``inf`` when the variance grows without bound; 0 when it dies out)."""
+                tol: float = 1e-10, max_iter: int = 1000, n: int = 100) -> float:
+    """The fixed point ``q*`` reached by iterating the variance map from ``q0``:
+    ``inf`` when the variance keeps growing (it has not converged after
+    ``max_iter`` steps and is still increasing), 0 when it dies out."""
     q = float(q0)
+    prev = q
     for _ in range(max_iter):
         nq = variance_map(q, sigma_w2, sigma_b2, activation, n)
         if not math.isfinite(nq) or nq > 1e300:
@@ -135,8 +145,10 @@ def fixed_point(sigma_w2: float, sigma_b2: float, activation: str, q0: float = 1
             return nq
         if nq < 1e-300:
             return 0.0
-        q = nq
-    return q
+        prev, q = q, nq
+    if q > prev:
+        return math.inf
+    return 0.0 if q < 1e-12 else q
 
 
 @dataclass(frozen=True)

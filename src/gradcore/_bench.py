@@ -1,0 +1,176 @@
+"""``gradcore bench``: time a few canonical workloads with gradcore, the
+NumPy reference backend, and PyTorch / JAX when installed, and print the
+ratios (peer time / gradcore time; > 1 means gradcore is faster).
+
+For comparable numbers pin the threads: ``OMP_NUM_THREADS=1
+OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 gradcore bench``. The project's
+benchmark suites live in ``benchmarks/`` (pytest-benchmark); this command is
+the quick look from an installed package.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+
+def _time(fn: Callable, repeat: int) -> float:
+    fn()  # warm-up (and jit compile)
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def _torch():
+    try:
+        import torch
+    except Exception:  # noqa: BLE001 - any import failure means "not installed"
+        return None
+    return torch
+
+
+def _jax():
+    try:
+        import jax
+        import jax.numpy as jnp
+    except Exception:  # noqa: BLE001
+        return None
+    return jax, jnp
+
+
+def _grads(n_arrays: int, size: int, seed=0) -> List[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(size).astype(np.float32) for _ in range(n_arrays)]
+
+
+def w_global_norm(quick: bool):
+    import gradcore
+
+    n, size = (32, 16384) if quick else (64, 262144)
+    name = f"global-norm {n}x{size} f32"
+    grads = _grads(n, size)
+    impl = {}
+    impl["gradcore"] = lambda: gradcore.global_norm(grads)
+
+    def ref():
+        with gradcore.use_backend("numpy"):
+            gradcore.global_norm(grads)
+
+    impl["numpy"] = ref
+    torch = _torch()
+    if torch is not None:
+        tg = [torch.from_numpy(g) for g in grads]
+        impl["torch"] = lambda: torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tg)))
+    jx = _jax()
+    if jx is not None:
+        jax, jnp = jx
+        jg = [jnp.asarray(g) for g in grads]
+        f = jax.jit(lambda gs: jnp.sqrt(sum(jnp.sum(g * g) for g in gs)))
+        impl["jax"] = lambda: f(jg).block_until_ready()
+    return name, impl
+
+
+def w_clip(quick: bool):
+    import gradcore
+
+    n, size = (32, 16384) if quick else (64, 262144)
+    name = f"clip_grad_norm_ {n}x{size} f32"
+    grads = _grads(n, size)
+    base = gradcore.global_norm(grads)
+    impl = {"gradcore": lambda: gradcore.clip_grad_norm_(grads, 0.999 * gradcore.global_norm(grads))}
+
+    def ref():
+        with gradcore.use_backend("numpy"):
+            gradcore.clip_grad_norm_(grads, 0.999 * gradcore.global_norm(grads))
+
+    impl["numpy"] = ref
+    torch = _torch()
+    if torch is not None:
+        params = []
+        for g in grads:
+            p = torch.zeros(g.shape, dtype=torch.float32, requires_grad=True)
+            p.grad = torch.from_numpy(g.copy()) * (base / 10.0)
+            params.append(p)
+        impl["torch"] = lambda: torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
+    return name, impl
+
+
+def w_mlp(quick: bool):
+    import gradcore
+    from gradcore import nn
+
+    D, W, B = (10, 128, 32) if quick else (20, 256, 64)
+    name = f"mlp-D{D}-W{W}-B{B} fwd+bwd f32"
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((B, W)).astype(np.float32)
+    dy = rng.standard_normal((B, W)).astype(np.float32)
+    impl = {}
+    for backend in ("c", "numpy"):
+        with gradcore.use_backend(backend):
+            model = nn.MLP([W] * (D + 1), activation="relu", dtype="float32", seed=0)
+
+        def run(model=model, backend=backend):
+            with gradcore.use_backend(backend):
+                model.zero_grad()
+                model.forward(x)
+                model.backward(dy)
+
+        impl["gradcore" if backend == "c" else "numpy"] = run
+    torch = _torch()
+    if torch is not None:
+        layers = []
+        for _ in range(D):
+            layers += [torch.nn.Linear(W, W), torch.nn.ReLU()]
+        tm = torch.nn.Sequential(*layers)
+        tx, tdy = torch.from_numpy(x), torch.from_numpy(dy)
+
+        def trun():
+            tm.zero_grad()
+            (tm(tx) * tdy).sum().backward()
+
+        impl["torch"] = trun
+    return name, impl
+
+
+WORKLOADS = [w_global_norm, w_clip, w_mlp]
+
+
+def run_bench(repeat: int = 5, quick: bool = False, only: Optional[str] = None) -> int:
+    pinned = all(os.environ.get(k) == "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
+    if not pinned:
+        print("note: threads are not pinned; for comparable numbers run with "
+              "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1")
+    peers = ["gradcore", "numpy", "torch", "jax"]
+    rows: List[Tuple[str, Dict[str, float]]] = []
+    for make in WORKLOADS:
+        try:
+            name, impl = make(quick)
+        except Exception as exc:  # noqa: BLE001 - a workload this build cannot run is skipped, and said so
+            print(f"skipped {make.__name__[2:]}: {type(exc).__name__}: {exc}")
+            continue
+        if only and only not in name:
+            continue
+        times = {}
+        for peer, fn in impl.items():
+            try:
+                times[peer] = _time(fn, repeat)
+            except Exception as exc:  # noqa: BLE001
+                print(f"{name}: {peer} failed: {type(exc).__name__}: {exc}")
+        rows.append((name, times))
+        line = f"{name:<36}" + "".join(
+            f"  {p} {times[p] * 1e3:8.3f} ms" + (f" ({times[p] / times['gradcore']:.2f}x)" if p != "gradcore"
+                                                 and "gradcore" in times else "")
+            for p in peers if p in times)
+        print(line, flush=True)
+    if not rows:
+        print("no workload ran")
+        return 1
+    print("ratios are peer time / gradcore time (median of", repeat, "runs); > 1: gradcore is faster")
+    return 0
