@@ -26,10 +26,9 @@ def have_matplotlib() -> bool:
 def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float = 3.6):
     """A matplotlib Figure with axes, without pyplot (no GUI backend, no global
     state): ``fig.savefig`` renders with Agg."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(PLOT_HINT) from None
+    if not have_matplotlib():
+        raise ImportError(PLOT_HINT)
+    from matplotlib.figure import Figure
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, [ax for row in axes for ax in row]

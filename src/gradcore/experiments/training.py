@@ -250,9 +250,9 @@ def initialization_study(depth: int = 20, width: int = 64, activation: str = "re
                          dtype: str = "float32") -> TrainingComparison:
     """A deep MLP (``depth`` hidden layers of ``width``, ``activation``)
     trained with SGD on a smooth regression target from each initializer,
-    same seed and batches. Also records each run's initial per-layer weight
-    gradient norms (``extra["layer_grad_norms"]``) and their first/last
-    ratio."""
+    same seed and batches. Also records each run's initial per-layer bias
+    gradient norms of the hidden layers (``extra["layer_grad_norms"]``; the
+    bias gradient is the batch sum of dL/dz) and their first/last ratio."""
     from .. import grad_stats, train as _train
     from ..losses import mse
     from ..nn import MLP
@@ -272,7 +272,10 @@ def initialization_study(depth: int = 20, width: int = 64, activation: str = "re
         with np.errstate(all="ignore"):
             _, dpred = mse(model.forward(x[:batch_size]), y[:batch_size])
             model.backward(dpred)
-        per = grad_stats({k: v for k, v in model.gradients().items() if k.endswith("weight")}).per_array
+        # bias gradients = batch sums of dL/dz: how the backward signal scales
+        # through the hidden layers (the output layer is left out)
+        biases = [k for k in model.gradients() if k.endswith("bias")][:-1]
+        per = grad_stats({k: model.gradients()[k] for k in biases}).per_array
         per = np.asarray(per, dtype=np.float64)
         data = _epochs(x, y, batch_size, np.random.default_rng(s[2]))
         res = _train(model, data, loss="mse", optimizer="sgd", lr=lr, steps=steps, progress=False)
