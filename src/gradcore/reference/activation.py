@@ -1,0 +1,59 @@
+"""Reference activations (NumPy): forward y = act(x) and backward
+dx = dy * act', with the derivative computed from the output y
+(tanh' = 1 - y^2, sigmoid' = y (1 - y), relu/leaky_relu: y > 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from ._checks import ACTIVATIONS, check_act, check_array, check_slope
+
+
+def apply_activation(z: np.ndarray, act: str, slope: float) -> np.ndarray:
+    """act(z) as a new array of z's dtype."""
+    if act == "identity":
+        return z.copy()
+    if act == "relu":
+        return np.where(z > 0, z, z.dtype.type(0)) if z.size else z.copy()
+    if act == "leaky_relu":
+        return np.where(z > 0, z, z * z.dtype.type(slope))
+    if act == "tanh":
+        return np.tanh(z)
+    return expit(z)
+
+
+def activation_grad(y: np.ndarray, act: str, slope: float) -> np.ndarray:
+    """act' evaluated from the activation output y."""
+    one = y.dtype.type(1)
+    if act == "identity":
+        return np.ones_like(y)
+    if act == "relu":
+        return (y > 0).astype(y.dtype)
+    if act == "leaky_relu":
+        return np.where(y > 0, one, y.dtype.type(slope))
+    if act == "tanh":
+        return one - y * y
+    return y * (one - y)
+
+
+def activation_forward(y, x, act, slope=0.01):
+    """y = act(x) (y may be x)."""
+    check_act(act)
+    slope = check_slope(slope)
+    check_array(x, "x")
+    check_array(y, "y", dtype=x.dtype, shape=x.shape, writable=True)
+    y[...] = apply_activation(x, act, slope)
+
+
+def activation_backward(dx, dy, y, act, slope=0.01):
+    """dx = dy * act'(y) (dx may be dy)."""
+    check_act(act)
+    slope = check_slope(slope)
+    check_array(dy, "dy")
+    check_array(y, "y", dtype=dy.dtype, shape=dy.shape)
+    check_array(dx, "dx", dtype=dy.dtype, shape=dy.shape, writable=True)
+    dx[...] = dy * activation_grad(y, act, slope)
+
+
+__all__ = ["ACTIVATIONS", "activation_forward", "activation_backward"]

@@ -1,0 +1,49 @@
+"""Reference dense layer (NumPy): y = act(x w^T + b), w (O, I) like PyTorch."""
+
+from __future__ import annotations
+
+from ._checks import check_act, check_array, check_slope
+from .activation import activation_grad, apply_activation
+
+
+def dense_forward(y, x, w, b, act, slope):
+    """x (B, I), w (O, I), b (O,) or None, y (B, O) := act(x w^T + b)."""
+    check_act(act)
+    slope = check_slope(slope)
+    check_array(x, "x", ndim=2)
+    B, I = x.shape
+    check_array(w, "w", dtype=x.dtype, ndim=2)
+    if w.shape[1] != I:
+        raise ValueError(f"w: expected shape (O, {I}) to match x {x.shape}, got {w.shape}")
+    O = w.shape[0]
+    check_array(b, "b", dtype=x.dtype, shape=(O,), allow_none=True)
+    check_array(y, "y", dtype=x.dtype, shape=(B, O), writable=True)
+    z = x @ w.T
+    if b is not None:
+        z += b
+    y[...] = apply_activation(z, act, slope)
+
+
+def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
+    """dz := dy * act'(y) (dz may be dy); dw += dz^T x; db += sum_B dz (None:
+    no bias); dx := dz w (None: skip)."""
+    check_act(act)
+    slope = check_slope(slope)
+    check_array(x, "x", ndim=2)
+    B, I = x.shape
+    check_array(w, "w", dtype=x.dtype, ndim=2)
+    if w.shape[1] != I:
+        raise ValueError(f"w: expected shape (O, {I}) to match x {x.shape}, got {w.shape}")
+    O = w.shape[0]
+    check_array(dy, "dy", dtype=x.dtype, shape=(B, O))
+    check_array(y, "y", dtype=x.dtype, shape=(B, O))
+    check_array(dz, "dz", dtype=x.dtype, shape=(B, O), writable=True)
+    check_array(dw, "dw", dtype=x.dtype, shape=(O, I), writable=True)
+    check_array(db, "db", dtype=x.dtype, shape=(O,), writable=True, allow_none=True)
+    check_array(dx, "dx", dtype=x.dtype, shape=(B, I), writable=True, allow_none=True)
+    dz[...] = dy * activation_grad(y, act, slope)
+    dw += dz.T @ x
+    if db is not None:
+        db += dz.sum(axis=0)
+    if dx is not None:
+        dx[...] = dz @ w
