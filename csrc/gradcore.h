@@ -71,6 +71,95 @@ int64_t gc_clamp_f64(double *const *bufs, const int64_t *lens, int64_t n_bufs, d
 
 
 /* ---- Recurrent networks: RNN, LSTM, GRU forward and BPTT (rnn.c, lstm.c, gru.c) */
+/* Time-major: x (T, B, I), states (T, B, H); weights and gate order as
+ * PyTorch (W_ih (G*H, I), W_hh (G*H, H); G = 1 RNN, 4 LSTM i,f,g,o, 3 GRU
+ * r,z,n). One call per sequence. Forward writes the states (and the gate
+ * cache) and reports in *first_nonfinite the first step t whose state holds
+ * NaN/Inf (-1 if none); stop_on_nonfinite != 0 ends the loop there.
+ * Backward accumulates (+=) dw_ih, dw_hh, db_ih, db_hh (biases may be NULL),
+ * overwrites dx (T, B, I) and dh0 / dc0 (B, H) (NULL: skipped), takes
+ * d_out (T, B, H), d_hT, d_cT (B, H) that may be NULL (zero), writes
+ * step_norms[t] = ||dL/dh_t|| (float64, may be NULL) and reports the first
+ * step in backward order (largest t) whose dh_t (or dc_t) holds NaN/Inf;
+ * with stop_on_nonfinite the loop ends there, earlier step_norms are NaN and
+ * no gradient is written. truncate = k > 0: the sequence is cut into
+ * windows [0,k), [k,2k), ... and no gradient crosses a window start (a loss
+ * at step s reaches step t only when both lie in one window, so at most k
+ * steps back); 0 = full BPTT. LSTM/GRU backward consume (overwrite) the gate
+ * cache. Elements per T*B*H: RNN cache 1 (+1 backward workspace dz), LSTM 6
+ * (gates 4, c 1, h 1), GRU 5 (gates r,z,n,hn 4, h 1). Each call mallocs
+ * O(B*G*H + G*H) scratch (GC_ERR_NOMEM on failure). act: 0 identity,
+ * 1 relu, 2 tanh. */
+int gc_rnn_forward_f32(float *out, const float *x, const float *h0, const float *w_ih,
+                       const float *w_hh, const float *b_ih, const float *b_hh, int64_t T,
+                       int64_t B, int64_t In, int64_t H, int act, int stop_on_nonfinite,
+                       int64_t *first_nonfinite);
+int gc_rnn_forward_f64(double *out, const double *x, const double *h0, const double *w_ih,
+                       const double *w_hh, const double *b_ih, const double *b_hh, int64_t T,
+                       int64_t B, int64_t In, int64_t H, int act, int stop_on_nonfinite,
+                       int64_t *first_nonfinite);
+/* dz (T, B, H): workspace (dL/d pre-activation). */
+int gc_rnn_backward_f32(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih,
+                        float *db_hh, float *dz, double *step_norms, const float *d_out,
+                        const float *d_hT, const float *x, const float *h0, const float *out,
+                        const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
+                        int64_t H, int act, int64_t truncate, int stop_on_nonfinite,
+                        int64_t *first_nonfinite);
+int gc_rnn_backward_f64(double *dx, double *dh0, double *dw_ih, double *dw_hh, double *db_ih,
+                        double *db_hh, double *dz, double *step_norms, const double *d_out,
+                        const double *d_hT, const double *x, const double *h0, const double *out,
+                        const double *w_ih, const double *w_hh, int64_t T, int64_t B, int64_t In,
+                        int64_t H, int act, int64_t truncate, int stop_on_nonfinite,
+                        int64_t *first_nonfinite);
+/* LSTM: out, cs (T, B, H) = h_t, c_t; gates (T, B, 4H) = activated i, f, g, o. */
+int gc_lstm_forward_f32(float *out, float *cs, float *gates, const float *x, const float *h0,
+                        const float *c0, const float *w_ih, const float *w_hh, const float *b_ih,
+                        const float *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                        int stop_on_nonfinite, int64_t *first_nonfinite);
+int gc_lstm_forward_f64(double *out, double *cs, double *gates, const double *x,
+                        const double *h0, const double *c0, const double *w_ih,
+                        const double *w_hh, const double *b_ih, const double *b_hh, int64_t T,
+                        int64_t B, int64_t In, int64_t H, int stop_on_nonfinite,
+                        int64_t *first_nonfinite);
+int gc_lstm_backward_f32(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh,
+                         float *db_ih, float *db_hh, double *step_norms, const float *d_out,
+                         const float *d_hT, const float *d_cT, const float *x, const float *h0,
+                         const float *c0, const float *out, const float *cs, float *gates,
+                         const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
+                         int64_t H, int64_t truncate, int stop_on_nonfinite,
+                         int64_t *first_nonfinite);
+int gc_lstm_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, double *dw_hh,
+                         double *db_ih, double *db_hh, double *step_norms, const double *d_out,
+                         const double *d_hT, const double *d_cT, const double *x,
+                         const double *h0, const double *c0, const double *out,
+                         const double *cs, double *gates, const double *w_ih,
+                         const double *w_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                         int64_t truncate, int stop_on_nonfinite, int64_t *first_nonfinite);
+/* GRU: out (T, B, H); gates (T, B, 4H) = r, z, n, hn (hn = W_hn h + b_hn). */
+int gc_gru_forward_f32(float *out, float *gates, const float *x, const float *h0,
+                       const float *w_ih, const float *w_hh, const float *b_ih,
+                       const float *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                       int stop_on_nonfinite, int64_t *first_nonfinite);
+int gc_gru_forward_f64(double *out, double *gates, const double *x, const double *h0,
+                       const double *w_ih, const double *w_hh, const double *b_ih,
+                       const double *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                       int stop_on_nonfinite, int64_t *first_nonfinite);
+int gc_gru_backward_f32(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih,
+                        float *db_hh, double *step_norms, const float *d_out, const float *d_hT,
+                        const float *x, const float *h0, const float *out, float *gates,
+                        const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
+                        int64_t H, int64_t truncate, int stop_on_nonfinite,
+                        int64_t *first_nonfinite);
+int gc_gru_backward_f64(double *dx, double *dh0, double *dw_ih, double *dw_hh, double *db_ih,
+                        double *db_hh, double *step_norms, const double *d_out,
+                        const double *d_hT, const double *x, const double *h0,
+                        const double *out, double *gates, const double *w_ih,
+                        const double *w_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                        int64_t truncate, int stop_on_nonfinite, int64_t *first_nonfinite);
+/* Element functions of the fused cells (float32 / float64 paths), exposed
+ * for accuracy tests: y[i] = tanh(x[i]) (which = 0) or sigmoid(x[i]) (1). */
+void gc_rec_act_f32(float *y, const float *x, int64_t n, int which);
+void gc_rec_act_f64(double *y, const double *x, int64_t n, int which);
 
 
 

@@ -15,3 +15,8 @@ from .norm import BatchNorm1d, LayerNorm
 
 __all__ = ["Activation", "Arena", "BatchNorm1d", "Dense", "LayerNorm", "MLP", "Module", "Residual",
            "Sequential"]
+
+# Recurrent layers (RNN, LSTM, GRU) and the adapters that put them in a Sequential.
+from .rnn import GRU, LSTM, RNN, AllSteps, LastStep, NonFiniteStepError, TimeDistributed, scaled  # noqa: E402
+
+__all__ += ["RNN", "LSTM", "GRU", "LastStep", "AllSteps", "TimeDistributed", "NonFiniteStepError", "scaled"]

@@ -16,6 +16,11 @@ from .layernorm import layernorm_backward, layernorm_forward
 from .loss import bce_with_logits_loss, mse_loss, softmax_cross_entropy_loss
 from .optim import adam_step, sgd_step
 
+# Recurrent networks: RNN, LSTM, GRU forward and BPTT.
+from .rnn import RNN_NONLINEARITIES, rnn_backward, rnn_forward
+from .lstm import lstm_backward, lstm_forward
+from .gru import gru_backward, gru_forward
+
 __all__ = ["BufferList", "combine_norms"]
 __all__ += [
     "ACTIVATIONS",
@@ -33,3 +38,5 @@ __all__ += [
     "sgd_step",
     "adam_step",
 ]
+__all__ += ["RNN_NONLINEARITIES", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
+            "gru_forward", "gru_backward"]

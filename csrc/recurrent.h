@@ -1,0 +1,263 @@
+/* recurrent.h -- helpers shared by rnn.c, lstm.c and gru.c (internal;
+ * included after kernel.h, so `real` is this compile's element type).
+ *
+ * - gc_rec_tanh / gc_rec_sigmoid: branch-free element functions the compiler
+ *   inlines and vectorizes inside the fused cell loops. float32: Cephes-style
+ *   exp with a degree-6 polynomial, max abs error < 1e-6 against float64
+ *   (tested); float64: libm tanh/exp (abs error < 1e-14). NaN in gives NaN out,
+ *   +-Inf gives the limit. The dense kernels (activation.c) carry their own
+ *   activation code; the two should be unified into one shared header.
+ * - gc_rec_recur_fwd / gc_rec_recur_bwd: the per-step recurrent product,
+ *   through BLAS, or through a hand-vectorized small-matrix path when the
+ *   recurrent matrix is tiny (see GC_REC_SMALL below).
+ * - gc_rec_combine: dh = d_out[t] + carry, with ||dh|| (float64, GC_NACC
+ *   accumulators, fixed order) and a non-finite flag from the same pass.
+ * - gc_rec_colsum_add: bias gradients, db += column sums, accumulated in
+ *   float64 in fixed row order.
+ */
+#ifndef GC_RECURRENT_H
+#define GC_RECURRENT_H
+
+#include <string.h>
+
+/* ---- element functions ---------------------------------------------------- */
+
+#if GC_IS_F32
+typedef union {
+    float f;
+    int32_t i;
+} gc_rec_f32bits;
+
+/* a when c else b, as bit operations: a plain ?: lets the compiler sink the
+ * arithmetic of the unused arm into a branch, which (without
+ * -fno-trapping-math) it then refuses to vectorize. */
+static inline float gc_rec_self(int c, float a, float b) {
+    gc_rec_f32bits x, y, r;
+    x.f = a;
+    y.f = b;
+    int32_t m = -(int32_t)(c != 0);
+    r.i = (x.i & m) | (y.i & ~m);
+    return r.f;
+}
+
+/* exp(x) for float32; NaN propagates, over/underflow saturate to the largest /
+ * smallest normal exponent (callers only need exp of clamped arguments). */
+static inline float gc_rec_expf(float x) {
+    float xc = gc_rec_self(x > 88.3762626647949f, 88.3762626647949f, x);
+    xc = gc_rec_self(xc < -87.3365447504019f, -87.3365447504019f, xc);
+    float fx = xc * 1.44269504088896341f;
+    fx = (fx + 12582912.0f) - 12582912.0f; /* round to nearest, exact */
+    fx = gc_rec_self(xc == xc, fx, 0.0f);  /* keep the int conversion defined */
+    float r = xc - fx * 0.693359375f;
+    r = r - fx * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * (r * r) + r + 1.0f;
+    gc_rec_f32bits s;
+    s.i = ((int32_t)fx + 127) << 23;
+    return y * s.f;
+}
+
+static inline float gc_rec_tanh(float x) {
+    float ax = fabsf(x);
+    float z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float small = p * z * x + x;
+    float e = gc_rec_expf(-2.0f * ax);
+    float t = copysignf((1.0f - e) / (1.0f + e), x);
+    return gc_rec_self(ax < 0.625f, small, t);
+}
+
+static inline float gc_rec_sigmoid(float x) { return 1.0f / (1.0f + gc_rec_expf(-x)); }
+#else
+static inline double gc_rec_tanh(double x) { return tanh(x); }
+static inline double gc_rec_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+#endif
+
+/* Non-finite test usable in vectorized integer OR-reductions. */
+#define GC_REC_BAD(v) ((v) - (v) != (v) - (v))
+
+/* Elman nonlinearities (gc_rnn_* act argument). */
+enum { GC_REC_IDENTITY = 0, GC_REC_RELU = 1, GC_REC_TANH = 2 };
+
+/* ---- per-step recurrent products ------------------------------------------ */
+
+/* Small-matrix threshold: when the recurrent matrix has at most
+ * GC_REC_SMALL elements (G*H*H: RNN H <= 64, GRU H <= 36, LSTM H <= 32) and
+ * B <= GC_REC_SMALL_B, the per-step product is done by the hand-vectorized
+ * axpy loops below instead of BLAS. At these sizes a step is a few hundred
+ * FLOPs and the BLAS call itself (argument checks, dispatch, packing) costs
+ * more than the arithmetic; for anything larger BLAS wins. The loops sum in a
+ * fixed order, so both SIMD paths give identical results. */
+#define GC_REC_SMALL 4096
+#define GC_REC_SMALL_B 64
+
+static inline int gc_rec_use_small(int64_t B, int64_t GH, int64_t H) {
+    return GH * H <= GC_REC_SMALL && B <= GC_REC_SMALL_B;
+}
+
+/* y(B, GH; row stride ldy) = beta * y + h(B, H) W^T with W (GH, H) row-major.
+ * Small path: wt is W^T (H, GH) prepared by the caller; beta is 0 or 1. */
+static inline int gc_rec_recur_fwd(real *restrict y, int64_t ldy, const real *restrict h,
+                                   const real *restrict w, const real *restrict wt,
+                                   int64_t B, int64_t GH, int64_t H, real beta) {
+    if (wt) {
+        for (int64_t b = 0; b < B; b++) {
+            real *restrict yb = y + b * ldy;
+            const real *hb = h + b * H;
+            if (beta == (real)0)
+                for (int64_t j = 0; j < GH; j++) yb[j] = 0;
+            int64_t k = 0;
+            for (; k + 4 <= H; k += 4) {
+                const real h0 = hb[k], h1 = hb[k + 1], h2 = hb[k + 2], h3 = hb[k + 3];
+                const real *w0 = wt + k * GH, *w1 = w0 + GH, *w2 = w1 + GH, *w3 = w2 + GH;
+                for (int64_t j = 0; j < GH; j++)
+                    yb[j] = yb[j] + ((h0 * w0[j] + h1 * w1[j]) + (h2 * w2[j] + h3 * w3[j]));
+            }
+            for (; k < H; k++) {
+                const real hk = hb[k];
+                const real *wk = wt + k * GH;
+                for (int64_t j = 0; j < GH; j++) yb[j] = yb[j] + hk * wk[j];
+            }
+        }
+        return GC_OK;
+    }
+    if (B == 1 && ldy >= GH) return GEMV_RM(0, GH, H, (real)1, w, H, h, beta, y);
+    return GEMM_RM(0, 1, B, GH, H, (real)1, h, H, w, H, beta, y, ldy);
+}
+
+/* dh(B, H) = beta * dh + da(B, GH; row stride lda) W with W (GH, H). Small
+ * path (small != 0) reads W directly (rows of W are the axpy vectors). */
+static inline int gc_rec_recur_bwd(real *restrict dh, const real *restrict da, int64_t lda,
+                                   const real *restrict w, int small, int64_t B, int64_t GH,
+                                   int64_t H, real beta) {
+    if (small) {
+        for (int64_t b = 0; b < B; b++) {
+            real *restrict db = dh + b * H;
+            const real *ab = da + b * lda;
+            if (beta == (real)0)
+                for (int64_t j = 0; j < H; j++) db[j] = 0;
+            int64_t g = 0;
+            for (; g + 4 <= GH; g += 4) {
+                const real a0 = ab[g], a1 = ab[g + 1], a2 = ab[g + 2], a3 = ab[g + 3];
+                const real *w0 = w + g * H, *w1 = w0 + H, *w2 = w1 + H, *w3 = w2 + H;
+                for (int64_t j = 0; j < H; j++)
+                    db[j] = db[j] + ((a0 * w0[j] + a1 * w1[j]) + (a2 * w2[j] + a3 * w3[j]));
+            }
+            for (; g < GH; g++) {
+                const real ag = ab[g];
+                const real *wg = w + g * H;
+                for (int64_t j = 0; j < H; j++) db[j] = db[j] + ag * wg[j];
+            }
+        }
+        return GC_OK;
+    }
+    if (B == 1) return GEMV_RM(1, GH, H, (real)1, w, H, da, beta, dh);
+    return GEMM_RM(0, 0, B, H, GH, (real)1, da, lda, w, H, beta, dh, H);
+}
+
+/* W (GH, H) -> wt (H, GH). */
+static inline void gc_rec_transpose(real *restrict wt, const real *restrict w, int64_t GH,
+                                    int64_t H) {
+    for (int64_t g = 0; g < GH; g++)
+        for (int64_t k = 0; k < H; k++) wt[k * GH + g] = w[g * H + k];
+}
+
+/* ---- norms and checks ------------------------------------------------------ */
+
+/* Scaled sum of squares for float64 values whose plain sum overflowed. */
+static double gc_rec_scaled_norm(const real *v, int64_t n) {
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = fabs((double)v[i]);
+        m = a > m ? a : m;
+    }
+    if (m == 0.0) return 0.0;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = (double)v[i] / m;
+        s += a * a;
+    }
+    return m * sqrt(s);
+}
+
+/* dh[i] = a[i] (+ c[i] when c) (+ e[i] when e), for i < n; returns ||dh||_2
+ * (float64, GC_NACC accumulators in fixed order) and sets *bad when any dh is
+ * NaN/Inf. a, c, e may be NULL (treated as zero). */
+static inline double gc_rec_combine(real *restrict dh, const real *a, const real *c,
+                                    const real *e, int64_t n, int *bad) {
+    double acc[GC_NACC] = {0};
+    int flag = 0;
+    int64_t i = 0;
+    if (!a && !c && !e) {
+        memset(dh, 0, sizeof(real) * (size_t)n);
+        return 0.0;
+    }
+    for (; i + GC_NACC <= n; i += GC_NACC)
+        for (int k = 0; k < GC_NACC; k++) {
+            real v = (a ? a[i + k] : (real)0);
+            if (c) v = v + c[i + k];
+            if (e) v = v + e[i + k];
+            dh[i + k] = v;
+            acc[k] += (double)v * (double)v;
+            flag |= GC_REC_BAD(v);
+        }
+    for (int k = 0; i < n; i++, k++) {
+        real v = (a ? a[i] : (real)0);
+        if (c) v = v + c[i];
+        if (e) v = v + e[i];
+        dh[i] = v;
+        acc[k] += (double)v * (double)v;
+        flag |= GC_REC_BAD(v);
+    }
+    for (int w = GC_NACC / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    *bad = flag;
+    double s = acc[0];
+    if (!flag && isinf(s)) return gc_rec_scaled_norm(dh, n);
+    return sqrt(s);
+}
+
+/* 1 when any of x[0..n) is NaN/Inf. */
+static inline int gc_rec_any_bad(const real *x, int64_t n) {
+    int flag = 0;
+    for (int64_t i = 0; i < n; i++) flag |= GC_REC_BAD(x[i]);
+    return flag;
+}
+
+/* d1[j] += s[j] and d2[j] += s[j] (either may be NULL) with
+ * s[j] = sum_r m[r * ld + off + j] for r < rows, j < n: float64 sums in row
+ * order, in column blocks so the partial sums stay on the stack. */
+static inline void gc_rec_colsum_add(real *d1, real *d2, const real *restrict m, int64_t rows,
+                                     int64_t ld, int64_t off, int64_t n) {
+    enum { CB = 256 };
+    if (!d1 && !d2) return;
+    for (int64_t j0 = 0; j0 < n; j0 += CB) {
+        int64_t w = n - j0 < CB ? n - j0 : CB;
+        double acc[CB];
+        for (int64_t j = 0; j < w; j++) acc[j] = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            const real *row = m + r * ld + off + j0;
+            for (int64_t j = 0; j < w; j++) acc[j] += (double)row[j];
+        }
+        if (d1)
+            for (int64_t j = 0; j < w; j++) d1[j0 + j] = (real)((double)d1[j0 + j] + acc[j]);
+        if (d2)
+            for (int64_t j = 0; j < w; j++) d2[j0 + j] = (real)((double)d2[j0 + j] + acc[j]);
+    }
+}
+
+/* Truncated BPTT: with window length k > 0 the sequence is cut into windows
+ * [0, k), [k, 2k), ...; no gradient crosses from step t to t-1 when t is a
+ * window start (t % k == 0, t > 0). k == 0: full BPTT. */
+static inline int gc_rec_cut(int64_t t, int64_t k) { return k > 0 && t > 0 && t % k == 0; }
+
+#endif /* GC_RECURRENT_H */

@@ -1,0 +1,130 @@
+"""Reference GRU forward and BPTT (NumPy), step by step.
+
+Gates r, z, n (PyTorch order), n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),
+h = (1 - z) * n + z * h_prev. Same names, signatures and in-place contract as
+the C kernels: ``gates`` (T, B, 4H) holds [r, z, n, hn] after forward and
+[dA_r, dA_z, dA_n, r * dA_n] after backward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .rnn import RecArgs, check_truncate, cut, sigmoid, step_norm
+
+
+def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
+    """Returns the first step with a non-finite state, or -1."""
+    a = RecArgs(x, w_hh, 3)
+    T, B, In, H = a.T, a.B, a.In, a.H
+    a.arr(x, "x", (T, B, In))
+    a.arr(w_hh, "w_hh", (3 * H, H))
+    a.arr(w_ih, "w_ih", (3 * H, In))
+    a.arr(h0, "h0", (B, H), optional=True)
+    a.arr(b_ih, "b_ih", (3 * H,), optional=True)
+    a.arr(b_hh, "b_hh", (3 * H,), optional=True)
+    a.arr(out, "out", (T, B, H), writable=True)
+    a.arr(gates, "gates", (T, B, 4 * H), writable=True)
+    dt = a.dtype
+    h = h0 if h0 is not None else np.zeros((B, H), dtype=dt)
+    first = -1
+    with np.errstate(all="ignore"):
+        for t in range(T):
+            gi = x[t] @ w_ih.T
+            gh = h @ w_hh.T
+            if b_ih is not None:
+                gi = gi + b_ih
+            if b_hh is not None:
+                gh = gh + b_hh
+            r = sigmoid(gi[:, :H] + gh[:, :H])
+            z = sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+            hn = gh[:, 2 * H :]
+            n = np.tanh(gi[:, 2 * H :] + r * hn)
+            gates[t] = np.concatenate([r, z, n, hn], axis=1)
+            out[t] = (1 - z) * n + z * h
+            h = out[t]
+            if first < 0 and not np.isfinite(h).all():
+                first = t
+                if stop_on_nonfinite:
+                    break
+    return first
+
+
+def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x, h0, out, gates,
+                 w_ih, w_hh, truncate=None, stop_on_nonfinite=False):
+    """BPTT step by step (consumes ``gates``); returns the first step in
+    backward order whose dh is non-finite, or -1."""
+    a = RecArgs(x, w_hh, 3)
+    T, B, In, H = a.T, a.B, a.In, a.H
+    k = check_truncate(truncate)
+    a.arr(x, "x", (T, B, In))
+    a.arr(w_hh, "w_hh", (3 * H, H))
+    a.arr(w_ih, "w_ih", (3 * H, In))
+    a.arr(h0, "h0", (B, H), optional=True)
+    a.arr(out, "out", (T, B, H))
+    a.arr(d_out, "d_out", (T, B, H), optional=True)
+    a.arr(d_hT, "d_hT", (B, H), optional=True)
+    a.arr(gates, "gates", (T, B, 4 * H), writable=True)
+    a.arr(dx, "dx", (T, B, In), writable=True, optional=True)
+    a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
+    a.arr(dw_ih, "dw_ih", (3 * H, In), writable=True)
+    a.arr(dw_hh, "dw_hh", (3 * H, H), writable=True)
+    a.arr(db_ih, "db_ih", (3 * H,), writable=True, optional=True)
+    a.arr(db_hh, "db_hh", (3 * H,), writable=True, optional=True)
+    a.norms(step_norms, "step_norms")
+    dt = a.dtype
+    zeros = np.zeros((B, H), dtype=dt)
+    gw_ih = np.zeros_like(dw_ih)
+    gw_hh = np.zeros_like(dw_hh)
+    gb_ih = np.zeros(3 * H, dtype=np.float64)
+    gb_hh = np.zeros(3 * H, dtype=np.float64)
+    gx = np.zeros((T, B, In), dtype=dt)
+    gh0 = None
+    norms = np.full(T, np.nan)
+    carry = d_hT.copy() if d_hT is not None else zeros.copy()
+    first = -1
+    with np.errstate(all="ignore"):
+        for t in range(T - 1, -1, -1):
+            dh = carry if d_out is None else d_out[t] + carry
+            norms[t] = step_norm(dh)
+            if first < 0 and not np.isfinite(dh).all():
+                first = t
+                if stop_on_nonfinite:
+                    if step_norms is not None:
+                        step_norms[:] = norms
+                    return first
+            g4 = gates[t].copy()
+            r, z, n, hn = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
+            hprev = out[t - 1] if t > 0 else (h0 if h0 is not None else zeros)
+            dan = dh * (1 - z) * (1 - n * n)
+            dar = dan * hn * r * (1 - r)
+            daz = dh * (hprev - n) * z * (1 - z)
+            dhn = dan * r
+            a_in = np.concatenate([dar, daz, dan], axis=1)
+            a_hh = np.concatenate([dar, daz, dhn], axis=1)
+            gates[t] = np.concatenate([dar, daz, dan, dhn], axis=1)
+            gw_ih += a_in.T @ x[t]
+            if t > 0 or h0 is not None:
+                gw_hh += a_hh.T @ hprev
+            gb_ih += a_in.sum(axis=0, dtype=np.float64)
+            gb_hh += a_hh.sum(axis=0, dtype=np.float64)
+            gx[t] = a_in @ w_ih
+            if t > 0 and not cut(t, k):
+                carry = dh * z + a_hh @ w_hh
+            elif t > 0:
+                carry = zeros.copy()
+            else:
+                gh0 = dh * z + a_hh @ w_hh
+    dw_ih += gw_ih
+    dw_hh += gw_hh
+    if db_ih is not None:
+        db_ih[:] = (db_ih.astype(np.float64) + gb_ih).astype(dt)
+    if db_hh is not None:
+        db_hh[:] = (db_hh.astype(np.float64) + gb_hh).astype(dt)
+    if dx is not None:
+        dx[:] = gx
+    if dh0 is not None:
+        dh0[:] = gh0
+    if step_norms is not None:
+        step_norms[:] = norms
+    return first

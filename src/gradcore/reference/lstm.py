@@ -1,0 +1,143 @@
+"""Reference LSTM forward and BPTT (NumPy), step by step.
+
+Gates i, f, g, o (PyTorch order); same names, signatures and in-place
+contract as the C kernels (``gates`` holds the activated gates after forward
+and is overwritten with the pre-activation gradients by backward).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .rnn import RecArgs, check_truncate, cut, sigmoid, step_norm
+
+
+def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
+    """c_t = f c_{t-1} + i g, h_t = o tanh(c_t); returns the first step whose
+    h or c is non-finite, or -1."""
+    a = RecArgs(x, w_hh, 4)
+    T, B, In, H = a.T, a.B, a.In, a.H
+    a.arr(x, "x", (T, B, In))
+    a.arr(w_hh, "w_hh", (4 * H, H))
+    a.arr(w_ih, "w_ih", (4 * H, In))
+    a.arr(h0, "h0", (B, H), optional=True)
+    a.arr(c0, "c0", (B, H), optional=True)
+    a.arr(b_ih, "b_ih", (4 * H,), optional=True)
+    a.arr(b_hh, "b_hh", (4 * H,), optional=True)
+    a.arr(out, "out", (T, B, H), writable=True)
+    a.arr(cs, "cs", (T, B, H), writable=True)
+    a.arr(gates, "gates", (T, B, 4 * H), writable=True)
+    h, c = h0, c0
+    first = -1
+    with np.errstate(all="ignore"):
+        for t in range(T):
+            v = x[t] @ w_ih.T
+            if h is not None:
+                v = v + h @ w_hh.T
+            if b_ih is not None:
+                v = v + b_ih
+            if b_hh is not None:
+                v = v + b_hh
+            i = sigmoid(v[:, :H])
+            f = sigmoid(v[:, H : 2 * H])
+            g = np.tanh(v[:, 2 * H : 3 * H])
+            o = sigmoid(v[:, 3 * H :])
+            cn = i * g if c is None else f * c + i * g
+            gates[t] = np.concatenate([i, f, g, o], axis=1)
+            cs[t] = cn
+            out[t] = o * np.tanh(cn)
+            h, c = out[t], cs[t]
+            if first < 0 and not (np.isfinite(h).all() and np.isfinite(c).all()):
+                first = t
+                if stop_on_nonfinite:
+                    break
+    return first
+
+
+def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, d_cT, x, h0,
+                  c0, out, cs, gates, w_ih, w_hh, truncate=None, stop_on_nonfinite=False):
+    """BPTT step by step (consumes ``gates``); returns the first step in
+    backward order whose dh or dc is non-finite, or -1."""
+    a = RecArgs(x, w_hh, 4)
+    T, B, In, H = a.T, a.B, a.In, a.H
+    k = check_truncate(truncate)
+    a.arr(x, "x", (T, B, In))
+    a.arr(w_hh, "w_hh", (4 * H, H))
+    a.arr(w_ih, "w_ih", (4 * H, In))
+    a.arr(h0, "h0", (B, H), optional=True)
+    a.arr(c0, "c0", (B, H), optional=True)
+    a.arr(out, "out", (T, B, H))
+    a.arr(cs, "cs", (T, B, H))
+    a.arr(d_out, "d_out", (T, B, H), optional=True)
+    a.arr(d_hT, "d_hT", (B, H), optional=True)
+    a.arr(d_cT, "d_cT", (B, H), optional=True)
+    a.arr(gates, "gates", (T, B, 4 * H), writable=True)
+    a.arr(dx, "dx", (T, B, In), writable=True, optional=True)
+    a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
+    a.arr(dc0, "dc0", (B, H), writable=True, optional=True)
+    a.arr(dw_ih, "dw_ih", (4 * H, In), writable=True)
+    a.arr(dw_hh, "dw_hh", (4 * H, H), writable=True)
+    a.arr(db_ih, "db_ih", (4 * H,), writable=True, optional=True)
+    a.arr(db_hh, "db_hh", (4 * H,), writable=True, optional=True)
+    a.norms(step_norms, "step_norms")
+    dt = a.dtype
+    zeros = np.zeros((B, H), dtype=dt)
+    gw_ih = np.zeros_like(dw_ih)
+    gw_hh = np.zeros_like(dw_hh)
+    gb = np.zeros(4 * H, dtype=np.float64)
+    gx = np.zeros((T, B, In), dtype=dt)
+    gh0 = gc0 = None
+    norms = np.full(T, np.nan)
+    carry_h = d_hT.copy() if d_hT is not None else zeros.copy()
+    carry_c = d_cT.copy() if d_cT is not None else zeros.copy()
+    first = -1
+    with np.errstate(all="ignore"):
+        for t in range(T - 1, -1, -1):
+            dh = carry_h if d_out is None else d_out[t] + carry_h
+            norms[t] = step_norm(dh)
+            g4 = gates[t].copy()
+            i, f, g, o = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
+            cprev = cs[t - 1] if t > 0 else (c0 if c0 is not None else zeros)
+            tc = np.tanh(cs[t])
+            dc = carry_c + dh * o * (1 - tc * tc)
+            da = np.concatenate(
+                [dc * g * i * (1 - i), dc * cprev * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)],
+                axis=1,
+            )
+            gates[t] = da
+            carry_c = dc * f
+            if first < 0 and not (np.isfinite(dh).all() and np.isfinite(dc).all()):
+                first = t
+                if stop_on_nonfinite:
+                    if step_norms is not None:
+                        step_norms[:] = norms
+                    return first
+            gw_ih += da.T @ x[t]
+            hprev = out[t - 1] if t > 0 else h0
+            if hprev is not None:
+                gw_hh += da.T @ hprev
+            gb += da.sum(axis=0, dtype=np.float64)
+            gx[t] = da @ w_ih
+            if t > 0 and not cut(t, k):
+                carry_h = da @ w_hh
+            elif t > 0:
+                carry_h = zeros.copy()
+                carry_c = zeros.copy()
+            else:
+                gh0 = da @ w_hh
+                gc0 = carry_c
+    dw_ih += gw_ih
+    dw_hh += gw_hh
+    if db_ih is not None:
+        db_ih[:] = (db_ih.astype(np.float64) + gb).astype(dt)
+    if db_hh is not None:
+        db_hh[:] = (db_hh.astype(np.float64) + gb).astype(dt)
+    if dx is not None:
+        dx[:] = gx
+    if dh0 is not None:
+        dh0[:] = gh0
+    if dc0 is not None:
+        dc0[:] = gc0
+    if step_norms is not None:
+        step_norms[:] = norms
+    return first

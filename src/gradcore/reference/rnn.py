@@ -1,0 +1,215 @@
+"""Reference Elman RNN forward and BPTT (NumPy), step by step.
+
+Same names, signatures and in-place contract as the C kernels in
+``gradcore._kernels`` (see docs/architecture.md, "Recurrent networks"): one
+NumPy matmul per step and per weight, written the obvious way. The helpers
+here (argument checks, truncation rule, step norms) are shared by the LSTM and
+GRU references.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_float_array, describe
+
+RNN_NONLINEARITIES = ("identity", "relu", "tanh")
+
+
+class RecArgs:
+    """Argument checks of one recurrent call (same messages as the binding)."""
+
+    def __init__(self, x, w_hh, G):
+        check_float_array(x, "x", False)
+        if x.ndim != 3:
+            raise ValueError(f"x: expected a 3-D array (T, B, I) (time-major), got shape {x.shape}")
+        self.dtype = x.dtype
+        self.T, self.B, self.In = x.shape
+        if self.T < 1 or self.B < 1 or self.In < 1:
+            raise ValueError(f"x: every dimension of (T, B, I) must be >= 1, got shape {x.shape}")
+        check_float_array(w_hh, "w_hh", False)
+        if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != G * w_hh.shape[1]:
+            raise ValueError(f"w_hh: expected shape ({G}*H, H) with H >= 1, got {w_hh.shape}")
+        self.H = w_hh.shape[1]
+        self.outputs = []
+        self.inputs = []
+
+    def arr(self, a, name, shape, writable=False, optional=False):
+        if a is None:
+            if optional:
+                return
+            raise TypeError(f"{name}: expected a {self.dtype} array of shape {shape}, got None")
+        check_float_array(a, name, writable)
+        if not a.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous array, got strides {a.strides}")
+        if a.dtype != self.dtype:
+            raise TypeError(f"{name}: expected dtype {self.dtype} (the dtype of x), got {a.dtype}")
+        if a.shape != tuple(shape):
+            raise ValueError(f"{name}: expected shape {tuple(shape)}, got {a.shape}")
+        if writable:
+            for other, oname in self.outputs + self.inputs:
+                if np.may_share_memory(a, other):
+                    raise ValueError(f"{name}: output overlaps argument {oname}")
+            self.outputs.append((a, name))
+        else:
+            for other, oname in self.outputs:
+                if np.may_share_memory(a, other):
+                    raise ValueError(f"{name}: argument overlaps output {oname}")
+            self.inputs.append((a, name))
+
+    def norms(self, a, name):
+        if a is None:
+            return
+        if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.shape != (self.T,):
+            raise TypeError(f"{name}: expected a float64 array of shape ({self.T},), got {describe(a)}")
+        if not a.flags.c_contiguous or not a.flags.writeable:
+            raise ValueError(f"{name}: expected a C-contiguous writeable array")
+        for other, oname in self.outputs + self.inputs:
+            if np.may_share_memory(a, other):
+                raise ValueError(f"{name}: output overlaps argument {oname}")
+        self.outputs.append((a, name))
+
+
+def check_truncate(truncate):
+    """None -> 0 (full BPTT); otherwise an int >= 1."""
+    if truncate is None:
+        return 0
+    if isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)):
+        raise TypeError(f"truncate: expected None (full BPTT) or an int >= 1, got {truncate!r}")
+    if truncate < 1:
+        raise ValueError(f"truncate: expected None (full BPTT) or an int >= 1, got {truncate}")
+    return int(truncate)
+
+
+def cut(t, k):
+    """True when no gradient crosses from step t to t-1 (t starts a window)."""
+    return k > 0 and t > 0 and t % k == 0
+
+
+def step_norm(dh):
+    return float(np.sqrt(np.sum(np.square(dh.astype(np.float64)))))
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _act(v, act):
+    if act == "tanh":
+        return np.tanh(v)
+    if act == "relu":
+        return np.where(v < 0, v.dtype.type(0), v)
+    return v
+
+
+def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, stop_on_nonfinite=False):
+    """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh); returns the first
+    step with a non-finite state, or -1."""
+    a = RecArgs(x, w_hh, 1)
+    T, B, In, H = a.T, a.B, a.In, a.H
+    if act not in RNN_NONLINEARITIES:
+        raise ValueError(f"act: expected one of {RNN_NONLINEARITIES}, got {act!r}")
+    a.arr(x, "x", (T, B, In))
+    a.arr(w_hh, "w_hh", (H, H))
+    a.arr(w_ih, "w_ih", (H, In))
+    a.arr(h0, "h0", (B, H), optional=True)
+    a.arr(b_ih, "b_ih", (H,), optional=True)
+    a.arr(b_hh, "b_hh", (H,), optional=True)
+    a.arr(out, "out", (T, B, H), writable=True)
+    first = -1
+    h = h0
+    with np.errstate(all="ignore"):
+        for t in range(T):
+            v = x[t] @ w_ih.T
+            if h is not None:
+                v = v + h @ w_hh.T
+            if b_ih is not None:
+                v = v + b_ih
+            if b_hh is not None:
+                v = v + b_hh
+            out[t] = _act(v, act)
+            h = out[t]
+            if first < 0 and not np.isfinite(h).all():
+                first = t
+                if stop_on_nonfinite:
+                    break
+    return first
+
+
+def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_hT, x, h0, out,
+                 w_ih, w_hh, act, truncate=None, stop_on_nonfinite=False):
+    """BPTT step by step; accumulates dw_ih, dw_hh, db_ih, db_hh, overwrites
+    dx, dh0; returns the first step (backward order) with a non-finite dh."""
+    a = RecArgs(x, w_hh, 1)
+    T, B, In, H = a.T, a.B, a.In, a.H
+    if act not in RNN_NONLINEARITIES:
+        raise ValueError(f"act: expected one of {RNN_NONLINEARITIES}, got {act!r}")
+    k = check_truncate(truncate)
+    a.arr(x, "x", (T, B, In))
+    a.arr(w_hh, "w_hh", (H, H))
+    a.arr(w_ih, "w_ih", (H, In))
+    a.arr(h0, "h0", (B, H), optional=True)
+    a.arr(out, "out", (T, B, H))
+    a.arr(d_out, "d_out", (T, B, H), optional=True)
+    a.arr(d_hT, "d_hT", (B, H), optional=True)
+    a.arr(dx, "dx", (T, B, In), writable=True, optional=True)
+    a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
+    a.arr(dw_ih, "dw_ih", (H, In), writable=True)
+    a.arr(dw_hh, "dw_hh", (H, H), writable=True)
+    a.arr(db_ih, "db_ih", (H,), writable=True, optional=True)
+    a.arr(db_hh, "db_hh", (H,), writable=True, optional=True)
+    a.arr(dz, "dz", (T, B, H), writable=True, optional=True)
+    a.norms(step_norms, "step_norms")
+    dt = a.dtype
+    gw_ih = np.zeros_like(dw_ih)
+    gw_hh = np.zeros_like(dw_hh)
+    gb = np.zeros(H, dtype=np.float64)
+    gx = np.zeros((T, B, In), dtype=dt)
+    gh0 = None
+    norms = np.full(T, np.nan)
+    carry = d_hT.copy() if d_hT is not None else np.zeros((B, H), dtype=dt)
+    first = -1
+    with np.errstate(all="ignore"):
+        for t in range(T - 1, -1, -1):
+            dh = carry if d_out is None else d_out[t] + carry
+            norms[t] = step_norm(dh)
+            if first < 0 and not np.isfinite(dh).all():
+                first = t
+                if stop_on_nonfinite:
+                    if step_norms is not None:
+                        step_norms[:] = norms
+                    return first
+            h = out[t]
+            if act == "tanh":
+                z = dh * (1 - h * h)
+            elif act == "relu":
+                z = np.where(h > 0, dh, dt.type(0))
+            else:
+                z = dh.copy()
+            if dz is not None:
+                dz[t] = z
+            gw_ih += z.T @ x[t]
+            hprev = out[t - 1] if t > 0 else h0
+            if hprev is not None:
+                gw_hh += z.T @ hprev
+            gb += z.sum(axis=0, dtype=np.float64)
+            gx[t] = z @ w_ih
+            if t > 0 and not cut(t, k):
+                carry = z @ w_hh
+            elif t > 0:
+                carry = np.zeros((B, H), dtype=dt)
+            else:
+                gh0 = z @ w_hh
+    dw_ih += gw_ih
+    dw_hh += gw_hh
+    if db_ih is not None:
+        db_ih[:] = (db_ih.astype(np.float64) + gb).astype(dt)
+    if db_hh is not None:
+        db_hh[:] = (db_hh.astype(np.float64) + gb).astype(dt)
+    if dx is not None:
+        dx[:] = gx
+    if dh0 is not None:
+        dh0[:] = gh0
+    if step_norms is not None:
+        step_norms[:] = norms
+    return first
