@@ -294,7 +294,7 @@ def demo_plan(quick: bool, seed: int = 0):
             ("depth", "deep-net gradient profiles",
              lambda: ex.depth_sweep(20, 128, ("normal(1.0)", "xavier", "he"), ("relu", "tanh"), 16, seed)),
             ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 1.0, 1.01, 1.1), (50, 100), 16, seed=seed)),
-            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 30, 60, hidden=16, seed=seed)),
+            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 60, seed=seed)),
             ("normalization", "input scaling study", lambda: ex.normalization_study(256, 32, (32, 32), 60, seed=seed)),
             ("initialization", "initialization study",
              lambda: ex.initialization_study(10, 32, steps=60, n_samples=256, seed=seed)),
@@ -302,10 +302,10 @@ def demo_plan(quick: bool, seed: int = 0):
     return [
         ("chain", "1x1 chains", lambda: ex.chain_table()),
         ("depth", "deep-net gradient profiles",
-         lambda: ex.depth_sweep(30, 256, ex.depth.DEFAULT_INITS, ("relu", "tanh"), 32, seed)),
+         lambda: ex.depth_sweep(30, 512, ex.depth.DEFAULT_INITS, ("relu", "tanh"), 64, seed)),
         ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 0.99, 1.0, 1.01, 1.1), (50, 100, 200), 32,
                                                          seed=seed)),
-        ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 200, seed=seed)),
+        ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 300, seed=seed)),
         ("normalization", "input scaling study", lambda: ex.normalization_study(seed=seed)),
         ("initialization", "initialization study", lambda: ex.initialization_study(seed=seed)),
     ]

@@ -100,11 +100,11 @@ class TrainingComparison(ExperimentResult):
         return header, rows
 
     def table(self) -> str:
-        header = ["setting", "final loss", "best loss", "max grad norm", "diverged at", "NaN stop at"]
+        header = ["setting", "first loss", "final loss", "best loss", "max grad norm", "diverged at", "NaN stop at"]
         rows = []
         for r in self.runs:
             g = r.grad_norms[np.isfinite(r.grad_norms)]
-            rows.append([r.label, r.final_loss, r.best_loss, float(g.max()) if g.size else math.nan,
+            rows.append([r.label, r.losses[0], r.final_loss, r.best_loss, float(g.max()) if g.size else math.nan,
                          r.diverged_step, r.nan_step])
         t = text_table(header, rows, self.title)
         if self.baseline is not None:
