@@ -139,7 +139,8 @@ def w_mlp(quick: bool):
     return name, impl
 
 
-WORKLOADS = [w_global_norm, w_clip, w_mlp]
+#: (short name used by --only, workload factory)
+WORKLOADS = [("global-norm", w_global_norm), ("clip_grad_norm_", w_clip), ("mlp", w_mlp)]
 
 
 def run_bench(repeat: int = 5, quick: bool = False, only: Optional[str] = None) -> int:
@@ -149,13 +150,13 @@ def run_bench(repeat: int = 5, quick: bool = False, only: Optional[str] = None) 
               "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1")
     peers = ["gradcore", "numpy", "torch", "jax"]
     rows: List[Tuple[str, Dict[str, float]]] = []
-    for make in WORKLOADS:
+    for short, make in WORKLOADS:
+        if only and only not in short:
+            continue
         try:
             name, impl = make(quick)
         except Exception as exc:  # noqa: BLE001 - a workload this build cannot run is skipped, and said so
-            print(f"skipped {make.__name__[2:]}: {type(exc).__name__}: {exc}")
-            continue
-        if only and only not in name:
+            print(f"skipped {short}: {type(exc).__name__}: {exc}")
             continue
         times = {}
         for peer, fn in impl.items():

@@ -163,8 +163,9 @@ class MeanField:
 
     @property
     def regime(self) -> str:
-        """"exploding", "vanishing" or "critical" (|chi_1 - 1| < 1e-3)."""
-        if abs(self.chi_1 - 1.0) < 1e-3:
+        """"exploding", "vanishing" or "critical" (|chi_1 - 1| < 0.05: within
+        the sampling error of a measured sigma_w^2 at moderate width)."""
+        if abs(self.chi_1 - 1.0) < 0.05:
             return "critical"
         return "exploding" if self.chi_1 > 1.0 else "vanishing"
 
