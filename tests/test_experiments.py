@@ -214,3 +214,16 @@ def test_report_without_matplotlib_says_how_to_get_plots(tmp_path, monkeypatch):
     assert 'pip install &quot;gradcore[plot]&quot;' in html
     with pytest.raises(ImportError, match=r"gradcore\[plot\]"):
         ex.chain(2.0, 3).plot(tmp_path / "x.png")
+
+
+def test_blas_threads_limits_and_restores():
+    import scipy.linalg  # noqa: F401 - load SciPy's OpenBLAS (gradcore's GEMMs)
+
+    from gradcore.experiments._threads import blas_threads, current_blas_threads
+
+    before = current_blas_threads()
+    if not before:
+        pytest.skip("no OpenBLAS found through /proc/self/maps on this platform")
+    with blas_threads(1):
+        assert current_blas_threads() == [1] * len(before)
+    assert current_blas_threads() == before

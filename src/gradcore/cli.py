@@ -88,6 +88,13 @@ def _add_common(p, dtype="float64", seed=True):
     p.add_argument("--out", metavar="DIR", default=None,
                    help="also write a report (PNG plot, CSV, JSON, index.html) into DIR")
     p.add_argument("--plot", metavar="PATH", default=None, help="also draw the plot to PATH (needs matplotlib)")
+    _add_threads(p)
+
+
+def _add_threads(p):
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="BLAS threads (the experiments' matrices are small: one thread is fastest and "
+                        "does not stall on a busy machine)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smaller sizes (about 4x faster)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots even when matplotlib is installed")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_threads(p)
 
     p = add("chain", "gradient through a chain of 1x1 layers (the textbook table)")
     p.add_argument("--w", type=_finite, nargs="+", default=[0.5, 1.0, 2.0], metavar="W", help="weight(s)")
@@ -462,7 +470,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        threads = getattr(args, "threads", None)
+        if threads is None:
+            return COMMANDS[args.command](args)
+        from .experiments._threads import blas_threads
+
+        with blas_threads(threads):
+            return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"gradcore {args.command}: error: {exc}", file=sys.stderr)
         return 2
