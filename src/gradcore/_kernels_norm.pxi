@@ -42,7 +42,8 @@ cdef class BufferList:
         self.size = 0
         for i in range(n):
             a = arrays[i]
-            check_float_array(a, item_label(name, keys, i), writable)
+            if not float_array_ok(a, writable):  # the label is built only for the error
+                check_float_array(a, item_label(name, keys, i), writable)
             arr = <cnp.ndarray>a
             if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
                 arr = np.ascontiguousarray(arr)
