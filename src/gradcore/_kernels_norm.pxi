@@ -68,10 +68,12 @@ cdef class BufferList:
     def __len__(self):
         return self.n
 
-    def norm(self, double ord=2.0, bint per_array=True):
+    def norm(self, double ord=2.0, bint per_array=True, bint stats=True):
         """Return ``(norm, per_array, max_abs, n_nan, n_inf, first)`` where
         ``per_array`` is a float64 array (or None) and ``first`` is ``None`` or
-        ``(array_index, flat_index)`` of the first NaN/Inf."""
+        ``(array_index, flat_index)`` of the first NaN/Inf. ``stats=False``
+        allows skipping max |x| (the reference then returns None; here it
+        comes from the same pass and is always returned)."""
         if not (ord > 0.0):
             raise ValueError(f"ord must be > 0 (2, 1, inf or any finite p > 0), got {ord!r}")
         cdef gc_norm_result r32, r64

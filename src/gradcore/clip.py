@@ -85,7 +85,7 @@ def global_norm(arrays: Any, ord: float = 2.0) -> float:
     13.0
     """
     p = _check_ord(ord)
-    norm, *_ = buffers(arrays).norm(p, False)
+    norm, *_ = buffers(arrays).norm(p, False, False)
     return float(norm)
 
 
@@ -135,7 +135,7 @@ def clip_grad_norm_(arrays: Any, max_norm: float, ord: float = 2.0,
     p = _check_ord(ord)
     eps = _check_threshold(eps, "eps")
     bl = buffers(arrays, writable=True)
-    norm, _, _, n_nan, n_inf, first = bl.norm(p, False)
+    norm, _, _, n_nan, n_inf, first = bl.norm(p, False, False)
     if not math.isfinite(norm):
         if error_if_nonfinite:
             idx = _first(first, bl.keys) or (None, None)  # None: a backend overflowed without NaN/Inf
@@ -154,7 +154,7 @@ def clip_grad_value_(arrays: Any, clip_value: float, error_if_nonfinite: bool = 
     c = _check_threshold(clip_value, "clip_value")
     bl = buffers(arrays, writable=True)
     if error_if_nonfinite:
-        norm, _, _, n_nan, n_inf, first = bl.norm(math.inf, False)
+        norm, _, _, n_nan, n_inf, first = bl.norm(math.inf, False, False)
         if n_nan or n_inf:
             idx = _first(first, bl.keys)
             raise NonFiniteGradientError(norm, idx[0], idx[1], int(n_nan), int(n_inf))
