@@ -19,6 +19,8 @@ from gradcore import NonFiniteGradientError
 F32_1E20 = float(np.float32(1e20))
 EPS64 = 2.0**-53
 
+pytestmark = pytest.mark.kernel  # also run under AddressSanitizer + UBSan in CI
+
 
 def exact_l2(arrays):
     return math.hypot(*[float(v) for a in arrays for v in np.asarray(a, np.float64).ravel()])
@@ -369,7 +371,8 @@ def test_property_clip(arrays, max_norm):
     # Clipping twice == clipping once, up to what eps implies: after one clip
     # the norm is max_norm * norm / (norm + eps), so a second call scales by
     # max_norm / (that + eps), within eps / max_norm of 1 (and within rounding
-    # of 1 when eps = 0).
+    # of 1 when eps = 0: the computed norm of the clipped arrays is max_norm
+    # up to the norm's error bound).
     once = [a.copy() for a in arrays]
     gradcore.clip_grad_norm_(arrays, max_norm)
     for a, b in zip(arrays, once):
@@ -378,8 +381,8 @@ def test_property_clip(arrays, max_norm):
     gradcore.clip_grad_norm_(exact, max_norm, eps=0.0)
     once = [a.copy() for a in exact]
     gradcore.clip_grad_norm_(exact, max_norm, eps=0.0)
-    for a, b in zip(exact, once):
-        np.testing.assert_allclose(a, b, rtol=4 * EPS64, atol=0)
+    for a, b in zip(exact, once):  # coefficient within the norm's error bound of 1
+        np.testing.assert_allclose(a, b, rtol=L2_BOUND + 4 * EPS64, atol=0)
 
 
 @settings(max_examples=40, deadline=None)
