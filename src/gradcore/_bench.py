@@ -1,11 +1,15 @@
-"""``gradcore bench``: time a few canonical workloads with gradcore, the
-NumPy reference backend, and PyTorch / JAX when installed, and print the
-ratios (peer time / gradcore time; > 1 means gradcore is faster).
+"""``gradcore bench``: time the canonical workloads with gradcore, the NumPy
+reference backend, and PyTorch / JAX when installed, and print the ratios
+(peer time / gradcore time; > 1 means gradcore is faster).
 
-For comparable numbers pin the threads: ``OMP_NUM_THREADS=1
-OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 gradcore bench``. The project's
-benchmark suites live in ``benchmarks/`` (pytest-benchmark); this command is
-the quick look from an installed package.
+When the project's benchmark registry is reachable (``benchmarks/report.py``
+and ``benchmarks/workloads_<group>.py`` in ``$GRADCORE_BENCHMARKS``, in the
+current directory, or next to a source checkout of the package) its workload
+groups are run through ``report.run_group`` with their targets checked;
+an installed package without the source tree falls back to a small built-in
+set (global norm, clipping, MLP forward+backward). The BLAS threads are
+limited to one for the run (the CLI's ``--threads``); for the other libraries
+pin ``OMP_NUM_THREADS=1 MKL_NUM_THREADS=1`` as well.
 """
 
 from __future__ import annotations
@@ -143,7 +147,52 @@ def w_mlp(quick: bool):
 WORKLOADS = [("global-norm", w_global_norm), ("clip_grad_norm_", w_clip), ("mlp", w_mlp)]
 
 
-def run_bench(repeat: int = 5, quick: bool = False, only: Optional[str] = None) -> int:
+def find_registry() -> Optional[str]:
+    """The benchmarks/ directory holding report.py and _common.py, or None."""
+    import pathlib
+
+    import gradcore
+
+    cands = [os.environ.get("GRADCORE_BENCHMARKS"), os.path.join(os.getcwd(), "benchmarks"),
+             str(pathlib.Path(gradcore.__file__).resolve().parents[2] / "benchmarks")]
+    for c in cands:
+        if c and os.path.isfile(os.path.join(c, "report.py")) and os.path.isfile(os.path.join(c, "_common.py")):
+            return c
+    return None
+
+
+def run_registry(path: str, groups=None, only: Optional[str] = None, budget: float = 0.4) -> int:
+    """Run the registry's workload groups (``benchmarks/report.py``)."""
+    import importlib.util
+    import sys
+
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    spec = importlib.util.spec_from_file_location("gradcore_bench_report", os.path.join(path, "report.py"))
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    modules = report.discover(groups)
+    if not modules:
+        print(f"no workload group matches {groups}; groups in {path}: {', '.join(report.discover(None))}")
+        return 2
+    print(f"workloads from {path}; median of single calls; (Nx) = peer time / gradcore time")
+    for group, module in modules.items():
+        print(f"== {group}")
+        results = report.run_group(module, budget, [only] if only else None)
+        lines, _ = report.check_targets(module, results)
+        if lines:
+            print("targets:")
+            print("\n".join(lines))
+    return 0
+
+
+def run_bench(repeat: int = 5, quick: bool = False, only: Optional[str] = None, groups=None,
+              builtin: bool = False, budget: Optional[float] = None) -> int:
+    if not builtin:
+        path = find_registry()
+        if path is not None:
+            return run_registry(path, groups, only, budget if budget is not None else (0.1 if quick else 0.4))
+        print("benchmark registry (benchmarks/) not found: running the built-in workloads")
     pinned = all(os.environ.get(k) == "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
     if not pinned:
         print("note: threads are not pinned; for comparable numbers run with "
