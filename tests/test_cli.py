@@ -11,7 +11,7 @@ from gradcore.cli import build_parser, main
 KEYS = ("chain", "depth", "bptt", "clipping", "normalization", "initialization")
 
 
-def test_demo_quick_end_to_end_from_the_installed_package(tmp_path):
+def test_demo_quick_end_to_end_from_the_installed_package(tmp_path, capsys, record_property):
     out = tmp_path / "report"
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     t0 = time.perf_counter()
@@ -38,7 +38,19 @@ def test_demo_quick_end_to_end_from_the_installed_package(tmp_path):
     assert summary["quick"] is True
     assert "[16, 8, 4, 2, 1]" in proc.stdout and "report written to" in proc.stdout
     # reported, not asserted: the --quick budget is 15 s on 2 cores
-    print(f"\n[gradcore demo --quick wall time: {wall:.1f} s]", file=sys.__stderr__)
+    record_property("demo_quick_seconds", round(wall, 2))
+    with capsys.disabled():
+        print(f"\n[gradcore demo --quick wall time: {wall:.1f} s]")
+
+
+def test_demo_without_matplotlib_says_how_to_get_plots(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert 'no plots drawn: plots need matplotlib: pip install "gradcore[plot]"' in out
+    names = {p.name for p in tmp_path.iterdir()}
+    assert not any(n.endswith(".png") for n in names)
+    assert {f"{k}.{e}" for k in KEYS for e in ("csv", "json", "txt")} | {"index.html", "summary.json"} <= names
 
 
 @pytest.mark.parametrize("cmd", [None, "demo", "chain", "depth", "bptt", "clip", "normalize", "init", "sweep",
