@@ -124,16 +124,32 @@ class TrainingComparison(ExperimentResult):
 
     def _figure(self):
         fig, (ax1, ax2) = new_figure(ncols=2)
+        # keep the runs that trained readable: when a run explodes, cap the
+        # loss axis at 30x the baseline (or the others' largest loss) and say so
+        top = None
+        peaks = {r.label: float(np.nanmax(np.where(np.isfinite(r.losses), r.losses, np.nan)))
+                 if np.any(np.isfinite(r.losses)) else math.nan for r in self.runs}
+        tame = [v for r in self.runs for v in [peaks[r.label]] if math.isfinite(v) and r.diverged_step is None]
+        ref = max([self.baseline or 0.0] + tame)
+        if ref > 0 and any(math.isfinite(v) and v > 100 * ref for v in peaks.values()):
+            firsts = [float(r.losses[0]) for r in self.runs
+                      if len(r.losses) and math.isfinite(r.losses[0]) and peaks[r.label] > 100 * ref]
+            top = max([30 * ref] + [10 * f for f in firsts])  # every run's start stays visible
         for r in self.runs:
             steps = np.arange(len(r.losses))
+            label = r.label
+            if top is not None and math.isfinite(peaks[r.label]) and peaks[r.label] > top:
+                label += f" (off scale, up to {peaks[r.label]:.2g})"
             with np.errstate(all="ignore"):
-                ax1.semilogy(steps, r.losses, label=r.label)
+                ax1.semilogy(steps, r.losses, label=label)
                 color = ax1.lines[-1].get_color()
                 ax2.semilogy(steps, r.grad_norms, color=color, label=r.label)
             if r.diverged_step is not None:
                 ax1.axvline(r.diverged_step, color=color, ls=":", lw=1)
         if self.baseline is not None:
             ax1.axhline(self.baseline, color="k", ls="--", lw=1, label=f"baseline ({self.baseline_label})")
+        if top is not None:
+            ax1.set_ylim(top=top)
         ax1.set_xlabel("step")
         ax1.set_ylabel("training loss")
         ax1.set_title("loss (dotted: diverged)")
@@ -245,7 +261,7 @@ def normalization_study(n_samples: int = 512, features: int = 64, hidden: Sequen
 
 
 def initialization_study(depth: int = 20, width: int = 64, activation: str = "relu",
-                         inits: Sequence = ("xavier", "he", "constant(0.05)"), steps: int = 150,
+                         inits: Sequence = ("xavier", "he", "constant(0.02)"), steps: int = 300,
                          lr: float = 0.01, n_samples: int = 512, batch_size: int = 32, seed: int = 0,
                          dtype: str = "float32") -> TrainingComparison:
     """A deep MLP (``depth`` hidden layers of ``width``, ``activation``)
@@ -288,7 +304,7 @@ def initialization_study(depth: int = 20, width: int = 64, activation: str = "re
     title = f"Initialization: {depth} x {width} {activation} MLP, SGD lr {lr:g}, {steps} steps"
     caption = (f"Training loss and gradient norm of the same deep {activation} network from different "
                "initializers: He keeps the gradient scale through the depth and trains; Xavier lets it "
-               "shrink layer by layer; a constant weight makes every unit identical (and, if large, "
-               "explodes).")
+               "shrink layer by layer and stalls near the baseline; a constant weight starts with a large "
+               "gradient and, every unit being identical, can learn no more than the mean.")
     comp = TrainingComparison("initialization", title, caption, runs, params, base, "predict the mean")
     return comp
