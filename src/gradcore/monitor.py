@@ -109,6 +109,11 @@ class GradMonitor:
         self._per: Dict[str, List[np.ndarray]] = {"grad_norm": [], "weight_norm": [], "update_ratio": []}
         self._timesteps: Dict[str, List[np.ndarray]] = {}
         self._before: Optional[np.ndarray] = None
+        self._before_buf: Optional[np.ndarray] = None
+        self._diff_buf: Optional[np.ndarray] = None
+        self._views = None
+        #: GradStats of the weights after the last recorded step (None before)
+        self.last_weight_stats = None
         self._pending = False
         self._exploding = False
         self._growing = False
@@ -153,7 +158,15 @@ class GradMonitor:
             if ts is not None:
                 self._timesteps.setdefault(mname or "model", []).append(np.array(ts, dtype=np.float64, copy=True))
         flat = self._flat()
-        self._before = None if flat is None else flat.copy()
+        if flat is None:
+            self._before = None
+        else:
+            if self._before_buf is None or self._before_buf.shape != flat.shape or self._before_buf.dtype != flat.dtype:
+                self._before_buf = np.empty_like(flat)
+                self._diff_buf = np.empty_like(flat)
+                self._views = None
+            np.copyto(self._before_buf, flat)
+            self._before = self._before_buf
         self._pending = True
         return self.events[n_before:]
 
@@ -167,27 +180,30 @@ class GradMonitor:
         self._close_step(1.0 if clip_coef is None else float(clip_coef), self._before)
         return self.events[n_before:]
 
+    def _slices(self):
+        """(name -> slice of the arena) for the monitored parameters (cached)."""
+        if self._views is None:
+            offsets = self.model.arena.offsets
+            self._views = {n: slice(*offsets[self._arena_key(n)]) for n in self.names}
+        return self._views
+
     def _close_step(self, clip_coef: float, before: Optional[np.ndarray]) -> None:
         params = self.model.parameters()
         w = grad_stats(params)
+        self.last_weight_stats = w
         wper = np.asarray(w.per_array, dtype=np.float64)
         self._rec["clip_coef"].append(clip_coef)
         self._rec["weight_norm"].append(float(w.norm))
         self._per["weight_norm"].append(wper)
         flat = self._flat()
-        if before is not None and flat is not None:
-            diff = flat - before
-            arena = self.model.arena
-            views = {}
-            for name in self.names:
-                key = self._arena_key(name)
-                a, b = arena.offsets[key]
-                views[name] = diff[a:b]
-            d = grad_stats(views)
-            bnorm = grad_stats({n: before[slice(*arena.offsets[self._arena_key(n)])] for n in self.names})
+        if before is not None and flat is not None and flat.shape == before.shape:
+            sl = self._slices()
+            diff = np.subtract(flat, before, out=self._diff_buf)
+            d = grad_stats({n: diff[v] for n, v in sl.items()})
+            b = grad_stats({n: before[v] for n, v in sl.items()})
             with np.errstate(divide="ignore", invalid="ignore"):
-                per = np.asarray(d.per_array, dtype=np.float64) / np.asarray(bnorm.per_array, dtype=np.float64)
-                total = float(d.norm) / float(bnorm.norm) if bnorm.norm > 0 else math.inf
+                per = np.asarray(d.per_array, dtype=np.float64) / np.asarray(b.per_array, dtype=np.float64)
+                total = float(d.norm) / float(b.norm) if b.norm > 0 else math.inf
         else:
             per = np.full(len(self.names), math.nan)
             total = math.nan

@@ -217,7 +217,10 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
             coef = clip_coefficient(norm, clip_norm) if clip_norm is not None else 1.0
             if monitor is not None:
                 monitor.after_step(coef)
-            wbad = _locate(model.parameters())
+                ws = monitor.last_weight_stats  # the monitor's weight-norm pass doubles as the check
+                wbad = None if ws.finite else _locate(model.parameters())
+            else:
+                wbad = _locate(model.parameters())
             if wbad is not None:
                 stop = dict(stop_reason="nonfinite_weights", stop_parameter=wbad[0], stop_index=wbad[1],
                             stop_kind=wbad[2])
