@@ -110,7 +110,9 @@ class BPTTProfile(ExperimentResult):
         self.nonlinearity = params["nonlinearity"]
         self.norms = norms
         self.engine = engine
-        self.theory = float(self.spectral_radius) ** self.T
+        # exact for the identity RNN, an upper bound for tanh/relu (|phi'| <= 1);
+        # no closed form for the gated cells
+        self.theory = float(self.spectral_radius) ** self.T if self.cell == "rnn" else math.nan
         self.title = (f"BPTT: {self.cell} ({self.nonlinearity}), spectral radius {self.spectral_radius:g}, "
                       f"T = {self.T}: ||dL/dh_0|| / ||dL/dh_T|| = {self.growth:.6g}")
 
@@ -123,13 +125,18 @@ class BPTTProfile(ExperimentResult):
         bad = np.flatnonzero(~np.isfinite(self.norms))
         return int(bad[-1]) if bad.size else None
 
+    def _theory_at(self, t):
+        if self.cell != "rnn":
+            return math.nan
+        return self.norms[-1] * self.spectral_radius ** (self.T - t)
+
     def rows(self):
         return ["t", "||dL/dh_t||", "theory rho^(T-t)"], [
-            [t, self.norms[t], self.norms[-1] * self.spectral_radius ** (self.T - t)] for t in range(self.T + 1)]
+            [t, self.norms[t], self._theory_at(t)] for t in range(self.T + 1)]
 
     def table(self) -> str:
         idx = sorted(set(np.linspace(0, self.T, min(self.T + 1, 11)).round().astype(int).tolist()))
-        rows = [[t, self.norms[t], self.norms[-1] * self.spectral_radius ** (self.T - t)] for t in idx]
+        rows = [[t, self.norms[t], self._theory_at(t)] for t in idx]
         return text_table(["t", "||dL/dh_t||", "theory"], rows, self.title)
 
     def metrics(self) -> Dict[str, Any]:
@@ -137,15 +144,19 @@ class BPTTProfile(ExperimentResult):
                 "log_growth_per_step": math.log(self.growth) / self.T if self.growth > 0 else math.nan}
 
     def caption(self) -> str:
-        return (f"Norm of the gradient of the last-step loss with respect to each hidden state h_t of a "
-                f"{self.cell} with spectral radius {self.spectral_radius:g}: it changes by about the "
-                f"spectral radius per step back in time (dashed: rho^(T-t)).")
+        head = (f"Norm of the gradient of the last-step loss with respect to each hidden state h_t of a "
+                f"{self.cell} whose recurrent weight blocks have spectral radius {self.spectral_radius:g}")
+        if self.cell == "rnn":
+            return head + (": each step back in time multiplies it by at most the spectral radius "
+                           "(exactly, with the identity nonlinearity; dashed: rho^(T-t)).")
+        return head + ": the gates scale it further, step by step."
 
     def _figure(self):
         fig, (ax,) = new_figure()
         t = np.arange(self.T + 1)
         ax.semilogy(t, self.norms, label="||dL/dh_t||")
-        ax.semilogy(t, self.norms[-1] * self.spectral_radius ** (self.T - t), "k--", label="rho^(T-t)")
+        if self.cell == "rnn":
+            ax.semilogy(t, self.norms[-1] * self.spectral_radius ** (self.T - t), "k--", label="rho^(T-t)")
         ax.set_xlabel("time step t")
         ax.set_ylabel("gradient norm")
         ax.set_title(self.title.split(":")[0])
