@@ -225,6 +225,14 @@ class _Recurrent(Module):
             truncate = int(truncate)
         return d_out, truncate
 
+    def memory_bytes(self, T, B):
+        """Bytes of the sequence buffers this layer keeps for a (T, B) input
+        (states, gate cache, backward workspace); x, dx and d_out not included."""
+        return sum(int(np.prod(shape)) for shape in self._buffer_shapes(T, B).values()) * self.dtype.itemsize
+
+    def _make_buffers(self, T, B):
+        return {k: np.empty(shape, self.dtype) for k, shape in self._buffer_shapes(T, B).items()}
+
     def _seq_buffers(self, T, B):
         if self._shape != (T, B):
             self._bufs = None          # drop the old (possibly large) buffers first
@@ -312,9 +320,9 @@ class RNN(_Recurrent):
     def extra_repr(self):
         return super().extra_repr() + f", {self.nonlinearity}"
 
-    def _make_buffers(self, T, B):
-        H, dt = self.hidden_size, self.dtype
-        return {"out": np.empty((T, B, H), dt), "dz": np.empty((T, B, H), dt)}
+    def _buffer_shapes(self, T, B):
+        H = self.hidden_size
+        return {"out": (T, B, H), "dz": (T, B, H)}
 
     def forward(self, x, h0=None, stop_on_nonfinite=False):
         """x (T, B, I), h0 None / (B, H) / (1, B, H) -> (out (T, B, H), h_T (B, H)).
@@ -379,10 +387,9 @@ class LSTM(_Recurrent):
         self._finalize()
         self.dc0 = None
 
-    def _make_buffers(self, T, B):
-        H, dt = self.hidden_size, self.dtype
-        return {"out": np.empty((T, B, H), dt), "cs": np.empty((T, B, H), dt),
-                "gates": np.empty((T, B, 4 * H), dt)}
+    def _buffer_shapes(self, T, B):
+        H = self.hidden_size
+        return {"out": (T, B, H), "cs": (T, B, H), "gates": (T, B, 4 * H)}
 
     def forward(self, x, h0=None, stop_on_nonfinite=False):
         """x (T, B, I), h0 None or (h, c) (each (B, H) / (1, B, H) / None)
@@ -446,9 +453,9 @@ class GRU(_Recurrent):
         super().__init__(input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype, seed, "GRU")
         self._finalize()
 
-    def _make_buffers(self, T, B):
-        H, dt = self.hidden_size, self.dtype
-        return {"out": np.empty((T, B, H), dt), "gates": np.empty((T, B, 4 * H), dt)}
+    def _buffer_shapes(self, T, B):
+        H = self.hidden_size
+        return {"out": (T, B, H), "gates": (T, B, 4 * H)}
 
     def forward(self, x, h0=None, stop_on_nonfinite=False):
         """x (T, B, I), h0 None / (B, H) / (1, B, H) -> (out (T, B, H), h_T (B, H))."""
