@@ -233,6 +233,14 @@ class _Recurrent(Module):
     def _make_buffers(self, T, B):
         return {k: np.empty(shape, self.dtype) for k, shape in self._buffer_shapes(T, B).items()}
 
+    def _dx_buffer(self, T, B):
+        """dx (T, B, I), owned by the layer and reused by the next backward
+        with the same shape (copy it to keep it)."""
+        dx = getattr(self, "_dx", None)
+        if dx is None or dx.shape[:2] != (T, B):
+            dx = self._dx = np.empty((T, B, self.input_size), self.dtype)
+        return dx
+
     def _seq_buffers(self, T, B):
         if self._shape != (T, B):
             self._bufs = None          # drop the old (possibly large) buffers first
@@ -345,7 +353,7 @@ class RNN(_Recurrent):
         T, B = self._shape
         d_hT = self._check_state(d_hT, "d_hT", B)
         dt = self.dtype
-        dx = np.empty((T, B, self.input_size), dt)
+        dx = self._dx_buffer(T, B)
         dh0 = np.empty((B, self.hidden_size), dt)
         norms = np.empty(T)
         first = kernels().rnn_backward(dx, dh0, self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh,
@@ -424,7 +432,7 @@ class LSTM(_Recurrent):
         d_hT = self._check_state(d_hT, "d_hT", B)
         d_cT = self._check_state(d_cT, "d_cT", B)
         dt = self.dtype
-        dx = np.empty((T, B, self.input_size), dt)
+        dx = self._dx_buffer(T, B)
         dh0 = np.empty((B, self.hidden_size), dt)
         dc0 = np.empty((B, self.hidden_size), dt)
         norms = np.empty(T)
@@ -478,7 +486,7 @@ class GRU(_Recurrent):
         T, B = self._shape
         d_hT = self._check_state(d_hT, "d_hT", B)
         dt = self.dtype
-        dx = np.empty((T, B, self.input_size), dt)
+        dx = self._dx_buffer(T, B)
         dh0 = np.empty((B, self.hidden_size), dt)
         norms = np.empty(T)
         self._cache_ok = False
