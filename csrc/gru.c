@@ -107,7 +107,7 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         if (hprev)
-            st = gc_rec_recur_fwd(gh, G3, hprev, w_hh, small, B, G3, H, (real)0);
+            st = gc_rec_recur_fwd(gh, G3, hprev, wt, small, B, G3, H, (real)0);
         else
             memset(gh, 0, sizeof(real) * (size_t)(B * G3));
         if (st != GC_OK) break;

@@ -102,7 +102,7 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         const real *cprev = t ? cs + (t - 1) * BH : (c0 ? c0 : zeros);
-        if (hprev) st = gc_rec_recur_fwd(gt, G4, hprev, w_hh, small, B, G4, H, (real)1);
+        if (hprev) st = gc_rec_recur_fwd(gt, G4, hprev, wt, small, B, G4, H, (real)1);
         if (st != GC_OK) break;
         int bad = 0;
         for (int64_t b = 0; b < B; b++) {

@@ -45,7 +45,7 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *restrict y = out + t * BH;
         const real *hprev = t ? out + (t - 1) * BH : h0;
-        if (hprev) st = gc_rec_recur_fwd(y, H, hprev, w_hh, small, B, H, H, (real)1);
+        if (hprev) st = gc_rec_recur_fwd(y, H, hprev, wt, small, B, H, H, (real)1);
         if (st != GC_OK) break;
         int bad = 0;
         for (int64_t b = 0; b < B; b++) {
