@@ -68,6 +68,126 @@ int64_t gc_clamp_f64(double *const *bufs, const int64_t *lens, int64_t n_bufs, d
 /* ---- Dense networks: activations, dense, layernorm, batchnorm, losses,
  * optimizers (activation.c, dense.c, layernorm.c, batchnorm.c, loss.c, optim.c) */
 
+/* Activation codes (the Python names are in ACTIVATIONS, same order). */
+enum {
+    GC_ACT_IDENTITY = 0,
+    GC_ACT_RELU = 1,
+    GC_ACT_LEAKY_RELU = 2,   /* x > 0 ? x : slope * x, slope >= 0 */
+    GC_ACT_TANH = 3,
+    GC_ACT_SIGMOID = 4,
+    GC_ACT_COUNT = 5
+};
+
+/* y[i] = act(x[i]) for n elements (y may equal x). float32 tanh/sigmoid use a
+ * vectorizable exp/polynomial approximation (max abs error vs float64 < 1e-6);
+ * float64 uses libm. NaN propagates, -0.0 stays -0.0 (except sigmoid). */
+int gc_activation_forward_f32(float *y, const float *x, int64_t n, int act, double slope);
+int gc_activation_forward_f64(double *y, const double *x, int64_t n, int act, double slope);
+/* dx[i] = dy[i] * act'(y[i]) from the activation output y (dx may equal dy):
+ * tanh' = 1 - y^2, sigmoid' = y (1 - y), relu/leaky_relu: y <= 0 ? 0 / slope : 1
+ * (a select: NaN in y passes dy through, like PyTorch). */
+int gc_activation_backward_f32(float *dx, const float *dy, const float *y, int64_t n, int act,
+                               double slope);
+int gc_activation_backward_f64(double *dx, const double *dy, const double *y, int64_t n, int act,
+                               double slope);
+
+/* Dense layer, W (O, I) like PyTorch. Forward: one GEMM y = x w^T, then the
+ * bias add and activation fused in one pass over y. b may be NULL. */
+int gc_dense_forward_f32(float *y, const float *x, const float *w, const float *b, int64_t B,
+                         int64_t n_in, int64_t n_out, int act, double slope);
+int gc_dense_forward_f64(double *y, const double *x, const double *w, const double *b, int64_t B,
+                         int64_t n_in, int64_t n_out, int act, double slope);
+/* Backward: dz := dy * act'(y) (dz may equal dy) fused with db += column sums
+ * of dz (db may be NULL); dw += dz^T x (GEMM, beta = 1); dx := dz w (GEMM,
+ * skipped when dx is NULL). */
+int gc_dense_backward_f32(float *dx, float *dw, float *db, float *dz, const float *dy,
+                          const float *x, const float *w, const float *y, int64_t B, int64_t n_in,
+                          int64_t n_out, int act, double slope);
+int gc_dense_backward_f64(double *dx, double *dw, double *db, double *dz, const double *dy,
+                          const double *x, const double *w, const double *y, int64_t B,
+                          int64_t n_in, int64_t n_out, int act, double slope);
+
+/* LayerNorm over the last axis of x (B, D), biased variance (two passes,
+ * float64 accumulators). mean, rstd (B) written. gamma/beta may be NULL. */
+int gc_layernorm_forward_f32(float *y, float *mean, float *rstd, const float *x,
+                             const float *gamma, const float *beta, int64_t B, int64_t D,
+                             double eps);
+int gc_layernorm_forward_f64(double *y, double *mean, double *rstd, const double *x,
+                             const double *gamma, const double *beta, int64_t B, int64_t D,
+                             double eps);
+/* dgamma += sum_B dy xhat, dbeta += sum_B dy (NULL: skip), dx := (NULL: skip)
+ * rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma. Allocates 2 D doubles
+ * of scratch when dgamma or dbeta is given (GC_ERR_NOMEM). */
+int gc_layernorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *mean, const float *rstd,
+                              const float *gamma, int64_t B, int64_t D);
+int gc_layernorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
+                              const double *x, const double *mean, const double *rstd,
+                              const double *gamma, int64_t B, int64_t D);
+
+/* BatchNorm1d over the batch axis of x (B, D), PyTorch semantics.
+ * training: batch mean / biased variance -> save_mean, save_rstd (D);
+ *   running_mean/var (may both be NULL) := (1 - momentum) running + momentum
+ *   batch, with the unbiased variance (needs B >= 2).
+ * eval: save_mean := running_mean, save_rstd := 1/sqrt(running_var + eps).
+ * Allocates 2 D doubles of scratch (GC_ERR_NOMEM). */
+int gc_batchnorm_forward_f32(float *y, const float *x, const float *gamma, const float *beta,
+                             float *running_mean, float *running_var, float *save_mean,
+                             float *save_rstd, int64_t B, int64_t D, int training,
+                             double momentum, double eps);
+int gc_batchnorm_forward_f64(double *y, const double *x, const double *gamma, const double *beta,
+                             double *running_mean, double *running_var, double *save_mean,
+                             double *save_rstd, int64_t B, int64_t D, int training,
+                             double momentum, double eps);
+/* dgamma += sum_B dy xhat, dbeta += sum_B dy (NULL: skip); dx := (NULL: skip)
+ * gamma rstd (dy - mean_B dy - xhat mean_B(dy xhat)) in training,
+ * gamma rstd dy in eval. Allocates 2 D doubles of scratch (GC_ERR_NOMEM). */
+int gc_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
+                              const float *x, const float *save_mean, const float *save_rstd,
+                              const float *gamma, int64_t B, int64_t D, int training);
+int gc_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
+                              const double *x, const double *save_mean,
+                              const double *save_rstd, const double *gamma, int64_t B,
+                              int64_t D, int training);
+
+/* Losses (mean reduction) and their gradient in the same pass; the loss is
+ * accumulated in float64 and written to *loss; dpred may be NULL.
+ * mse: mean((p - t)^2), d = 2 (p - t) / n.
+ * bce_with_logits: mean(max(z,0) - z t + log1p(exp(-|z|))), d = (sigmoid(z) - t) / n.
+ * softmax_cross_entropy: logits (B, C), labels in [0, C) (checked before any
+ * write: GC_ERR_ARG), mean over B of logsumexp(z) - z[label],
+ * d = (softmax(z) - onehot) / B. */
+int gc_mse_loss_f32(const float *pred, const float *target, float *dpred, int64_t n, double *loss);
+int gc_mse_loss_f64(const double *pred, const double *target, double *dpred, int64_t n,
+                    double *loss);
+int gc_bce_with_logits_loss_f32(const float *z, const float *target, float *dz, int64_t n,
+                                double *loss);
+int gc_bce_with_logits_loss_f64(const double *z, const double *target, double *dz, int64_t n,
+                                double *loss);
+int gc_softmax_cross_entropy_loss_f32(const float *z, const int64_t *labels, float *dz,
+                                      int64_t B, int64_t C, double *loss);
+int gc_softmax_cross_entropy_loss_f64(const double *z, const int64_t *labels, double *dz,
+                                      int64_t B, int64_t C, double *loss);
+
+/* Fused optimizer updates over one flat buffer of n parameters (PyTorch
+ * formulas), one pass; the gradient is read as grad * grad_scale (a clipping
+ * coefficient folded in) and never written.
+ * SGD: g = grad s + wd p; velocity (NULL iff momentum == 0) = momentum v + g;
+ *      g = nesterov ? g + momentum v : v; p -= lr g.
+ * Adam/AdamW (step >= 1): g = grad s (+ wd p unless decoupled; decoupled:
+ *      p *= 1 - lr wd); m += (1 - b1)(g - m); v = b2 v + (1 - b2) g^2;
+ *      p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
+int gc_sgd_step_f32(float *param, const float *grad, float *velocity, int64_t n, double lr,
+                    double momentum, int nesterov, double weight_decay, double grad_scale);
+int gc_sgd_step_f64(double *param, const double *grad, double *velocity, int64_t n, double lr,
+                    double momentum, int nesterov, double weight_decay, double grad_scale);
+int gc_adam_step_f32(float *param, const float *grad, float *m, float *v, int64_t n,
+                     int64_t step, double lr, double beta1, double beta2, double eps,
+                     double weight_decay, int decoupled, double grad_scale);
+int gc_adam_step_f64(double *param, const double *grad, double *m, double *v, int64_t n,
+                     int64_t step, double lr, double beta1, double beta2, double eps,
+                     double weight_decay, int decoupled, double grad_scale);
+
 
 
 /* ---- Recurrent networks: RNN, LSTM, GRU forward and BPTT (rnn.c, lstm.c, gru.c) */

@@ -132,6 +132,7 @@ def test_noncontiguous_input_same_result(backend):
     np.testing.assert_array_equal(layer(x).copy(), layer(np.ascontiguousarray(x)))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_nan_inf_propagate_and_show_in_grad_stats(backend, dtype):
     model = nn.Sequential(nn.Dense(3, 4, "tanh", dtype=dtype, seed=0), nn.Dense(4, 2, dtype=dtype, seed=1))
     x = np.ones((2, 3), dtype)

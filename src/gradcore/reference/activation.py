@@ -1,6 +1,9 @@
 """Reference activations (NumPy): forward y = act(x) and backward
 dx = dy * act', with the derivative computed from the output y
-(tanh' = 1 - y^2, sigmoid' = y (1 - y), relu/leaky_relu: y > 0)."""
+(tanh' = 1 - y^2, sigmoid' = y (1 - y); relu / leaky_relu select
+dy where y > 0 or y is NaN, 0 / slope * dy where y <= 0, like PyTorch's
+threshold_backward). relu(x) = 0 only for x < 0, so NaN and -0.0 pass
+through."""
 
 from __future__ import annotations
 
@@ -15,26 +18,26 @@ def apply_activation(z: np.ndarray, act: str, slope: float) -> np.ndarray:
     if act == "identity":
         return z.copy()
     if act == "relu":
-        return np.where(z > 0, z, z.dtype.type(0)) if z.size else z.copy()
+        return np.where(z < 0, z.dtype.type(0), z)
     if act == "leaky_relu":
-        return np.where(z > 0, z, z * z.dtype.type(slope))
+        return np.where(z < 0, z * z.dtype.type(slope), z)
     if act == "tanh":
         return np.tanh(z)
     return expit(z)
 
 
-def activation_grad(y: np.ndarray, act: str, slope: float) -> np.ndarray:
-    """act' evaluated from the activation output y."""
+def activation_backward_values(dy: np.ndarray, y: np.ndarray, act: str, slope: float) -> np.ndarray:
+    """dy * act' with act' evaluated from the activation output y."""
     one = y.dtype.type(1)
     if act == "identity":
-        return np.ones_like(y)
+        return dy.copy()
     if act == "relu":
-        return (y > 0).astype(y.dtype)
+        return np.where(y <= 0, y.dtype.type(0), dy)
     if act == "leaky_relu":
-        return np.where(y > 0, one, y.dtype.type(slope))
+        return np.where(y <= 0, dy * y.dtype.type(slope), dy)
     if act == "tanh":
-        return one - y * y
-    return y * (one - y)
+        return dy * (one - y * y)
+    return dy * (y * (one - y))
 
 
 def activation_forward(y, x, act, slope=0.01):
@@ -53,7 +56,7 @@ def activation_backward(dx, dy, y, act, slope=0.01):
     check_array(dy, "dy")
     check_array(y, "y", dtype=dy.dtype, shape=dy.shape)
     check_array(dx, "dx", dtype=dy.dtype, shape=dy.shape, writable=True)
-    dx[...] = dy * activation_grad(y, act, slope)
+    dx[...] = activation_backward_values(dy, y, act, slope)
 
 
 __all__ = ["ACTIVATIONS", "activation_forward", "activation_backward"]

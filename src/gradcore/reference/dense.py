@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._checks import check_act, check_array, check_slope
-from .activation import activation_grad, apply_activation
+from .activation import activation_backward_values, apply_activation
 
 
 def dense_forward(y, x, w, b, act, slope):
@@ -41,7 +41,7 @@ def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
     check_array(dw, "dw", dtype=x.dtype, shape=(O, I), writable=True)
     check_array(db, "db", dtype=x.dtype, shape=(O,), writable=True, allow_none=True)
     check_array(dx, "dx", dtype=x.dtype, shape=(B, I), writable=True, allow_none=True)
-    dz[...] = dy * activation_grad(y, act, slope)
+    dz[...] = activation_backward_values(dy, y, act, slope)
     dw += dz.T @ x
     if db is not None:
         db += dz.sum(axis=0)

@@ -34,6 +34,11 @@ def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay, grad_s
     if momentum != 0.0 and velocity is None:
         raise TypeError("velocity: expected an array when momentum != 0, got None")
     _check_flat(param, grad, *states)
+    with np.errstate(invalid="ignore", over="ignore"):
+        _sgd_update(param, grad, velocity, lr, momentum, nesterov, weight_decay, grad_scale)
+
+
+def _sgd_update(param, grad, velocity, lr, momentum, nesterov, weight_decay, grad_scale):
     t = param.dtype.type
     g = grad * t(grad_scale)
     if weight_decay != 0.0:
@@ -58,6 +63,11 @@ def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, deco
     grad_scale = check_range(grad_scale, "grad_scale", lo=0.0)
     check_number(step, "step")
     _check_flat(param, grad, (m, "m"), (v, "v"))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        _adam_update(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled, grad_scale)
+
+
+def _adam_update(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, decoupled, grad_scale):
     t = param.dtype.type
     g = grad * t(grad_scale)
     if weight_decay != 0.0:

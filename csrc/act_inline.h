@@ -1,0 +1,193 @@
+/* act_inline.h -- element-wise activation maths shared by activation.c and
+ * dense.c (internal; include after kernel.h).
+ *
+ * Every loop body here is branch-free: data-dependent choices go through
+ * gc_select() on bit masks, because GCC (without -fno-trapping-math) refuses
+ * to if-convert a `c ? a * s : a` whose arithmetic is only needed on one side,
+ * and the loop would stay scalar. float32 tanh and sigmoid use gc_expm_f32, a
+ * vectorizable exp (Cody-Waite range reduction, degree-7 polynomial, 2^n
+ * built from exponent bits); float64 calls libm (the accuracy target there is
+ * 1e-14). All paths propagate NaN.
+ */
+#ifndef GC_ACT_INLINE_H
+#define GC_ACT_INLINE_H
+
+#include <string.h>
+
+#if GC_IS_F32
+typedef uint32_t gc_ubits;
+#else
+typedef uint64_t gc_ubits;
+#endif
+
+static inline gc_ubits gc_bits(real x) {
+    gc_ubits u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static inline real gc_from_bits(gc_ubits u) {
+    real x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+/* all-ones when c is true */
+static inline gc_ubits gc_mask(int c) { return (gc_ubits)0 - (gc_ubits)(c != 0); }
+/* m ? a : b, bitwise (both a and b are always computed) */
+static inline real gc_select(gc_ubits m, real a, real b) {
+    return gc_from_bits((gc_bits(a) & m) | (gc_bits(b) & ~m));
+}
+
+/* exp(x) for x in [-110, 0] (float32 maths). Caller clamps and removes NaN.
+ * n = round(x / ln2) by the 1.5 * 2^23 trick, r = x - n ln2 in two parts
+ * (n * GC_LN2_HI is exact), exp(r) by its Taylor polynomial of degree 7 on
+ * |r| <= ln2/2 (truncation < 3e-9 relative), 2^n applied as two factors so
+ * results down in the subnormal range are rounded once. */
+static inline float gc_expm_f32(float x) {
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float t = x * 1.44269504088896341f;
+    float nf = (t + shifter) - shifter;
+    float r = x - nf * 0.693359375f;
+    r = r - nf * -2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t n = (int32_t)nf; /* in [-159, 0] */
+    int32_t n1 = n / 2, n2 = n - n1;
+    float s1, s2;
+    uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
+    memcpy(&s1, &b1, 4);
+    memcpy(&s2, &b2, 4);
+    return (p * s1) * s2;
+}
+
+static inline real gc_tanh(real x) {
+#if GC_IS_F32
+    float a = fabsf(x);
+    /* |x| < 0.625: odd polynomial x + x^3 P(x^2) (cephes tanhf coefficients) */
+    float s = x * x;
+    float ps = -5.70498872745e-3f;
+    ps = ps * s + 2.06390887954e-2f;
+    ps = ps * s - 5.37397155531e-2f;
+    ps = ps * s + 1.33314422036e-1f;
+    ps = ps * s - 3.33332819422e-1f;
+    ps = ps * s * x + x;
+    /* otherwise (1 - e) / (1 + e), e = exp(-2|x|), |x| clamped to 10 (tanh(10)
+     * rounds to 1); the clamp also turns NaN into a harmless 10 */
+    float ac = gc_select(gc_mask(a < 10.0f), a, 10.0f);
+    float e = gc_expm_f32(-2.0f * ac);
+    float tl = copysignf((1.0f - e) / (1.0f + e), x);
+    float r = gc_select(gc_mask(a < 0.625f), ps, tl);
+    /* tanh(x) rounds to x below 2^-12; this also keeps -0.0 and NaN */
+    return gc_select(gc_mask(!(a >= 0x1p-12f)), x, r);
+#else
+    return tanh(x);
+#endif
+}
+
+static inline real gc_sigmoid(real x) {
+#if GC_IS_F32
+    float a = fabsf(x);
+    float ac = gc_select(gc_mask(a < 110.0f), a, 110.0f); /* also NaN -> 110 */
+    float e = gc_expm_f32(-ac);
+    float r1 = 1.0f / (1.0f + e);
+    float r = gc_select(gc_mask(x >= 0.0f), r1, e * r1);
+    return gc_select(gc_mask(x != x), x, r);
+#else
+    double e = exp(-fabs(x));
+    double r1 = 1.0 / (1.0 + e);
+    return x >= 0.0 ? r1 : e * r1;
+#endif
+}
+
+/* y[j] = act(x[j] + b[j]) (b may be NULL), y may equal x */
+static inline void gc_act_row(real *y, const real *x, const real *b, int64_t n, int act,
+                              real slope) {
+    switch (act) {
+    case GC_ACT_IDENTITY:
+        if (b)
+            for (int64_t j = 0; j < n; j++) y[j] = x[j] + b[j];
+        else if (y != x)
+            for (int64_t j = 0; j < n; j++) y[j] = x[j];
+        break;
+    case GC_ACT_RELU:
+        if (b)
+            for (int64_t j = 0; j < n; j++) {
+                real v = x[j] + b[j];
+                y[j] = v < 0 ? (real)0 : v;
+            }
+        else
+            for (int64_t j = 0; j < n; j++) {
+                real v = x[j];
+                y[j] = v < 0 ? (real)0 : v;
+            }
+        break;
+    case GC_ACT_LEAKY_RELU:
+        if (b)
+            for (int64_t j = 0; j < n; j++) {
+                real v = x[j] + b[j];
+                y[j] = gc_select(gc_mask(v < 0), v * slope, v);
+            }
+        else
+            for (int64_t j = 0; j < n; j++) {
+                real v = x[j];
+                y[j] = gc_select(gc_mask(v < 0), v * slope, v);
+            }
+        break;
+    case GC_ACT_TANH:
+        if (b)
+            for (int64_t j = 0; j < n; j++) y[j] = gc_tanh(x[j] + b[j]);
+        else
+            for (int64_t j = 0; j < n; j++) y[j] = gc_tanh(x[j]);
+        break;
+    case GC_ACT_SIGMOID:
+        if (b)
+            for (int64_t j = 0; j < n; j++) y[j] = gc_sigmoid(x[j] + b[j]);
+        else
+            for (int64_t j = 0; j < n; j++) y[j] = gc_sigmoid(x[j]);
+        break;
+    }
+}
+
+/* dx[j] = dy[j] * act'(y[j]) from the output y; dx may equal dy.
+ * relu: y <= 0 ? 0 : dy (a select, so NaN in y passes dy through like
+ * PyTorch's threshold_backward); leaky_relu: y <= 0 ? slope dy : dy. */
+static inline void gc_act_back_row(real *dx, const real *dy, const real *y, int64_t n, int act,
+                                   real slope) {
+    switch (act) {
+    case GC_ACT_IDENTITY:
+        if (dx != dy)
+            for (int64_t j = 0; j < n; j++) dx[j] = dy[j];
+        break;
+    case GC_ACT_RELU:
+        for (int64_t j = 0; j < n; j++) {
+            real d = dy[j];
+            dx[j] = y[j] <= 0 ? (real)0 : d;
+        }
+        break;
+    case GC_ACT_LEAKY_RELU:
+        for (int64_t j = 0; j < n; j++) {
+            real d = dy[j];
+            dx[j] = gc_select(gc_mask(y[j] <= 0), d * slope, d);
+        }
+        break;
+    case GC_ACT_TANH:
+        for (int64_t j = 0; j < n; j++) {
+            real v = y[j];
+            dx[j] = dy[j] * ((real)1 - v * v);
+        }
+        break;
+    case GC_ACT_SIGMOID:
+        for (int64_t j = 0; j < n; j++) {
+            real v = y[j];
+            dx[j] = dy[j] * (v * ((real)1 - v));
+        }
+        break;
+    }
+}
+
+#endif /* GC_ACT_INLINE_H */
