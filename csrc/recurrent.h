@@ -1,12 +1,8 @@
 /* recurrent.h -- helpers shared by rnn.c, lstm.c and gru.c (internal;
  * included after kernel.h, so `real` is this compile's element type).
  *
- * - gc_rec_tanh / gc_rec_sigmoid: branch-free element functions the compiler
- *   inlines and vectorizes inside the fused cell loops. float32: Cephes-style
- *   exp with a degree-6 polynomial, max abs error < 1e-6 against float64
- *   (tested); float64: libm tanh/exp (abs error < 1e-14). NaN in gives NaN out,
- *   +-Inf gives the limit. The dense kernels (activation.c) carry their own
- *   activation code; the two should be unified into one shared header.
+ * - gc_rec_tanh / gc_rec_sigmoid: the shared element functions of
+ *   act_inline.h, inlined and vectorized inside the fused cell loops.
  * - gc_rec_recur_fwd / gc_rec_recur_bwd: the per-step recurrent product,
  *   through BLAS, or through a hand-vectorized small-matrix path when the
  *   recurrent matrix is tiny (see GC_REC_SMALL below).
@@ -21,67 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- element functions ---------------------------------------------------- */
+/* ---- element functions ----------------------------------------------------
+ * The dense kernels' tanh / sigmoid (act_inline.h: branch-free, vectorizable
+ * float32 versions with max abs error ~1e-7 against float64; libm for
+ * float64), so every layer of the library computes the same values. */
+#include "act_inline.h"
 
-#if GC_IS_F32
-typedef union {
-    float f;
-    int32_t i;
-} gc_rec_f32bits;
-
-/* a when c else b, as bit operations: a plain ?: lets the compiler sink the
- * arithmetic of the unused arm into a branch, which (without
- * -fno-trapping-math) it then refuses to vectorize. */
-static inline float gc_rec_self(int c, float a, float b) {
-    gc_rec_f32bits x, y, r;
-    x.f = a;
-    y.f = b;
-    int32_t m = -(int32_t)(c != 0);
-    r.i = (x.i & m) | (y.i & ~m);
-    return r.f;
-}
-
-/* exp(x) for float32; NaN propagates, over/underflow saturate to the largest /
- * smallest normal exponent (callers only need exp of clamped arguments). */
-static inline float gc_rec_expf(float x) {
-    float xc = gc_rec_self(x > 88.3762626647949f, 88.3762626647949f, x);
-    xc = gc_rec_self(xc < -87.3365447504019f, -87.3365447504019f, xc);
-    float fx = xc * 1.44269504088896341f;
-    fx = (fx + 12582912.0f) - 12582912.0f; /* round to nearest, exact */
-    fx = gc_rec_self(xc == xc, fx, 0.0f);  /* keep the int conversion defined */
-    float r = xc - fx * 0.693359375f;
-    r = r - fx * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * (r * r) + r + 1.0f;
-    gc_rec_f32bits s;
-    s.i = ((int32_t)fx + 127) << 23;
-    return y * s.f;
-}
-
-static inline float gc_rec_tanh(float x) {
-    float ax = fabsf(x);
-    float z = x * x;
-    float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    float small = p * z * x + x;
-    float e = gc_rec_expf(-2.0f * ax);
-    float t = copysignf((1.0f - e) / (1.0f + e), x);
-    return gc_rec_self(ax < 0.625f, small, t);
-}
-
-static inline float gc_rec_sigmoid(float x) { return 1.0f / (1.0f + gc_rec_expf(-x)); }
-#else
-static inline double gc_rec_tanh(double x) { return tanh(x); }
-static inline double gc_rec_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-#endif
+static inline real gc_rec_tanh(real x) { return gc_tanh(x); }
+static inline real gc_rec_sigmoid(real x) { return gc_sigmoid(x); }
 
 /* Non-finite test usable in vectorized integer OR-reductions. */
 #define GC_REC_BAD(v) ((v) - (v) != (v) - (v))

@@ -59,7 +59,7 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
             else if (act == GC_REC_RELU)
                 for (int64_t j = 0; j < H; j++) {
                     real v = yb[j] + bias[j];
-                    v = v < (real)0 ? (real)0 : v; /* NaN stays NaN */
+                    v = gc_select(gc_mask(v < (real)0), (real)0, v); /* NaN stays NaN */
                     yb[j] = v;
                     bad |= GC_REC_BAD(v);
                 }
