@@ -96,15 +96,18 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
         bias[3 * H + j] = b_hh ? b_hh[2 * H + j] : (real)0;
     }
     const int small = gc_rec_use_small(B, G3, H);
-    real wt[GC_REC_SMALL];
-    if (small) gc_rec_transpose(wt, w_hh, G3, H);
+    real *wt = gc_rec_make_wt(w_hh, G3, H);
+    if (!wt) {
+        free(bias);
+        return GC_ERR_NOMEM;
+    }
 
     int st = GEMM_RM(0, 1, T * B, G3, I, (real)1, x, I, w_ih, I, (real)0, gates, G4);
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         if (hprev)
-            st = gc_rec_recur_fwd(gh, G3, hprev, w_hh, small ? wt : NULL, B, G3, H, (real)0);
+            st = gc_rec_recur_fwd(gh, G3, hprev, wt, small, B, G3, H, (real)0);
         else
             memset(gh, 0, sizeof(real) * (size_t)(B * G3));
         if (st != GC_OK) break;
@@ -123,6 +126,7 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
         }
     }
     free(bias);
+    free(wt);
     return st;
 }
 

@@ -91,15 +91,18 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
     for (int64_t j = 0; j < G4; j++)
         bias[j] = (b_ih ? b_ih[j] : (real)0) + (b_hh ? b_hh[j] : (real)0);
     const int small = gc_rec_use_small(B, G4, H);
-    real wt[GC_REC_SMALL];
-    if (small) gc_rec_transpose(wt, w_hh, G4, H);
+    real *wt = gc_rec_make_wt(w_hh, G4, H);
+    if (!wt) {
+        free(bias);
+        return GC_ERR_NOMEM;
+    }
 
     int st = GEMM_RM(0, 1, T * B, G4, I, (real)1, x, I, w_ih, I, (real)0, gates, G4);
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         const real *cprev = t ? cs + (t - 1) * BH : (c0 ? c0 : zeros);
-        if (hprev) st = gc_rec_recur_fwd(gt, G4, hprev, w_hh, small ? wt : NULL, B, G4, H, (real)1);
+        if (hprev) st = gc_rec_recur_fwd(gt, G4, hprev, wt, small, B, G4, H, (real)1);
         if (st != GC_OK) break;
         int bad = 0;
         for (int64_t b = 0; b < B; b++) {
@@ -114,6 +117,7 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
         }
     }
     free(bias);
+    free(wt);
     return st;
 }
 

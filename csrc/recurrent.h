@@ -1,12 +1,8 @@
 /* recurrent.h -- helpers shared by rnn.c, lstm.c and gru.c (internal;
  * included after kernel.h, so `real` is this compile's element type).
  *
- * - gc_rec_tanh / gc_rec_sigmoid: branch-free element functions the compiler
- *   inlines and vectorizes inside the fused cell loops. float32: Cephes-style
- *   exp with a degree-6 polynomial, max abs error < 1e-6 against float64
- *   (tested); float64: libm tanh/exp (abs error < 1e-14). NaN in gives NaN out,
- *   +-Inf gives the limit. The dense kernels (activation.c) carry their own
- *   activation code; the two should be unified into one shared header.
+ * - gc_rec_tanh / gc_rec_sigmoid: the shared element functions of
+ *   act_inline.h, inlined and vectorized inside the fused cell loops.
  * - gc_rec_recur_fwd / gc_rec_recur_bwd: the per-step recurrent product,
  *   through BLAS, or through a hand-vectorized small-matrix path when the
  *   recurrent matrix is tiny (see GC_REC_SMALL below).
@@ -18,69 +14,17 @@
 #ifndef GC_RECURRENT_H
 #define GC_RECURRENT_H
 
+#include <stdlib.h>
 #include <string.h>
 
-/* ---- element functions ---------------------------------------------------- */
+/* ---- element functions ----------------------------------------------------
+ * The dense kernels' tanh / sigmoid (act_inline.h: branch-free, vectorizable
+ * float32 versions with max abs error ~1e-7 against float64; libm for
+ * float64), so every layer of the library computes the same values. */
+#include "act_inline.h"
 
-#if GC_IS_F32
-typedef union {
-    float f;
-    int32_t i;
-} gc_rec_f32bits;
-
-/* a when c else b, as bit operations: a plain ?: lets the compiler sink the
- * arithmetic of the unused arm into a branch, which (without
- * -fno-trapping-math) it then refuses to vectorize. */
-static inline float gc_rec_self(int c, float a, float b) {
-    gc_rec_f32bits x, y, r;
-    x.f = a;
-    y.f = b;
-    int32_t m = -(int32_t)(c != 0);
-    r.i = (x.i & m) | (y.i & ~m);
-    return r.f;
-}
-
-/* exp(x) for float32; NaN propagates, over/underflow saturate to the largest /
- * smallest normal exponent (callers only need exp of clamped arguments). */
-static inline float gc_rec_expf(float x) {
-    float xc = gc_rec_self(x > 88.3762626647949f, 88.3762626647949f, x);
-    xc = gc_rec_self(xc < -87.3365447504019f, -87.3365447504019f, xc);
-    float fx = xc * 1.44269504088896341f;
-    fx = (fx + 12582912.0f) - 12582912.0f; /* round to nearest, exact */
-    fx = gc_rec_self(xc == xc, fx, 0.0f);  /* keep the int conversion defined */
-    float r = xc - fx * 0.693359375f;
-    r = r - fx * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * (r * r) + r + 1.0f;
-    gc_rec_f32bits s;
-    s.i = ((int32_t)fx + 127) << 23;
-    return y * s.f;
-}
-
-static inline float gc_rec_tanh(float x) {
-    float ax = fabsf(x);
-    float z = x * x;
-    float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    float small = p * z * x + x;
-    float e = gc_rec_expf(-2.0f * ax);
-    float t = copysignf((1.0f - e) / (1.0f + e), x);
-    return gc_rec_self(ax < 0.625f, small, t);
-}
-
-static inline float gc_rec_sigmoid(float x) { return 1.0f / (1.0f + gc_rec_expf(-x)); }
-#else
-static inline double gc_rec_tanh(double x) { return tanh(x); }
-static inline double gc_rec_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-#endif
+static inline real gc_rec_tanh(real x) { return gc_tanh(x); }
+static inline real gc_rec_sigmoid(real x) { return gc_sigmoid(x); }
 
 /* Non-finite test usable in vectorized integer OR-reductions. */
 #define GC_REC_BAD(v) ((v) - (v) != (v) - (v))
@@ -104,34 +48,64 @@ static inline int gc_rec_use_small(int64_t B, int64_t GH, int64_t H) {
     return GH * H <= GC_REC_SMALL && B <= GC_REC_SMALL_B;
 }
 
-/* y(B, GH; row stride ldy) = beta * y + h(B, H) W^T with W (GH, H) row-major.
- * Small path: wt is W^T (H, GH) prepared by the caller; beta is 0 or 1. */
-static inline int gc_rec_recur_fwd(real *restrict y, int64_t ldy, const real *restrict h,
-                                   const real *restrict w, const real *restrict wt,
-                                   int64_t B, int64_t GH, int64_t H, real beta) {
-    if (wt) {
-        for (int64_t b = 0; b < B; b++) {
-            real *restrict yb = y + b * ldy;
-            const real *hb = h + b * H;
-            if (beta == (real)0)
-                for (int64_t j = 0; j < GH; j++) yb[j] = 0;
-            int64_t k = 0;
-            for (; k + 4 <= H; k += 4) {
-                const real h0 = hb[k], h1 = hb[k + 1], h2 = hb[k + 2], h3 = hb[k + 3];
-                const real *w0 = wt + k * GH, *w1 = w0 + GH, *w2 = w1 + GH, *w3 = w2 + GH;
-                for (int64_t j = 0; j < GH; j++)
-                    yb[j] = yb[j] + ((h0 * w0[j] + h1 * w1[j]) + (h2 * w2[j] + h3 * w3[j]));
-            }
-            for (; k < H; k++) {
-                const real hk = hb[k];
-                const real *wk = wt + k * GH;
-                for (int64_t j = 0; j < GH; j++) yb[j] = yb[j] + hk * wk[j];
-            }
+/* Small-path building block: y[j] (+)= sum_{g < m} c[g] * rows[g * ld + j] for
+ * j < n <= GC_REC_JB. The partial sums live in a fixed-size local array that
+ * the compiler keeps in vector registers (no load/store per term); terms are
+ * added four at a time in a fixed order, so both SIMD paths agree bit for bit. */
+#define GC_REC_JB 32
+static inline void gc_rec_small_block(real *restrict y, const real *restrict c,
+                                      const real *restrict rows, int64_t ld, int64_t m,
+                                      int64_t n, int add) {
+    real acc[GC_REC_JB];
+    for (int j = 0; j < GC_REC_JB; j++) acc[j] = 0;
+    int64_t g = 0;
+    if (n == GC_REC_JB) {
+        for (; g + 4 <= m; g += 4) {
+            const real c0 = c[g], c1 = c[g + 1], c2 = c[g + 2], c3 = c[g + 3];
+            const real *r0 = rows + g * ld, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+            for (int j = 0; j < GC_REC_JB; j++)
+                acc[j] = acc[j] + ((c0 * r0[j] + c1 * r1[j]) + (c2 * r2[j] + c3 * r3[j]));
         }
+        for (; g < m; g++) {
+            const real cg = c[g];
+            const real *rg = rows + g * ld;
+            for (int j = 0; j < GC_REC_JB; j++) acc[j] = acc[j] + cg * rg[j];
+        }
+    } else {
+        for (; g + 4 <= m; g += 4) {
+            const real c0 = c[g], c1 = c[g + 1], c2 = c[g + 2], c3 = c[g + 3];
+            const real *r0 = rows + g * ld, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+            for (int64_t j = 0; j < n; j++)
+                acc[j] = acc[j] + ((c0 * r0[j] + c1 * r1[j]) + (c2 * r2[j] + c3 * r3[j]));
+        }
+        for (; g < m; g++) {
+            const real cg = c[g];
+            const real *rg = rows + g * ld;
+            for (int64_t j = 0; j < n; j++) acc[j] = acc[j] + cg * rg[j];
+        }
+    }
+    if (add)
+        for (int64_t j = 0; j < n; j++) y[j] = y[j] + acc[j];
+    else
+        for (int64_t j = 0; j < n; j++) y[j] = acc[j];
+}
+
+/* y(B, GH; row stride ldy) = beta * y + h(B, H) W^T, given wt = W^T (H, GH)
+ * (the caller transposes W once per sequence: OpenBLAS's NN kernels are about
+ * twice as fast as the transposed-operand ones at these sizes). beta is 0 or
+ * 1. small: the hand-vectorized path (see GC_REC_SMALL). */
+static inline int gc_rec_recur_fwd(real *restrict y, int64_t ldy, const real *restrict h,
+                                   const real *restrict wt, int small, int64_t B, int64_t GH,
+                                   int64_t H, real beta) {
+    if (small) {
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t j0 = 0; j0 < GH; j0 += GC_REC_JB)
+                gc_rec_small_block(y + b * ldy + j0, h + b * H, wt + j0, GH, H,
+                                   GH - j0 < GC_REC_JB ? GH - j0 : GC_REC_JB, beta != (real)0);
         return GC_OK;
     }
-    if (B == 1 && ldy >= GH) return GEMV_RM(0, GH, H, (real)1, w, H, h, beta, y);
-    return GEMM_RM(0, 1, B, GH, H, (real)1, h, H, w, H, beta, y, ldy);
+    if (B == 1) return GEMV_RM(1, H, GH, (real)1, wt, GH, h, beta, y);
+    return GEMM_RM(0, 0, B, GH, H, (real)1, h, H, wt, GH, beta, y, ldy);
 }
 
 /* dh(B, H) = beta * dh + da(B, GH; row stride lda) W with W (GH, H). Small
@@ -140,35 +114,33 @@ static inline int gc_rec_recur_bwd(real *restrict dh, const real *restrict da, i
                                    const real *restrict w, int small, int64_t B, int64_t GH,
                                    int64_t H, real beta) {
     if (small) {
-        for (int64_t b = 0; b < B; b++) {
-            real *restrict db = dh + b * H;
-            const real *ab = da + b * lda;
-            if (beta == (real)0)
-                for (int64_t j = 0; j < H; j++) db[j] = 0;
-            int64_t g = 0;
-            for (; g + 4 <= GH; g += 4) {
-                const real a0 = ab[g], a1 = ab[g + 1], a2 = ab[g + 2], a3 = ab[g + 3];
-                const real *w0 = w + g * H, *w1 = w0 + H, *w2 = w1 + H, *w3 = w2 + H;
-                for (int64_t j = 0; j < H; j++)
-                    db[j] = db[j] + ((a0 * w0[j] + a1 * w1[j]) + (a2 * w2[j] + a3 * w3[j]));
-            }
-            for (; g < GH; g++) {
-                const real ag = ab[g];
-                const real *wg = w + g * H;
-                for (int64_t j = 0; j < H; j++) db[j] = db[j] + ag * wg[j];
-            }
-        }
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t j0 = 0; j0 < H; j0 += GC_REC_JB)
+                gc_rec_small_block(dh + b * H + j0, da + b * lda, w + j0, H, GH,
+                                   H - j0 < GC_REC_JB ? H - j0 : GC_REC_JB, beta != (real)0);
         return GC_OK;
     }
     if (B == 1) return GEMV_RM(1, GH, H, (real)1, w, H, da, beta, dh);
     return GEMM_RM(0, 0, B, H, GH, (real)1, da, lda, w, H, beta, dh, H);
 }
 
-/* W (GH, H) -> wt (H, GH). */
+/* W (GH, H) -> wt (H, GH), in 32 x 32 tiles. */
 static inline void gc_rec_transpose(real *restrict wt, const real *restrict w, int64_t GH,
                                     int64_t H) {
-    for (int64_t g = 0; g < GH; g++)
-        for (int64_t k = 0; k < H; k++) wt[k * GH + g] = w[g * H + k];
+    enum { TB = 32 };
+    for (int64_t g0 = 0; g0 < GH; g0 += TB)
+        for (int64_t k0 = 0; k0 < H; k0 += TB) {
+            int64_t g1 = g0 + TB < GH ? g0 + TB : GH, k1 = k0 + TB < H ? k0 + TB : H;
+            for (int64_t g = g0; g < g1; g++)
+                for (int64_t k = k0; k < k1; k++) wt[k * GH + g] = w[g * H + k];
+        }
+}
+
+/* malloc'd W^T for the forward pass (NULL when out of memory). */
+static inline real *gc_rec_make_wt(const real *w, int64_t GH, int64_t H) {
+    real *wt = malloc(sizeof(real) * (size_t)(GH * H));
+    if (wt) gc_rec_transpose(wt, w, GH, H);
+    return wt;
 }
 
 /* ---- norms and checks ------------------------------------------------------ */

@@ -35,14 +35,17 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
     if (!bias) return GC_ERR_NOMEM;
     for (int64_t j = 0; j < H; j++) bias[j] = (b_ih ? b_ih[j] : (real)0) + (b_hh ? b_hh[j] : (real)0);
     const int small = gc_rec_use_small(B, H, H);
-    real wt[GC_REC_SMALL];
-    if (small) gc_rec_transpose(wt, w_hh, H, H);
+    real *wt = gc_rec_make_wt(w_hh, H, H);
+    if (!wt) {
+        free(bias);
+        return GC_ERR_NOMEM;
+    }
 
     int st = GEMM_RM(0, 1, T * B, H, I, (real)1, x, I, w_ih, I, (real)0, out, H);
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *restrict y = out + t * BH;
         const real *hprev = t ? out + (t - 1) * BH : h0;
-        if (hprev) st = gc_rec_recur_fwd(y, H, hprev, w_hh, small ? wt : NULL, B, H, H, (real)1);
+        if (hprev) st = gc_rec_recur_fwd(y, H, hprev, wt, small, B, H, H, (real)1);
         if (st != GC_OK) break;
         int bad = 0;
         for (int64_t b = 0; b < B; b++) {
@@ -56,7 +59,7 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
             else if (act == GC_REC_RELU)
                 for (int64_t j = 0; j < H; j++) {
                     real v = yb[j] + bias[j];
-                    v = v < (real)0 ? (real)0 : v; /* NaN stays NaN */
+                    v = gc_select(gc_mask(v < (real)0), (real)0, v); /* NaN stays NaN */
                     yb[j] = v;
                     bad |= GC_REC_BAD(v);
                 }
@@ -73,6 +76,7 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
         }
     }
     free(bias);
+    free(wt);
     return st;
 }
 

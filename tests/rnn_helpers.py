@@ -130,3 +130,71 @@ def numgrad(f, x, h=1e-6):
         flat[i] = old
         gf[i] = (fp - fm) / (2 * h)
     return g
+
+
+# ---------------------------------------------------------------- modules
+def make_module(kind, I, H, dtype="float64", seed=0, **kw):
+    from gradcore import nn
+
+    cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
+    return cls(I, H, dtype=dtype, seed=seed, **kw)
+
+
+def module_loss(cell, x, h0, d_out, d_hT, d_cT=None):
+    out, hT = cell.forward(x, h0)
+    total = float(np.sum(out * d_out)) if d_out is not None else 0.0
+    if isinstance(hT, tuple):
+        total += float(np.sum(hT[0] * d_hT))
+        if d_cT is not None:
+            total += float(np.sum(hT[1] * d_cT))
+    else:
+        total += float(np.sum(hT * d_hT))
+    return total
+
+
+def module_grads(cell, x, h0, d_out, d_hT, d_cT=None, truncate=None):
+    cell.zero_grad()
+    cell.forward(x, h0)
+    if d_cT is not None:
+        dx = cell.backward(d_out, d_hT, truncate=truncate, d_cT=d_cT)
+    else:
+        dx = cell.backward(d_out, d_hT, truncate=truncate)
+    return dx.copy(), cell.arena.grad.copy()
+
+
+def module_gradcheck(cell, x, h0, every_step=True, seed=0):
+    """backward() against central differences for every parameter, every
+    input element and the initial state(s) (float64)."""
+    rng = np.random.default_rng(seed)
+    T, B, _ = x.shape
+    H = cell.hidden_size
+    lstm = cell.G == 4
+    d_out = rng.standard_normal((T, B, H)) if every_step else None
+    d_hT = rng.standard_normal((B, H))
+    d_cT = rng.standard_normal((B, H)) if lstm else None
+    dx, analytic = module_grads(cell, x, h0, d_out, d_hT, d_cT)
+    dh0 = cell.dh0.copy()
+    dc0 = cell.dc0.copy() if lstm else None
+
+    def f():
+        return module_loss(cell, x, h0, d_out, d_hT, d_cT)
+
+    np.testing.assert_allclose(analytic, numgrad(f, cell.arena.data), rtol=1e-6, atol=1e-8, err_msg="params")
+    np.testing.assert_allclose(dx, numgrad(f, x), rtol=1e-6, atol=1e-8, err_msg="dx")
+    if h0 is not None:
+        h, c = h0 if lstm else (h0, None)
+        np.testing.assert_allclose(dh0, numgrad(f, h), rtol=1e-6, atol=1e-8, err_msg="dh0")
+        if lstm:
+            np.testing.assert_allclose(dc0, numgrad(f, c), rtol=1e-6, atol=1e-8, err_msg="dc0")
+    return analytic
+
+
+def torch_twin(kind, cell, nonlinearity="tanh"):
+    """The torch.nn.RNN / LSTM / GRU (float64) holding ``cell``'s weights."""
+    import torch
+
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    kw = {"nonlinearity": nonlinearity} if kind == "rnn" else {}
+    m = cls(cell.input_size, cell.hidden_size, bias=cell.bias, **kw).double()
+    m.load_state_dict({k: torch.from_numpy(v.astype(np.float64)) for k, v in cell.torch_state_dict().items()})
+    return m

@@ -371,3 +371,18 @@ def test_gate_counts():
     assert GATES == {"rnn": 1, "lstm": 4, "gru": 3}
     with pytest.raises(ValueError, match="w_hh"):
         forward(C, "lstm", make_case("rnn", 3, 2, 3, 4))
+
+
+@pytest.mark.parametrize("which", ["tanh", "sigmoid"])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-14)], ids=["f32", "f64"])
+def test_cell_activation_c_matches_reference(which, dtype, tol):
+    x = np.linspace(-20, 20, 4001).astype(dtype)
+    yc, yr = np.empty_like(x), np.empty_like(x)
+    C.recurrent_activation(yc, x, which)
+    R.recurrent_activation(yr, x, which)
+    assert np.max(np.abs(yc.astype(np.float64) - yr.astype(np.float64))) <= tol
+    for K in (C, R):
+        with pytest.raises(ValueError, match="which"):
+            K.recurrent_activation(yc, x, "relu")
+        with pytest.raises(ValueError, match="y"):
+            K.recurrent_activation(yc[:5], x, which)

@@ -225,6 +225,22 @@ class _Recurrent(Module):
             truncate = int(truncate)
         return d_out, truncate
 
+    def memory_bytes(self, T, B):
+        """Bytes of the sequence buffers this layer keeps for a (T, B) input
+        (states, gate cache, backward workspace); x, dx and d_out not included."""
+        return sum(int(np.prod(shape)) for shape in self._buffer_shapes(T, B).values()) * self.dtype.itemsize
+
+    def _make_buffers(self, T, B):
+        return {k: np.empty(shape, self.dtype) for k, shape in self._buffer_shapes(T, B).items()}
+
+    def _dx_buffer(self, T, B):
+        """dx (T, B, I), owned by the layer and reused by the next backward
+        with the same shape (copy it to keep it)."""
+        dx = getattr(self, "_dx", None)
+        if dx is None or dx.shape[:2] != (T, B):
+            dx = self._dx = np.empty((T, B, self.input_size), self.dtype)
+        return dx
+
     def _seq_buffers(self, T, B):
         if self._shape != (T, B):
             self._bufs = None          # drop the old (possibly large) buffers first
@@ -312,9 +328,9 @@ class RNN(_Recurrent):
     def extra_repr(self):
         return super().extra_repr() + f", {self.nonlinearity}"
 
-    def _make_buffers(self, T, B):
-        H, dt = self.hidden_size, self.dtype
-        return {"out": np.empty((T, B, H), dt), "dz": np.empty((T, B, H), dt)}
+    def _buffer_shapes(self, T, B):
+        H = self.hidden_size
+        return {"out": (T, B, H), "dz": (T, B, H)}
 
     def forward(self, x, h0=None, stop_on_nonfinite=False):
         """x (T, B, I), h0 None / (B, H) / (1, B, H) -> (out (T, B, H), h_T (B, H)).
@@ -337,7 +353,7 @@ class RNN(_Recurrent):
         T, B = self._shape
         d_hT = self._check_state(d_hT, "d_hT", B)
         dt = self.dtype
-        dx = np.empty((T, B, self.input_size), dt)
+        dx = self._dx_buffer(T, B)
         dh0 = np.empty((B, self.hidden_size), dt)
         norms = np.empty(T)
         first = kernels().rnn_backward(dx, dh0, self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh,
@@ -379,10 +395,9 @@ class LSTM(_Recurrent):
         self._finalize()
         self.dc0 = None
 
-    def _make_buffers(self, T, B):
-        H, dt = self.hidden_size, self.dtype
-        return {"out": np.empty((T, B, H), dt), "cs": np.empty((T, B, H), dt),
-                "gates": np.empty((T, B, 4 * H), dt)}
+    def _buffer_shapes(self, T, B):
+        H = self.hidden_size
+        return {"out": (T, B, H), "cs": (T, B, H), "gates": (T, B, 4 * H)}
 
     def forward(self, x, h0=None, stop_on_nonfinite=False):
         """x (T, B, I), h0 None or (h, c) (each (B, H) / (1, B, H) / None)
@@ -417,7 +432,7 @@ class LSTM(_Recurrent):
         d_hT = self._check_state(d_hT, "d_hT", B)
         d_cT = self._check_state(d_cT, "d_cT", B)
         dt = self.dtype
-        dx = np.empty((T, B, self.input_size), dt)
+        dx = self._dx_buffer(T, B)
         dh0 = np.empty((B, self.hidden_size), dt)
         dc0 = np.empty((B, self.hidden_size), dt)
         norms = np.empty(T)
@@ -446,9 +461,9 @@ class GRU(_Recurrent):
         super().__init__(input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype, seed, "GRU")
         self._finalize()
 
-    def _make_buffers(self, T, B):
-        H, dt = self.hidden_size, self.dtype
-        return {"out": np.empty((T, B, H), dt), "gates": np.empty((T, B, 4 * H), dt)}
+    def _buffer_shapes(self, T, B):
+        H = self.hidden_size
+        return {"out": (T, B, H), "gates": (T, B, 4 * H)}
 
     def forward(self, x, h0=None, stop_on_nonfinite=False):
         """x (T, B, I), h0 None / (B, H) / (1, B, H) -> (out (T, B, H), h_T (B, H))."""
@@ -471,7 +486,7 @@ class GRU(_Recurrent):
         T, B = self._shape
         d_hT = self._check_state(d_hT, "d_hT", B)
         dt = self.dtype
-        dx = np.empty((T, B, self.input_size), dt)
+        dx = self._dx_buffer(T, B)
         dh0 = np.empty((B, self.hidden_size), dt)
         norms = np.empty(T)
         self._cache_ok = False

@@ -17,7 +17,7 @@ from .loss import bce_with_logits_loss, mse_loss, softmax_cross_entropy_loss
 from .optim import adam_step, sgd_step
 
 # Recurrent networks: RNN, LSTM, GRU forward and BPTT.
-from .rnn import RNN_NONLINEARITIES, rnn_backward, rnn_forward
+from .rnn import RNN_NONLINEARITIES, recurrent_activation, rnn_backward, rnn_forward
 from .lstm import lstm_backward, lstm_forward
 from .gru import gru_backward, gru_forward
 
@@ -39,4 +39,4 @@ __all__ += [
     "adam_step",
 ]
 __all__ += ["RNN_NONLINEARITIES", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
-            "gru_forward", "gru_backward"]
+            "gru_forward", "gru_backward", "recurrent_activation"]

@@ -213,3 +213,15 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     if step_norms is not None:
         step_norms[:] = norms
     return first
+
+
+def recurrent_activation(y, x, which):
+    """y = tanh(x) or sigmoid(x) (the element functions of the fused cells)."""
+    if which not in ("tanh", "sigmoid"):
+        raise ValueError(f"which: expected 'tanh' or 'sigmoid', got {which!r}")
+    check_float_array(x, "x", False)
+    check_float_array(y, "y", True)
+    if x.dtype != y.dtype or x.shape != y.shape:
+        raise ValueError(f"y: expected dtype {x.dtype} and shape {x.shape}, got {y.dtype} {y.shape}")
+    with np.errstate(over="ignore"):
+        y[...] = np.tanh(x) if which == "tanh" else sigmoid(x)
