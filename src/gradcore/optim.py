@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
 
 from .backend import kernels
 from .clip import clip_coefficient
