@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import numbers
 
-
 from .backend import kernels
 from .clip import clip_coefficient
 from .nn.arena import Arena
