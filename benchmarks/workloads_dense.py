@@ -1,0 +1,285 @@
+"""Dense-network kernel workloads (float32, one thread).
+
+- dense-B{B}-W{W}: one dense layer (W -> W, relu, bias) forward + backward
+  (dz, dw +=, db +=, dx) at the per-layer sizes of the MLP workloads
+  (D50-W64-B16, D20-W256-B64, D8-W2048-B256). Peers: the same three GEMMs
+  alone through scipy.linalg.blas.sgemm ("gemm": the floor), the NumPy
+  reference, torch autograd (F.linear + relu) and jax.jit(vjp).
+- tanh-1M / sigmoid-1M: activation_forward over 2^20 float32 values vs
+  np.tanh / scipy.special.expit, torch, jax.jit and a scalar libm loop
+  ("libm-scalar", compiled on the fly when a C compiler is available).
+- adam-16.8M: one Adam step with gradient clipping over 16.8M float32
+  parameters (the clip workload's 66 arrays). gradcore: global norm of the
+  flat gradient buffer + fused adam_step with the clip coefficient as
+  grad_scale (two passes). torch: clip_grad_norm_ + Adam(foreach=True) over
+  the 66 parameters. numpy: the reference norm + adam_step.
+
+Contract: see benchmarks/_common.py (GROUP, workloads(), TARGETS) when the
+shared report exists: ``python benchmarks/report.py --group dense``. Also
+runnable alone: ``python benchmarks/workloads_dense.py``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+GROUP = "dense"
+
+LAYERS = [(16, 64), (64, 256), (256, 2048)]  # (B, W)
+ADAM_SHAPES = [(1024, 1024), (1024,), (256, 1024), (256,)] * 16 + [(4, 1024, 32), (32,)]
+ACT_N = 1 << 20
+
+TARGETS = [
+    # within 10% of the GEMMs alone on the GEMM-bound layer
+    ("dense-B256-W2048", "gemm", 0.9),
+    ("adam-16.8M", "torch", 2.0),
+    ("tanh-1M", "libm-scalar", 5.0),
+    ("sigmoid-1M", "libm-scalar", 5.0),
+    ("tanh-1M", "numpy", 1.0),
+]
+
+
+def _optional(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+# ------------------------------------------------------------------ dense layer
+
+def _dense_cases(B, W, seed=0):
+    import gradcore.reference as R
+    from gradcore import _kernels as K
+    from scipy.linalg.blas import sgemm
+
+    rng = np.random.default_rng(seed)
+    I = O = W
+    x = rng.standard_normal((B, I), dtype=np.float32)
+    w = (rng.standard_normal((O, I), dtype=np.float32) * np.float32(np.sqrt(2.0 / I)))
+    b = np.zeros(O, np.float32)
+    dy = rng.standard_normal((B, O), dtype=np.float32)
+    y = np.empty((B, O), np.float32)
+    dz = np.empty((B, O), np.float32)
+    dx = np.empty((B, I), np.float32)
+    dw = np.zeros((O, I), np.float32)
+    db = np.zeros(O, np.float32)
+
+    def run(mod):
+        def f():
+            mod.dense_forward(y, x, w, b, "relu", 0.0)
+            mod.dense_backward(dx, dw, db, dy, x, w, y, "relu", 0.0, dz)
+        return f
+
+    # The same three GEMMs alone (column-major views of the row-major arrays,
+    # outputs written in place): y^T = w x^T, dw^T += x^T dz, dx^T = w^T dz^T.
+    yT, dwT, dxT = y.T, dw.T, dx.T
+
+    def gemm():
+        sgemm(1.0, w.T, x.T, trans_a=1, c=yT, beta=0.0, overwrite_c=1)
+        sgemm(1.0, x.T, dy.T, trans_b=1, c=dwT, beta=1.0, overwrite_c=1)
+        sgemm(1.0, w.T, dy.T, c=dxT, beta=0.0, overwrite_c=1)
+
+    cases = {"gradcore": run(K), "gemm": gemm, "numpy": run(R)}
+
+    torch = _optional("torch")
+    if torch is not None:
+        tx = torch.from_numpy(x.copy()).requires_grad_(True)
+        tw = torch.nn.Parameter(torch.from_numpy(w.copy()))
+        tb = torch.nn.Parameter(torch.from_numpy(b.copy()))
+        tdy = torch.from_numpy(dy)
+
+        def torch_run():
+            tx.grad = None
+            out = torch.relu(torch.nn.functional.linear(tx, tw, tb))
+            out.backward(tdy)
+
+        cases["torch"] = torch_run
+
+    jax = _optional("jax")
+    if jax is not None:
+        import jax.numpy as jnp
+
+        def fb(x_, w_, b_, dy_):
+            out, vjp = jax.vjp(lambda a, c, d: jax.nn.relu(a @ c.T + d), x_, w_, b_)
+            return out, vjp(dy_)
+
+        jf = jax.jit(fb)
+        jargs = [jnp.asarray(a) for a in (x, w, b, dy)]
+        cases["jax"] = lambda: jax.block_until_ready(jf(*jargs))
+    return cases
+
+
+# ------------------------------------------------------------------ activations
+
+_LIBM = {}
+
+
+def _scalar_libm():
+    """ctypes handle to benchmarks/_scalar_libm.c built with -O2 (no
+    vectorization of libm calls is possible), or None without a compiler."""
+    if "lib" in _LIBM:
+        return _LIBM["lib"]
+    lib = None
+    src = pathlib.Path(__file__).resolve().parent / "_scalar_libm.c"
+    out = pathlib.Path(tempfile.gettempdir()) / f"gradcore_scalar_libm_{os.getpid()}.so"
+    cc = os.environ.get("CC", "cc")
+    try:
+        subprocess.run([cc, "-O2", "-fno-math-errno", "-shared", "-fPIC", str(src), "-o", str(out), "-lm"],
+                       check=True, capture_output=True)
+        lib = ctypes.CDLL(str(out))
+        for fn in (lib.scalar_tanhf, lib.scalar_sigmoidf):
+            fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+            fn.restype = None
+    except (OSError, subprocess.CalledProcessError):
+        lib = None
+    _LIBM["lib"] = lib
+    return lib
+
+
+def _act_cases(act):
+    from scipy.special import expit
+
+    from gradcore import _kernels as K
+
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(ACT_N, dtype=np.float32) * 3).astype(np.float32)
+    y = np.empty_like(x)
+    cases = {"gradcore": lambda: K.activation_forward(y, x, act)}
+    cases["numpy"] = (lambda: np.tanh(x, out=y)) if act == "tanh" else (lambda: expit(x, out=y))
+    lib = _scalar_libm()
+    if lib is not None:
+        fn = lib.scalar_tanhf if act == "tanh" else lib.scalar_sigmoidf
+        px, py = x.ctypes.data, y.ctypes.data
+        cases["libm-scalar"] = lambda: fn(py, px, ACT_N)
+    torch = _optional("torch")
+    if torch is not None:
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+        tf = torch.tanh if act == "tanh" else torch.sigmoid
+        cases["torch"] = lambda: tf(tx, out=ty)
+    jax = _optional("jax")
+    if jax is not None:
+        import jax.numpy as jnp
+
+        jf = jax.jit(jnp.tanh if act == "tanh" else jax.nn.sigmoid)
+        jx = jnp.asarray(x)
+        cases["jax"] = lambda: jax.block_until_ready(jf(jx))
+    return cases
+
+
+# ------------------------------------------------------------------ Adam + clip
+
+def _adam_cases(max_norm=1.0, lr=1e-3):
+    import gradcore.reference as R
+    from gradcore import _kernels as K
+
+    rng = np.random.default_rng(2)
+    sizes = [int(np.prod(s)) for s in ADAM_SHAPES]
+    n = sum(sizes)
+    param = rng.standard_normal(n, dtype=np.float32)
+    grad = rng.standard_normal(n, dtype=np.float32)
+    cases = {}
+
+    def make(mod):
+        p, m, v = param.copy(), np.zeros(n, np.float32), np.zeros(n, np.float32)
+        bl = mod.BufferList([grad])
+        state = {"t": 0}
+
+        def step():
+            norm = bl.norm(2.0, False)[0]
+            coef = min(1.0, max_norm / (norm + 1e-6))
+            state["t"] += 1
+            mod.adam_step(p, grad, m, v, state["t"], lr, 0.9, 0.999, 1e-8, 0.0, False, coef)
+
+        return step
+
+    cases["gradcore"] = make(K)
+    cases["numpy"] = make(R)
+    torch = _optional("torch")
+    if torch is not None:
+        offs = np.cumsum([0] + sizes)
+        tparams = []
+        for k, s in enumerate(ADAM_SHAPES):
+            tp = torch.nn.Parameter(torch.from_numpy(param[offs[k]:offs[k + 1]].reshape(s).copy()))
+            tp.grad = torch.from_numpy(grad[offs[k]:offs[k + 1]].reshape(s).copy())
+            tparams.append(tp)
+        opt = torch.optim.Adam(tparams, lr=lr, foreach=True)
+        pristine = [tp.grad.clone() for tp in tparams]
+
+        def restore():  # clip_grad_norm_ scales the gradients in place
+            with torch.no_grad():
+                for tp, g in zip(tparams, pristine):
+                    tp.grad.copy_(g)
+
+        def torch_step():
+            torch.nn.utils.clip_grad_norm_(tparams, max_norm, foreach=True)
+            opt.step()
+
+        cases["torch"] = (restore, torch_step)
+    return cases
+
+
+def workloads():
+    out = {}
+    for B, W in LAYERS:
+        out[f"dense-B{B}-W{W}"] = _dense_cases(B, W)
+    out["tanh-1M"] = _act_cases("tanh")
+    out["sigmoid-1M"] = _act_cases("sigmoid")
+    out["adam-16.8M"] = _adam_cases()
+    return out
+
+
+# ------------------------------------------------------------------ standalone
+
+def _median_ms(case, budget=0.5, min_repeat=5, max_repeat=200):
+    setup, fn = (None, case) if callable(case) else case
+    if setup:
+        setup()
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(int(min(max_repeat, max(min_repeat, budget / max(first, 1e-6))))):
+        if setup:
+            setup()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def main():
+    import gradcore
+
+    print(f"gradcore {gradcore.__version__}  simd={gradcore.info()['simd']}  "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    results = {}
+    for wname, impls in workloads().items():
+        row = {impl: _median_ms(case) for impl, case in impls.items()}
+        results[wname] = row
+        base = row["gradcore"]
+        cells = [f"{wname:<18} gradcore {base:9.3f} ms"]
+        cells += [f"{k} {v:9.3f} ms ({v / base:5.2f}x)" for k, v in row.items() if k != "gradcore"]
+        print(" | ".join(cells), flush=True)
+    print("targets:")
+    for wname, peer, need in TARGETS:
+        if peer in results.get(wname, {}):
+            got = results[wname][peer] / results[wname]["gradcore"]
+            print(f"  [{'ok' if got >= need else 'MISSED'}] {wname}: {got:.2f}x vs {peer} (target >= {need}x)")
+
+
+if __name__ == "__main__":
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if "numpy" in sys.modules:
+            break
+        os.environ.setdefault(k, "1")
+    main()
