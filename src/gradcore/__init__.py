@@ -30,3 +30,6 @@ __all__ = [
     "set_backend",
     "use_backend",
 ]
+
+# Dense networks: layers and the parameter arena, initializers, losses, optimizers, data scaling.
+from . import data, init, losses, nn, optim  # noqa: E402

@@ -72,6 +72,22 @@ cdef str item_label(str name, object keys, Py_ssize_t i):
     return f"{name}[{i}]"
 
 
+cdef inline bint float_array_ok(object a, bint writable):
+    """Fast check: a native, aligned float32/float64 ndarray (C-contiguous and
+    writeable too when ``writable``). ``check_float_array`` says what is wrong."""
+    if not cnp.PyArray_Check(a):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int t = cnp.PyArray_TYPE(arr)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        return False
+    if not cnp.PyArray_ISNOTSWAPPED(arr) or not cnp.PyArray_ISALIGNED(arr):
+        return False
+    if writable and not (cnp.PyArray_IS_C_CONTIGUOUS(arr) and cnp.PyArray_ISWRITEABLE(arr)):
+        return False
+    return True
+
+
 cdef check_float_array(object a, str label, bint writable):
     """Raise a clear error unless ``a`` is a usable float32/float64 array."""
     if not cnp.PyArray_Check(a):

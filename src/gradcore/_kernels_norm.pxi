@@ -42,7 +42,8 @@ cdef class BufferList:
         self.size = 0
         for i in range(n):
             a = arrays[i]
-            check_float_array(a, item_label(name, keys, i), writable)
+            if not float_array_ok(a, writable):  # the label is built only for the error
+                check_float_array(a, item_label(name, keys, i), writable)
             arr = <cnp.ndarray>a
             if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
                 arr = np.ascontiguousarray(arr)
@@ -67,10 +68,12 @@ cdef class BufferList:
     def __len__(self):
         return self.n
 
-    def norm(self, double ord=2.0, bint per_array=True):
+    def norm(self, double ord=2.0, bint per_array=True, bint stats=True):
         """Return ``(norm, per_array, max_abs, n_nan, n_inf, first)`` where
         ``per_array`` is a float64 array (or None) and ``first`` is ``None`` or
-        ``(array_index, flat_index)`` of the first NaN/Inf."""
+        ``(array_index, flat_index)`` of the first NaN/Inf. ``stats=False``
+        allows skipping max |x| (the reference then returns None; here it
+        comes from the same pass and is always returned)."""
         if not (ord > 0.0):
             raise ValueError(f"ord must be > 0 (2, 1, inf or any finite p > 0), got {ord!r}")
         cdef gc_norm_result r32, r64

@@ -18,7 +18,7 @@ def check_float_array(a, label: str, writable: bool = False) -> None:
     """Raise a clear error unless ``a`` is a usable float32/float64 array."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{label}: expected a float32 or float64 numpy array, got {describe(a)}")
-    if a.dtype not in FLOAT_DTYPES:
+    if a.dtype.newbyteorder("=") not in FLOAT_DTYPES:
         raise TypeError(f"{label}: expected dtype float32 or float64, got {a.dtype}")
     if not a.dtype.isnative:
         raise TypeError(f"{label}: expected native byte order, got {a.dtype.str}")

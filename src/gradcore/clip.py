@@ -85,7 +85,7 @@ def global_norm(arrays: Any, ord: float = 2.0) -> float:
     13.0
     """
     p = _check_ord(ord)
-    norm, *_ = buffers(arrays).norm(p, False)
+    norm, *_ = buffers(arrays).norm(p, False, False)
     return float(norm)
 
 
@@ -108,7 +108,10 @@ def grad_stats(arrays: Any, ord: float = 2.0) -> GradStats:
 
 def clip_coefficient(norm: float, max_norm: float, eps: float = 1e-6) -> float:
     """``max_norm / (norm + eps)`` capped at 1 (1 means: leave unchanged)."""
-    coef = max_norm / (norm + eps)
+    denom = norm + eps
+    if not denom > 0.0:  # all-zero gradients with eps == 0: nothing to scale
+        return 1.0
+    coef = max_norm / denom
     return coef if coef < 1.0 else 1.0
 
 
@@ -132,10 +135,10 @@ def clip_grad_norm_(arrays: Any, max_norm: float, ord: float = 2.0,
     p = _check_ord(ord)
     eps = _check_threshold(eps, "eps")
     bl = buffers(arrays, writable=True)
-    norm, _, _, n_nan, n_inf, first = bl.norm(p, False)
+    norm, _, _, n_nan, n_inf, first = bl.norm(p, False, False)
     if not math.isfinite(norm):
         if error_if_nonfinite:
-            idx = _first(first, bl.keys)
+            idx = _first(first, bl.keys) or (None, None)  # None: a backend overflowed without NaN/Inf
             raise NonFiniteGradientError(norm, idx[0], idx[1], int(n_nan), int(n_inf))
         return float(norm)
     coef = clip_coefficient(norm, max_norm, eps)
@@ -151,7 +154,7 @@ def clip_grad_value_(arrays: Any, clip_value: float, error_if_nonfinite: bool = 
     c = _check_threshold(clip_value, "clip_value")
     bl = buffers(arrays, writable=True)
     if error_if_nonfinite:
-        norm, _, _, n_nan, n_inf, first = bl.norm(math.inf, False)
+        norm, _, _, n_nan, n_inf, first = bl.norm(math.inf, False, False)
         if n_nan or n_inf:
             idx = _first(first, bl.keys)
             raise NonFiniteGradientError(norm, idx[0], idx[1], int(n_nan), int(n_inf))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 
-class NonFiniteGradientError(FloatingPointError):
+class NonFiniteGradientError(FloatingPointError, RuntimeError):
     """A gradient holds NaN or Inf.
+
+    Also a ``RuntimeError``, so code written for PyTorch's
+    ``clip_grad_norm_(..., error_if_nonfinite=True)`` catches it unchanged.
 
     Attributes: ``norm`` (the non-finite norm), ``array_index`` (position in the
     list, or the key when a dict was given), ``flat_index`` (index into the

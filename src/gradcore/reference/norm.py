@@ -1,7 +1,9 @@
 """Reference norms and in-place clipping over many arrays (NumPy).
 
 The obvious way: per-array ``np.vdot`` (float32 accumulates in float32 here,
-and nothing is overflow-safe), then in-place ``*=`` and ``np.clip``.
+and nothing is overflow-safe), then in-place ``*=`` and ``np.clip``. NaN/Inf
+are counted only when the norm is not finite; ``stats=False`` skips max |x|
+(returned as None), so the norm used by clipping is one pass per array.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 
 import numpy as np
 
-from .._validate import check_float_array
+from .._validate import FLOAT_DTYPES, check_float_array
 
 
 def combine_norms(a: float, b: float, ord: float) -> float:
@@ -20,6 +22,13 @@ def combine_norms(a: float, b: float, ord: float) -> float:
     if math.isinf(ord):
         return max(a, b)
     return float((a**ord + b**ord) ** (1.0 / ord))
+
+
+def _usable(a, writable: bool) -> bool:
+    if not isinstance(a, np.ndarray) or a.dtype not in FLOAT_DTYPES or not a.dtype.isnative:
+        return False
+    f = a.flags
+    return f.aligned and (not writable or (f.c_contiguous and f.writeable))
 
 
 def _array_norm(x: np.ndarray, ord: float) -> float:
@@ -40,8 +49,9 @@ class BufferList:
 
     def __init__(self, arrays, name="arrays", keys=None, writable=False):
         for i, a in enumerate(arrays):
-            label = f"{name}[{keys[i]!r}]" if keys is not None else f"{name}[{i}]"
-            check_float_array(a, label, writable)
+            if not _usable(a, writable):  # the label is built only for the error
+                label = f"{name}[{keys[i]!r}]" if keys is not None else f"{name}[{i}]"
+                check_float_array(a, label, writable)
         self.arrays = list(arrays)
         self.keys = keys
         self.n = len(self.arrays)
@@ -50,33 +60,36 @@ class BufferList:
     def __len__(self):
         return self.n
 
-    def norm(self, ord=2.0, per_array=True):
+    def norm(self, ord=2.0, per_array=True, stats=True):
         if not (ord > 0.0):
             raise ValueError(f"ord must be > 0 (2, 1, inf or any finite p > 0), got {ord!r}")
         per = np.array([_array_norm(a, ord) for a in self.arrays], dtype=np.float64)
         if per.size == 0:
             total = 0.0
         elif math.isinf(ord):
-            total = float(np.max(per)) if not np.isnan(per).any() else math.nan
+            total = float(np.max(per))
         else:
             total = float(np.sum(per**ord) ** (1.0 / ord))
-        n_nan = int(sum(np.isnan(a).sum() for a in self.arrays))
-        n_inf = int(sum(np.isinf(a).sum() for a in self.arrays))
+        n_nan = n_inf = 0
         first = None
-        for i, a in enumerate(self.arrays):
-            bad = np.flatnonzero(~np.isfinite(a.reshape(-1)))
-            if bad.size:
-                first = (i, int(bad[0]))
-                break
-        if n_nan:
-            total = math.nan
-        elif n_inf:
-            total = math.inf
-        max_abs = 0.0
-        for a in self.arrays:
-            if a.size:
-                m = np.nanmax(np.abs(a)) if not np.isnan(a).all() else 0.0
-                max_abs = max(max_abs, float(m))
+        if not math.isfinite(total):  # NaN/Inf present (or, here, an overflow): count them
+            n_nan = int(sum(np.isnan(a).sum() for a in self.arrays))
+            n_inf = int(sum(np.isinf(a).sum() for a in self.arrays))
+            for i, a in enumerate(self.arrays):
+                bad = np.flatnonzero(~np.isfinite(a.reshape(-1)))
+                if bad.size:
+                    first = (i, int(bad[0]))
+                    break
+            if n_nan:
+                total = math.nan
+            elif n_inf:
+                total = math.inf
+        max_abs = None
+        if stats:
+            max_abs = 0.0
+            for a in self.arrays:
+                if a.size and not np.isnan(a).all():
+                    max_abs = max(max_abs, float(np.nanmax(np.abs(a))))
         return total, (per if per_array else None), max_abs, n_nan, n_inf, first
 
     def scale_(self, factor):

@@ -1,0 +1,128 @@
+"""Shared benchmark machinery: thread pinning, workload discovery and timing.
+
+A *workload module* is ``benchmarks/workloads_<group>.py``. It defines
+
+- ``GROUP``: the group name (``python benchmarks/report.py --group <GROUP>``);
+- ``workloads()``: ``{workload_name: {impl_name: case}}`` where a case is a
+  callable, or a ``(setup, callable)`` pair when the callable changes its
+  inputs (``setup`` restores them and is not timed). Implementations whose
+  library is not installed are simply left out. ``"gradcore"`` is the
+  implementation the others are compared with; the usual peers are
+  ``"numpy"`` (the reference backend), ``"torch"``, ``"jax"``, ``"optax"``;
+- optionally ``TARGETS``: a list of ``(workload, peer, min_speedup)`` or
+  ``(workload, peer, min_speedup, peer_workload)``: gradcore on ``workload``
+  must be at least ``min_speedup`` times faster than ``peer`` on
+  ``peer_workload`` (default: the same workload). Speed targets live here and
+  in the report, never in tests.
+
+``bench_<group>.py`` files turn the same workloads into pytest-benchmark groups
+with :func:`bench_params` and :func:`run_case`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pathlib
+import statistics
+import sys
+import time
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def pin_threads(n: int = 1) -> str:
+    """Pin every thread pool to ``n`` threads. Call before importing numpy,
+    torch or jax (the environment variables are read at import); threadpoolctl
+    is used as well when installed. Returns a description of what was done."""
+    for k in THREAD_VARS:
+        os.environ[k] = str(n)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" not in flags:
+        os.environ["XLA_FLAGS"] = (
+            flags + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
+        ).strip()
+    how = f"env {'/'.join(THREAD_VARS)}={n}"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+        how += " + threadpoolctl"
+    except ImportError:
+        how += " (threadpoolctl not installed)"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    return how
+
+
+def discover(groups=None):
+    """``{group: module}`` for every ``workloads_*.py`` next to this file."""
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    found = {}
+    for path in sorted(HERE.glob("workloads_*.py")):
+        mod = importlib.import_module(path.stem)
+        group = getattr(mod, "GROUP", path.stem[len("workloads_"):])
+        if groups and group not in groups:
+            continue
+        found[group] = mod
+    return found
+
+
+def split_case(case):
+    """``(setup or None, fn)`` from a case."""
+    if callable(case):
+        return None, case
+    setup, fn = case
+    return setup, fn
+
+
+def time_case(case, budget: float = 0.4, min_repeat: int = 5, max_repeat: int = 200):
+    """Median and all timings (seconds) of single calls: one warm-up call,
+    then as many timed calls as fit in ``budget`` seconds (within the bounds);
+    ``setup`` (if any) runs untimed before each call."""
+    setup, fn = split_case(case)
+    if setup:
+        setup()
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    repeat = int(min(max_repeat, max(min_repeat, budget / max(first, 1e-6))))
+    times = []
+    for _ in range(repeat):
+        if setup:
+            setup()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def bench_params(module):
+    """pytest parameters ``(workload, impl, case)`` for a workload module."""
+    import pytest
+
+    params = []
+    for wname, impls in module.workloads().items():
+        for impl, case in impls.items():
+            params.append(pytest.param(wname, impl, case, id=f"{wname}-{impl}"))
+    return params
+
+
+def run_case(benchmark, workload, impl, case, rounds: int = 10):
+    """Time one case with pytest-benchmark, in the workload's group."""
+    benchmark.group = workload
+    benchmark.extra_info["impl"] = impl
+    setup, fn = split_case(case)
+    if setup is None:
+        benchmark(fn)
+    else:
+        benchmark.pedantic(fn, setup=setup, rounds=rounds, warmup_rounds=1)

@@ -1,0 +1,87 @@
+"""MLP: a Sequential of Dense layers with optional normalization and skips."""
+
+from __future__ import annotations
+
+from .. import init as _init
+from .arena import as_float_dtype
+from ._util import check_activation, check_real, check_size, seed_rng
+from .layers import Activation, Dense, Residual, Sequential
+from .norm import BatchNorm1d, LayerNorm
+
+NORMS = (None, "layer", "batch")
+
+
+class MLP(Sequential):
+    """``sizes = [in, h1, ..., out]``: len(sizes) - 1 Dense layers.
+
+    Hidden layers use ``activation``, the last ``output_activation``; weights
+    from ``init`` (any :func:`gradcore.init.get` spec, the same for every
+    layer: ``"he_normal"`` is N(0, 2 / fan_in)), biases from ``bias_init``.
+
+    Layout (children ``"0"``, ``"1"``, ...):
+
+    - ``norm=None``: each layer is one Dense with the activation fused.
+    - ``norm="layer"`` / ``"batch"``: each hidden layer is Dense (identity)
+      -> LayerNorm / BatchNorm1d -> Activation; the output layer stays a
+      plain Dense.
+    - ``residual=True``: each hidden layer whose input and output sizes are
+      equal becomes ``Residual(unit)`` (y = x + unit(x)), the unit being a
+      single Dense (no norm) or ``Sequential(Dense, Norm, Activation)``. Units
+      that change the size and the output layer have no skip.
+
+    ``seed`` (int, None or Generator) draws all layers from one generator in
+    layer order, so a float32 and a float64 MLP from the same seed agree.
+    """
+
+    def __init__(self, sizes, activation="relu", output_activation="identity", init="he_normal",
+                 bias_init=0.0, norm=None, residual=False, dtype="float32", seed=None, slope=0.01,
+                 input_grad=True):
+        who = "MLP"
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+            raise TypeError(f"{who}: sizes must be a list of ints [in, hidden..., out], got {sizes!r}")
+        sizes = [check_size(s, f"sizes[{i}]", who) for i, s in enumerate(sizes)]
+        if len(sizes) < 2:
+            raise ValueError(f"{who}: sizes needs at least 2 entries [in, out], got {sizes}")
+        check_activation(activation, who)
+        check_activation(output_activation, who)
+        if norm not in NORMS:
+            raise ValueError(f"{who}: unknown norm {norm!r}; valid: None, 'layer', 'batch'")
+        slope = check_real(slope, "slope", who, lo=0.0)
+        dtype = as_float_dtype(dtype, f"{who} dtype")
+        init = _init.get(init)  # fails early, listing the valid names
+        bias_init = _init.get(bias_init)
+        rng = seed_rng(seed, who)
+        self.sizes = list(sizes)
+        self.activation = activation
+        self.output_activation = output_activation
+        self.norm = norm
+        self.residual = bool(residual)
+        n = len(sizes) - 1
+        layers = []
+        for i in range(n):
+            last = i == n - 1
+            act = output_activation if last else activation
+            fuse = last or norm is None
+            dense = Dense(sizes[i], sizes[i + 1], act if fuse else "identity", True, init, bias_init,
+                          dtype, rng, slope, input_grad if i == 0 else True)
+            if fuse:
+                unit = dense
+            else:
+                normlayer = (LayerNorm if norm == "layer" else BatchNorm1d)(sizes[i + 1], dtype=dtype)
+                parts = [dense, normlayer, Activation(act, slope, dtype)]
+                unit = Sequential(*parts) if (self.residual and sizes[i] == sizes[i + 1]) else parts
+            if self.residual and not last and sizes[i] == sizes[i + 1]:
+                layers.append(Residual(unit))
+            elif isinstance(unit, list):
+                layers.extend(unit)
+            else:
+                layers.append(unit)
+        super().__init__(*layers)
+
+    def extra_repr(self):
+        s = f"sizes={self.sizes}, {self.activation} -> {self.output_activation}"
+        if self.norm:
+            s += f", norm={self.norm!r}"
+        if self.residual:
+            s += ", residual=True"
+        return s

@@ -1,0 +1,314 @@
+"""The ``Module`` protocol: explicit forward/backward layers whose parameters
+live in one :class:`~gradcore.nn.arena.Arena` per model.
+
+Contract (for every layer, in gradcore and outside it)
+------------------------------------------------------
+- ``forward(x)`` computes the output and caches what ``backward`` needs.
+  ``backward(dy)`` *accumulates* (``+=``) into the layer's gradient views and
+  returns ``dx`` (the gradient with respect to ``x``). Calling ``backward``
+  before any ``forward`` raises ``RuntimeError``; a ``dy`` whose shape differs
+  from the last output raises ``ValueError`` naming the layer and both shapes.
+- Arrays returned by ``forward`` / ``backward`` may be buffers owned by the
+  layer and reused by its next call with the same batch shape (this is what
+  keeps small networks fast); copy them to keep them across calls.
+- In ``__init__`` a layer declares each parameter with
+  ``self._declare(name, value)`` (declare a layer's weight before its bias),
+  non-trainable state with ``self._declare_buffer(name, value)`` (saved in
+  ``state_dict``, e.g. BatchNorm running statistics), registers child modules
+  with ``self.add_module(name, child)``, and ends with ``self._finalize()``.
+- ``_finalize()`` builds ONE arena for the whole module tree (pre-order: a
+  module's own parameters, then each child's, in registration order) and
+  re-homes every parameter of the tree into it, copying the current values.
+  A container calling ``_finalize()`` therefore takes over its children's
+  parameters; their old arenas are dropped. Build optimizers after the model.
+- After ``_finalize()``, ``self.p[name]`` / ``self.g[name]`` are the current
+  views of the layer's own parameter / gradient, ``self.arena`` the shared
+  arena, and ``_bind()`` (a hook, no-op by default) is called on every module
+  of the tree so a layer can cache direct views for its hot path.
+- ``parameters()`` / ``gradients()`` return dicts of full dotted names
+  (``"0.weight"``, ``"0.bias"``, ``"1.weight"`` ...) -> views into the arena,
+  in layer order, like PyTorch's ``named_parameters()``. A module's subtree
+  occupies one contiguous slice of the arena.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from .arena import Arena, as_float_dtype
+
+
+class Module:
+    """Base class of every gradcore layer and container (see module docstring)."""
+
+    #: dtype used for a parameter-free module's arena; layers set ``self.dtype``.
+    dtype: np.dtype = np.dtype(np.float32)
+
+    def __new__(cls, *args, **kwargs):
+        self = object.__new__(cls)
+        # Set up the bookkeeping here so a subclass that forgets
+        # ``super().__init__()`` still works.
+        self._param_names: List[str] = []
+        self._buffers: Dict[str, np.ndarray] = {}
+        self._children: Dict[str, Module] = {}
+        self._named_p: Optional[Dict[str, np.ndarray]] = None
+        self._named_g: Optional[Dict[str, np.ndarray]] = None
+        self._span = (0, 0)
+        self.p: Dict[str, np.ndarray] = {}
+        self.g: Dict[str, np.ndarray] = {}
+        self.arena: Optional[Arena] = None
+        self.training = True
+        return self
+
+    def __init__(self):
+        pass
+
+    # ------------------------------------------------------------------ build
+    def _declare(self, name: str, value: np.ndarray) -> None:
+        """Declare trainable parameter ``name`` with initial ``value`` (copied).
+
+        Takes effect at the next ``_finalize()``; until then ``self.p[name]``
+        is the copy and ``self.g[name]`` a zero array of the same shape.
+        """
+        self._check_local_name(name, "parameter")
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{self._label()}: parameter {name!r} must be an ndarray, got {type(value).__name__}")
+        as_float_dtype(value.dtype, f"{self._label()}: parameter {name!r} dtype")
+        self._param_names.append(name)
+        self.p[name] = np.array(value, copy=True, order="C")
+        self.g[name] = np.zeros_like(self.p[name])
+        self.arena = None
+
+    def _declare_buffer(self, name: str, value: np.ndarray) -> None:
+        """Declare non-trainable state ``name`` (kept in ``self._buffers``,
+        saved by ``state_dict``, updated in place by the layer)."""
+        self._check_local_name(name, "buffer")
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{self._label()}: buffer {name!r} must be an ndarray, got {type(value).__name__}")
+        self._buffers[name] = np.array(value, copy=True, order="C")
+
+    def add_module(self, name: str, module: "Module") -> "Module":
+        """Register ``module`` as child ``name`` (no dots); returns it."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{self._label()}: child {name!r} must be a gradcore.nn.Module, "
+                            f"got {type(module).__name__}")
+        self._check_local_name(name, "child module")
+        self._children[name] = module
+        self.arena = None
+        return module
+
+    def _check_local_name(self, name, what: str) -> None:
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"{self._label()}: {what} name must be a non-empty str without '.', got {name!r}")
+        if name in self._param_names or name in self._buffers or name in self._children:
+            raise ValueError(f"{self._label()}: name {name!r} is already used in this module")
+
+    def _finalize(self) -> None:
+        """Build one arena for this module's whole tree and re-home every
+        parameter into it (values copied); then call ``_bind()`` on each module."""
+        entries = []          # (module, local name, dotted name, current value)
+        spans = []            # (module, index of first entry, index after last)
+        seen = set()
+
+        def visit(mod: Module, prefix: str) -> None:
+            if id(mod) in seen:
+                raise ValueError(f"{self._label()}: module {mod._label()} appears twice in the tree "
+                                 "(shared layers are not supported; create two layers)")
+            seen.add(id(mod))
+            first = len(entries)
+            for local in mod._param_names:
+                entries.append((mod, local, prefix + local, mod.p[local]))
+            for cname, child in mod._children.items():
+                visit(child, prefix + cname + ".")
+            spans.append((mod, first, len(entries), prefix))
+
+        visit(self, "")
+        dtypes = {e[3].dtype for e in entries}
+        if len(dtypes) > 1:
+            found = ", ".join(f"{e[2]}: {e[3].dtype}" for e in entries)
+            raise TypeError(f"{self._label()}: all parameters of a model must share one dtype; found {found}")
+        dtype = dtypes.pop() if dtypes else as_float_dtype(getattr(self, "dtype", np.float32))
+        arena = Arena([(e[2], e[3].shape) for e in entries], dtype)
+        for _, _, dotted, value in entries:
+            arena.params[dotted][...] = value
+        starts = [arena.offsets[e[2]][0] for e in entries] + [arena.size]
+        for mod, first, last, prefix in spans:
+            mod.arena = arena
+            own = [(local, dotted) for (m, local, dotted, _) in entries[first:last] if m is mod]
+            mod.p = {local: arena.params[dotted] for local, dotted in own}
+            mod.g = {local: arena.grads[dotted] for local, dotted in own}
+            n = len(prefix)
+            sub = entries[first:last]
+            mod._named_p = {dotted[n:]: arena.params[dotted] for (_, _, dotted, _) in sub}
+            mod._named_g = {dotted[n:]: arena.grads[dotted] for (_, _, dotted, _) in sub}
+            mod._span = (starts[first], starts[last])
+        for mod, *_ in spans:
+            mod._bind()
+
+    def _bind(self) -> None:
+        """Hook called after the arena is (re)built: cache views here."""
+
+    # ---------------------------------------------------------------- access
+    def _require_arena(self) -> Arena:
+        if self.arena is None:
+            raise RuntimeError(f"{self._label()}: parameters are not in an arena yet; "
+                               "call self._finalize() at the end of __init__ (after declaring "
+                               "parameters and adding children)")
+        return self.arena
+
+    def parameters(self) -> Dict[str, np.ndarray]:
+        """Dotted name -> parameter view (into ``self.arena.data``), layer order."""
+        self._require_arena()
+        return dict(self._named_p)
+
+    def gradients(self) -> Dict[str, np.ndarray]:
+        """Dotted name -> gradient view (into ``self.arena.grad``), same order
+        and names as ``parameters()``."""
+        self._require_arena()
+        return dict(self._named_g)
+
+    def flat_parameters(self) -> np.ndarray:
+        """This module's slice of ``arena.data`` (all its parameters, one view)."""
+        arena = self._require_arena()
+        return arena.data[self._span[0]:self._span[1]]
+
+    def flat_gradients(self) -> np.ndarray:
+        """This module's slice of ``arena.grad``."""
+        arena = self._require_arena()
+        return arena.grad[self._span[0]:self._span[1]]
+
+    def num_parameters(self) -> int:
+        """Number of trainable scalars in this module's tree."""
+        return self._span[1] - self._span[0] if self.arena is not None else \
+            sum(v.size for _, m in self.named_modules() for v in m.p.values())
+
+    def zero_grad(self) -> None:
+        """Set this module's gradients to zero (one pass over its arena slice)."""
+        arena = self._require_arena()
+        arena.grad[self._span[0]:self._span[1]] = 0
+
+    def named_modules(self, prefix: str = "") -> Iterator[Tuple[str, "Module"]]:
+        """(dotted name, module) for this module (name ``prefix``, "" for the
+        root) and every descendant, pre-order."""
+        yield prefix, self
+        for name, child in self._children.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def children(self) -> Iterator[Tuple[str, "Module"]]:
+        """(name, module) of the direct children."""
+        return iter(list(self._children.items()))
+
+    def buffers(self) -> Dict[str, np.ndarray]:
+        """Dotted name -> non-trainable state array (not copies)."""
+        out = {}
+        for mname, mod in self.named_modules():
+            for b, arr in mod._buffers.items():
+                out[f"{mname}.{b}" if mname else b] = arr
+        return out
+
+    # ------------------------------------------------------------ state dict
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, dotted names, PyTorch order
+        (per module: parameters, then buffers; modules pre-order)."""
+        self._require_arena()
+        out = {}
+        for mname, mod in self.named_modules():
+            pre = f"{mname}." if mname else ""
+            for local in mod._param_names:
+                out[pre + local] = mod.p[local].copy()
+            for b, arr in mod._buffers.items():
+                out[pre + b] = arr.copy()
+        return out
+
+    def _state_targets(self) -> Dict[str, np.ndarray]:
+        out = {}
+        for mname, mod in self.named_modules():
+            pre = f"{mname}." if mname else ""
+            for local in mod._param_names:
+                out[pre + local] = mod.p[local]
+            for b, arr in mod._buffers.items():
+                out[pre + b] = arr
+        return out
+
+    def load_state_dict(self, state, strict: bool = True):
+        """Copy values from ``state`` (name -> array-like) into the parameters
+        and buffers. Every entry is checked (keys, shapes, dtypes; no silent
+        dtype conversion) before anything is written. With ``strict=False``
+        missing and unexpected keys are allowed. Returns
+        ``(missing_keys, unexpected_keys)``."""
+        self._require_arena()
+        if not hasattr(state, "keys"):
+            raise TypeError(f"{self._label()}.load_state_dict: expected a dict name -> array, "
+                            f"got {type(state).__name__}")
+        targets = self._state_targets()
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected}")
+            raise KeyError(f"{self._label()}.load_state_dict: " + "; ".join(parts)
+                           + f" (expected keys: {list(targets)})")
+        staged = []
+        for key, dst in targets.items():
+            if key not in state:
+                continue
+            src = state[key]
+            if not isinstance(src, np.ndarray):
+                try:
+                    src = np.asarray(src)
+                except Exception as exc:  # noqa: BLE001 - report what could not be read
+                    raise TypeError(f"{self._label()}.load_state_dict: {key!r} is not array-like "
+                                    f"({type(state[key]).__name__}): {exc}") from None
+            if src.shape != dst.shape:
+                raise ValueError(f"{self._label()}.load_state_dict: {key!r} has shape {src.shape}, "
+                                 f"expected {dst.shape}")
+            if src.dtype != dst.dtype:
+                raise TypeError(f"{self._label()}.load_state_dict: {key!r} has dtype {src.dtype}, "
+                                f"expected {dst.dtype} (convert it explicitly with .astype)")
+            staged.append((dst, src))
+        for dst, src in staged:
+            dst[...] = src
+        return missing, unexpected
+
+    # ------------------------------------------------------------ mode, call
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode (BatchNorm uses batch statistics) on the tree."""
+        for _, mod in self.named_modules():
+            mod.training = bool(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """Set evaluation mode (BatchNorm uses running statistics) on the tree."""
+        return self.train(False)
+
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    # ----------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        return ""
+
+    def _label(self) -> str:
+        extra = self.extra_repr()
+        return f"{type(self).__name__}({extra})"
+
+    def __repr__(self) -> str:
+        if not self._children:
+            return self._label()
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._children.items():
+            sub = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        lines.append(")")
+        return "\n".join(lines)
