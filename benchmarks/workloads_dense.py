@@ -14,9 +14,8 @@
   grad_scale (two passes). torch: clip_grad_norm_ + Adam(foreach=True) over
   the 66 parameters. numpy: the reference norm + adam_step.
 
-Contract: see benchmarks/_common.py (GROUP, workloads(), TARGETS) when the
-shared report exists: ``python benchmarks/report.py --group dense``. Also
-runnable alone: ``python benchmarks/workloads_dense.py``.
+Contract: see benchmarks/_common.py (GROUP, workloads(), TARGETS); ratios
+from one run: ``python benchmarks/report.py --group dense``.
 """
 
 from __future__ import annotations
@@ -24,11 +23,8 @@ from __future__ import annotations
 import ctypes
 import os
 import pathlib
-import statistics
 import subprocess
-import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -236,50 +232,3 @@ def workloads():
     out["sigmoid-1M"] = _act_cases("sigmoid")
     out["adam-16.8M"] = _adam_cases()
     return out
-
-
-# ------------------------------------------------------------------ standalone
-
-def _median_ms(case, budget=0.5, min_repeat=5, max_repeat=200):
-    setup, fn = (None, case) if callable(case) else case
-    if setup:
-        setup()
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(int(min(max_repeat, max(min_repeat, budget / max(first, 1e-6))))):
-        if setup:
-            setup()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
-def main():
-    import gradcore
-
-    print(f"gradcore {gradcore.__version__}  simd={gradcore.info()['simd']}  "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
-    results = {}
-    for wname, impls in workloads().items():
-        row = {impl: _median_ms(case) for impl, case in impls.items()}
-        results[wname] = row
-        base = row["gradcore"]
-        cells = [f"{wname:<18} gradcore {base:9.3f} ms"]
-        cells += [f"{k} {v:9.3f} ms ({v / base:5.2f}x)" for k, v in row.items() if k != "gradcore"]
-        print(" | ".join(cells), flush=True)
-    print("targets:")
-    for wname, peer, need in TARGETS:
-        if peer in results.get(wname, {}):
-            got = results[wname][peer] / results[wname]["gradcore"]
-            print(f"  [{'ok' if got >= need else 'MISSED'}] {wname}: {got:.2f}x vs {peer} (target >= {need}x)")
-
-
-if __name__ == "__main__":
-    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if "numpy" in sys.modules:
-            break
-        os.environ.setdefault(k, "1")
-    main()

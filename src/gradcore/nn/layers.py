@@ -76,6 +76,8 @@ class Dense(Module):
 
     def _prepare(self, x):
         x = check_input(x, self._label(), self.dtype, self.in_features)
+        if x is self._y:  # layer(layer(x)): the output buffer cannot also be the input
+            x = x.copy()
         B = x.shape[0]
         dt = self.dtype
         O, I = self.out_features, self.in_features
@@ -85,7 +87,7 @@ class Dense(Module):
         return x
 
     def forward(self, x):
-        if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape:
+        if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape or x is self._y:
             x = self._prepare(x)
         try:
             kernels().dense_forward(self._y, x, self._w, self._b, self.activation, self.slope)
