@@ -66,7 +66,9 @@ def test_locates_a_planted_nonfinite_gradient(bad, kind):
             assert kind in e.detail and kind in str(e)
         else:
             assert events == []
-    assert not math.isfinite(mon.history["grad_norm"][2])
+    h = mon.history
+    assert not math.isfinite(h["grad_norm"][2])
+    assert len(h["exploding"]) == 4 and not h["exploding"].any()
 
 
 def _feed(mon, model, norms):

@@ -108,8 +108,11 @@ def test_nonfinite_loss_and_corrupted_weights_are_rolled_back():
                 model.parameters()["1.bias"][0] = np.inf  # corrupted between steps
             yield x, y
 
-    res = gradcore.train(model, batches(), optimizer=optim.SGD(model, lr=0.1), progress=False)
+    mon = GradMonitor(model)
+    res = gradcore.train(model, batches(), optimizer=optim.SGD(model, lr=0.1), monitor=mon, progress=False)
     assert res.stopped and res.stop_step == 3 and res.stop_reason == "nonfinite_loss"
+    assert [(e.step, e.kind, e.detail) for e in mon.events] == [(3, "nonfinite", "loss is Inf")]
+    assert len(mon) == 3 and len(mon.history["exploding"]) == 3
     assert (res.stop_parameter, res.stop_index, res.stop_kind) == ("1.bias", 0, "Inf")
     ref = _model()
     gradcore.train(ref, data[:3], optimizer=optim.SGD(ref, lr=0.1), progress=False)

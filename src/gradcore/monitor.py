@@ -150,6 +150,7 @@ class GradMonitor:
             kind = "NaN" if math.isnan(value) else "Inf"
             self.events.append(Event(step, "nonfinite", name, int(idx), value,
                                      f"{kind} gradient ({stats.n_nan} NaN, {stats.n_inf} Inf values in all)"))
+            self._rec["exploding"].append(False)
         else:
             self._check_explosion(step, norm)
             self._check_vanishing(step, norm, per)
@@ -169,6 +170,14 @@ class GradMonitor:
             self._before = self._before_buf
         self._pending = True
         return self.events[n_before:]
+
+    def note_nonfinite_loss(self, step: int, loss: float) -> Event:
+        """Record that the loss of ``step`` was NaN/Inf (no backward ran, so
+        no gradients are recorded for it). Returns the event."""
+        loss = float(loss)
+        e = Event(int(step), "nonfinite", None, None, loss, f"loss is {'NaN' if math.isnan(loss) else 'Inf'}")
+        self.events.append(e)
+        return e
 
     def after_step(self, clip_coef: Optional[float] = 1.0) -> List[Event]:
         """Record the weights after the optimizer step: weight norms, the

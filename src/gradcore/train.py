@@ -183,7 +183,7 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
             L = float(L)
             if not math.isfinite(L):
                 if monitor is not None:
-                    monitor.after_backward(step, L)
+                    monitor.note_nonfinite_loss(step, L)
                 stop = dict(stop_reason="nonfinite_loss", stop_kind="NaN" if math.isnan(L) else "Inf")
                 bad = _locate(model.parameters())
                 if bad is not None:
