@@ -74,7 +74,7 @@ def test_no_command_prints_help_and_fails(capsys):
 @pytest.mark.parametrize("argv, msg", [
     (["depth", "--widht", "3"], "unrecognized arguments"),
     (["depth", "--width", "0"], "expected an integer >= 1"),
-    (["chain", "--activation", "swish"], "expected one of"),
+    (["chain", "--activation", "swish"], "invalid choice: 'swish'"),
     (["clip", "--clip-norms", "abc"], "expected a number"),
     (["bptt", "--radius", "nan"], "finite"),
     (["frobnicate"], "invalid choice"),

@@ -66,15 +66,6 @@ def _clip_norm(s: str):
     return _positive(s)
 
 
-def _choice(*valid):
-    def parse(s: str) -> str:
-        if s not in valid:
-            raise argparse.ArgumentTypeError(f"expected one of {', '.join(valid)}, got {s!r}")
-        return s
-
-    return parse
-
-
 ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
 DTYPES = ("float32", "float64")
 
@@ -82,9 +73,9 @@ DTYPES = ("float32", "float64")
 # ------------------------------------------------------------------- parser
 def _add_common(p, dtype="float64", seed=True):
     if seed:
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--seed", type=int, default=0, help="random seed")
     if dtype:
-        p.add_argument("--dtype", type=_choice(*DTYPES), default=dtype, help=f"float32 or float64 (default {dtype})")
+        p.add_argument("--dtype", choices=DTYPES, default=dtype, help="float32 or float64")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="also write a report (PNG plot, CSV, JSON, index.html) into DIR")
     p.add_argument("--plot", metavar="PATH", default=None, help="also draw the plot to PATH (needs matplotlib)")
@@ -120,43 +111,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w", type=_finite, nargs="+", default=[0.5, 1.0, 2.0], metavar="W", help="weight(s)")
     p.add_argument("--layers", type=_positive_int, default=5, help="number of layers")
     p.add_argument("--x", type=_finite, default=1.0, help="input value")
-    p.add_argument("--activation", type=_choice(*ACTS), default="identity", help="activation")
+    p.add_argument("--activation", choices=ACTS, default="identity", help="activation")
     p.add_argument("--bias", type=_finite, default=0.0, help="bias of every layer")
     _add_common(p, dtype=None, seed=False)
 
     p = add("depth", "per-layer gradient norms of a deep net against mean-field theory")
     p.add_argument("--depth", type=_positive_int, default=30, help="number of layers")
     p.add_argument("--width", type=_positive_int, default=256, help="layer width")
-    p.add_argument("--activation", type=_choice(*ACTS), nargs="+", default=["relu", "tanh"], help="activation(s)")
+    p.add_argument("--activation", choices=ACTS, nargs="+", default=["relu", "tanh"], help="activation(s)")
     p.add_argument("--init", nargs="+", default=["normal(1.0)", "xavier", "he", "lecun", "orthogonal"],
                    help="initializer(s): a gradcore.init name or call, e.g. he, xavier_uniform, 'normal(1.0)'")
     p.add_argument("--batch", type=_positive_int, default=32, help="batch size")
     _add_common(p)
 
     p = add("bptt", "gradient norm through time in a recurrent net, loss on the last step")
-    p.add_argument("--cell", type=_choice("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
+    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
     p.add_argument("--T", type=_positive_int, nargs="+", default=[50, 100, 200], help="sequence length(s)")
     p.add_argument("--radius", type=_nonneg, nargs="+", default=[0.9, 0.99, 1.0, 1.01, 1.1],
                    help="spectral radius (radii) of the recurrent weight")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--nonlinearity", type=_choice("tanh", "relu", "identity"), default="identity",
+    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="identity",
                    help="RNN nonlinearity")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size")
-    p.add_argument("--engine", type=_choice("auto", "cell", "numpy"), default="auto",
+    p.add_argument("--engine", choices=("auto", "cell", "numpy"), default="auto",
                    help="gradcore.nn cell or explicit NumPy maths (rnn only)")
     _add_common(p)
 
     p = add("clip", "train the same RNN with and without gradient clipping")
-    p.add_argument("--task", type=_choice("adding", "adding_hochreiter", "temporal_order", "temporal_order3", "copy"),
+    p.add_argument("--task", choices=("adding", "adding_hochreiter", "temporal_order", "temporal_order3", "copy"),
                    default="adding", help="sequence task")
     p.add_argument("--T", type=_positive_int, default=50, help="sequence length")
-    p.add_argument("--steps", type=_positive_int, default=200, help="training steps")
+    p.add_argument("--steps", type=_positive_int, default=300, help="training steps")
     p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0, 10.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--cell", type=_choice("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
-    p.add_argument("--nonlinearity", type=_choice("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
+    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
+    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
     p.add_argument("--radius", type=_nonneg, default=1.5, help="initial spectral radius of the recurrent weight")
     p.add_argument("--lr", type=_positive, default=0.05, help="SGD learning rate")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
@@ -174,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("init", "Xavier vs He vs a constant weight on a deep net")
     p.add_argument("--depth", type=_positive_int, default=20, help="hidden layers")
     p.add_argument("--width", type=_positive_int, default=64, help="layer width")
-    p.add_argument("--activation", type=_choice(*ACTS), default="relu", help="activation")
+    p.add_argument("--activation", choices=ACTS, default="relu", help="activation")
     p.add_argument("--inits", nargs="+", default=["xavier", "he", "constant(0.02)"], help="initializers")
     p.add_argument("--steps", type=_positive_int, default=300, help="training steps")
     p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate")
@@ -185,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sweep", "run a grid of experiment runs described by a TOML file")
     p.add_argument("config", metavar="CONFIG.toml", help="the sweep description (see gradcore sweep --help)")
     p.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (overrides the config; -1 = all cores)")
-    p.add_argument("--backend", type=_choice("loky", "processes", "threads", "sequential", "dask"), default=None,
+    p.add_argument("--backend", choices=("loky", "processes", "threads", "sequential", "dask"), default=None,
                    help="joblib backend (overrides the config)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (or env GRADCORE_DASK_SCHEDULER)")
     p.add_argument("--out", metavar="DIR", default=None, help="write sweep.csv and sweep.json into DIR")
