@@ -175,7 +175,7 @@ def mean_field(sigma_w2: float, sigma_b2: float = 0.0, activation: str = "relu",
     """``q*`` and ``chi_1`` at ``q*``. Where ``q*`` is infinite (the variance
     explodes) chi_1 is taken in the limit of large q.
 
-    >>> mean_field(2.0, 0.0, "relu").chi_1
+    >>> round(mean_field(2.0, 0.0, "relu").chi_1, 12)
     1.0
     """
     q = fixed_point(sigma_w2, sigma_b2, activation, q0, n=n)
