@@ -57,8 +57,13 @@ def test_experiment_results_tabulate_their_metrics(tmp_path):
     res.to_csv(tmp_path / "s.csv")
     res.to_json(tmp_path / "s.json")
     assert open(tmp_path / "s.csv").readline().startswith("spectral_radius,T,growth")
+
+
+def test_to_dataframe():
+    pytest.importorskip("pandas")
+    res = sweep(square_or_fail, {"a": [1, 3]}, backend="sequential")
     df = res.to_dataframe()
-    assert list(df["T"]) == [100, 100]
+    assert list(df["a"]) == [1, 3] and df["error"].iloc[1].startswith("ValueError")
 
 
 def test_bad_arguments():
