@@ -63,6 +63,7 @@ def test_to_dataframe():
     pytest.importorskip("pandas")
     res = sweep(square_or_fail, {"a": [1, 3]}, backend="sequential")
     df = res.to_dataframe()
+    assert list(df.columns) == ["a", "value", "result.a", "seconds", "error"]
     assert list(df["a"]) == [1, 3] and df["error"].iloc[1].startswith("ValueError")
 
 

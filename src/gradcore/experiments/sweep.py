@@ -136,7 +136,11 @@ class SweepResult:
             for k in m:
                 if k not in mkeys:
                     mkeys.append(k)
-        header = pkeys + mkeys + ["seconds", "error"]
+        # a metric named like a parameter (or like the bookkeeping columns) is
+        # shown as "result.<name>" so every column name is unique
+        taken = set(pkeys) | {"seconds", "error"}
+        mnames = [f"result.{k}" if k in taken else k for k in mkeys]
+        header = pkeys + mnames + ["seconds", "error"]
         rows = []
         for r, m in zip(self.runs, metrics):
             rows.append([r.params.get(k) for k in pkeys] + [m.get(k) for k in mkeys]
