@@ -1,4 +1,4 @@
-"""Helpers shared by the experiments: initializer specs and layer walking."""
+"""Building blocks shared by the experiments: initializer specs, seeds, layer walking."""
 
 from __future__ import annotations
 
