@@ -113,15 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--x", type=_finite, default=1.0, help="input value")
     p.add_argument("--activation", choices=ACTS, default="identity", help="activation")
     p.add_argument("--bias", type=_finite, default=0.0, help="bias of every layer")
+    p.add_argument("--engine", choices=("auto", "dense", "scalar"), default="auto",
+                   help="gradcore.nn.Dense layers (checked against scalar maths) or scalar maths only")
     _add_common(p, dtype=None, seed=False)
 
     p = add("depth", "per-layer gradient norms of a deep net against mean-field theory")
     p.add_argument("--depth", type=_positive_int, default=30, help="number of layers")
-    p.add_argument("--width", type=_positive_int, default=256, help="layer width")
+    p.add_argument("--width", type=_positive_int, default=512, help="layer width")
     p.add_argument("--activation", choices=ACTS, nargs="+", default=["relu", "tanh"], help="activation(s)")
     p.add_argument("--init", nargs="+", default=["normal(1.0)", "xavier", "he", "lecun", "orthogonal"],
                    help="initializer(s): a gradcore.init name or call, e.g. he, xavier_uniform, 'normal(1.0)'")
-    p.add_argument("--batch", type=_positive_int, default=32, help="batch size")
+    p.add_argument("--batch", type=_positive_int, default=64, help="batch size")
     _add_common(p)
 
     p = add("bptt", "gradient norm through time in a recurrent net, loss on the last step")
@@ -133,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="identity",
                    help="RNN nonlinearity")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size")
+    p.add_argument("--input-size", type=_positive_int, default=4, help="input features per step")
     p.add_argument("--engine", choices=("auto", "cell", "numpy"), default="auto",
                    help="gradcore.nn cell or explicit NumPy maths (rnn only)")
     _add_common(p)
@@ -244,7 +247,7 @@ def _emit(result, args, key: str) -> None:
 def cmd_chain(args) -> int:
     from .experiments.chain import ChainTable, chain
 
-    results = [chain(w, args.layers, args.x, args.activation, args.bias) for w in args.w]
+    results = [chain(w, args.layers, args.x, args.activation, args.bias, args.engine) for w in args.w]
     _emit(ChainTable(results), args, "chain")
     return 0
 
@@ -261,7 +264,7 @@ def cmd_bptt(args) -> int:
     from .experiments.bptt import bptt_sweep
 
     _emit(bptt_sweep(args.cell, args.radius, args.T, args.hidden, args.nonlinearity, args.batch, args.seed,
-                     args.dtype, args.engine), args, "bptt")
+                     args.dtype, args.engine, args.input_size), args, "bptt")
     return 0
 
 

@@ -266,10 +266,11 @@ class BPTTSweep(ExperimentResult):
 
 def bptt_sweep(cell: str = "rnn", radii: Sequence[float] = (0.9, 0.99, 1.0, 1.01, 1.1),
                lengths: Sequence[int] = (50, 100, 200), hidden: int = 32, nonlinearity: str = "identity",
-               batch: int = 1, seed: int = 0, dtype: str = "float64", engine: str = "auto") -> BPTTSweep:
+               batch: int = 1, seed: int = 0, dtype: str = "float64", engine: str = "auto",
+               input_size: int = 4) -> BPTTSweep:
     """``bptt_profile`` for every (radius, length)."""
-    profiles = [bptt_profile(cell, T, hidden, r, nonlinearity, batch, seed=seed, dtype=dtype, engine=engine)
+    profiles = [bptt_profile(cell, T, hidden, r, nonlinearity, batch, input_size, seed, dtype, engine)
                 for r in radii for T in lengths]
     params = dict(cell=cell, radii=list(radii), lengths=list(lengths), hidden=hidden,
-                  nonlinearity=nonlinearity, batch=batch, seed=seed, dtype=dtype)
+                  nonlinearity=nonlinearity, batch=batch, input_size=input_size, seed=seed, dtype=dtype)
     return BPTTSweep(profiles, params)
