@@ -169,6 +169,9 @@ def test_clipping_study_unclipped_diverges_clipped_does_not():
     assert clipped.diverged_step is None and np.all(np.isfinite(clipped.losses))
     assert np.nanmax(free.grad_norms) > 100 * np.nanmedian(clipped.grad_norms)
     assert "no clipping" in r.table() and r.baseline == pytest.approx(1 / 6)
+    # the monitor attached to each run saw the explosion coming
+    assert free.extra["first_event_step"]["explosion"] <= free.diverged_step
+    assert "explosion" not in clipped.extra["first_event_step"]
 
 
 def test_normalization_study_raw_explodes_scaled_learns():

@@ -106,6 +106,12 @@ class TrainingComparison(ExperimentResult):
             g = r.grad_norms[np.isfinite(r.grad_norms)]
             rows.append([r.label, r.losses[0], r.final_loss, r.best_loss, float(g.max()) if g.size else math.nan,
                          r.diverged_step, r.nan_step])
+        if any("first_event_step" in r.extra for r in self.runs):
+            header.append("monitor flagged")
+            for row, r in zip(rows, self.runs):
+                first = r.extra.get("first_event_step", {})
+                row.append(", ".join(f"{k} at {v}" for k, v in sorted(first.items(), key=lambda kv: kv[1]))
+                           or "nothing")
         t = text_table(header, rows, self.title)
         if self.baseline is not None:
             t += f"\ntrivial baseline ({self.baseline_label}): loss {self.baseline:.4g}"
@@ -178,6 +184,7 @@ def clipping_study(task: str = "adding", T: int = 50, steps: int = 300, clip_nor
     every run), plain SGD. The recurrent weight starts at
     ``spectral_radius`` x an orthogonal matrix (above 1: gradients explode)."""
     from .. import train as _train
+    from ..monitor import GradMonitor
     from ..nn import Dense
     from ._seq import SequenceModel, make_rnn
 
@@ -193,9 +200,14 @@ def clipping_study(task: str = "adding", T: int = 50, steps: int = 300, clip_nor
         data = spec.make(T, batch_size, s[2], np.dtype(dtype))
         if spec.every_step:
             data = ((x, y.reshape(-1)) for x, y in data)
+        mon = GradMonitor(model)
         res = _train(model, data, loss=spec.loss, optimizer="sgd", lr=lr, steps=steps,
-                     clip_norm=c, clip_value=clip_value, progress=False)
-        runs.append(_curve(_label_clip(c, clip_value), res, steps))
+                     clip_norm=c, clip_value=clip_value, monitor=mon, progress=False)
+        first = {}
+        for e in mon.events:
+            first.setdefault(e.kind, e.step)
+        runs.append(_curve(_label_clip(c, clip_value), res, steps,
+                           {"events": [str(e) for e in mon.events], "first_event_step": first}))
     base = spec.baseline(T)
     params = dict(task=task, T=T, steps=steps, clip_norms=list(clip_norms), clip_value=clip_value, hidden=hidden,
                   cell=cell, nonlinearity=nonlinearity, spectral_radius=spectral_radius, lr=lr,
