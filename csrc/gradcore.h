@@ -208,6 +208,7 @@ int gc_adam_step_f64(double *param, const double *grad, double *m, double *v, in
  * steps back); 0 = full BPTT. LSTM/GRU backward consume (overwrite) the gate
  * cache. Elements per T*B*H: RNN cache 1 (+1 backward workspace dz), LSTM 6
  * (gates 4, c 1, h 1), GRU 5 (gates r,z,n,hn 4, h 1). Each call mallocs
+ * G*H*H (forward: the transposed W_hh) plus
  * O(B*G*H + G*H) scratch (GC_ERR_NOMEM on failure). act: 0 identity,
  * 1 relu, 2 tanh. */
 int gc_rnn_forward_f32(float *out, const float *x, const float *h0, const float *w_ih,
