@@ -11,7 +11,7 @@ zero), gradients for every parameter and for x. Implementations:
   to None before each call;
 - ``jax``: the cell under ``jax.lax.scan`` in ``jax.jit(jax.grad(...))``
   with respect to the parameters and x;
-- ``blas-gemms`` (scaling workloads): the GEMMs alone through scipy's BLAS
+- ``blas-gemms`` (Elman workloads with B > 1): the GEMMs alone through scipy's BLAS
   (the library gradcore calls) -- input projection, T recurrent products
   forward and T backward, dW_ih, dW_hh, dx -- into preallocated outputs.
 
@@ -215,7 +215,8 @@ def _impls(kind, T, B, I, H, peers=True, gemms=False):
 
 def specs():
     """``{workload_name: (kind, T, B, I, H, peers, gemms)}`` (nothing built)."""
-    s = {name(*cfg): (*cfg, True, False) for cfg in MAIN}
+    # the Elman configs also time their GEMMs alone (the floor with this BLAS)
+    s = {name(*cfg): (*cfg, True, cfg[0] == "rnn" and cfg[2] > 1) for cfg in MAIN}
     for T in SCALE_T:
         s[f"rnn-scaleT-T{T}-H128"] = ("rnn", T, 32, 32, 128, False, False)
     for H in SCALE_H:
