@@ -212,10 +212,14 @@ def test_concurrent_calls_match_sequential():
         loss = K.mse_loss(ln, dy, d)
         p, m, v = w.reshape(-1).copy(), np.zeros(w.size, dtype), np.zeros(w.size, dtype)
         K.adam_step(p, dw.reshape(-1), m, v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, 0.5)
-        return b"".join(a.tobytes() for a in (y, dw, db, dx, ln, d, p)) + repr(loss).encode()
+        return (y, dw, db, dx, ln, d, p, np.array([loss]))
 
     seeds = list(range(8))
     sequential = [work(s) for s in seeds]
     with ThreadPoolExecutor(4) as ex:
         concurrent = list(ex.map(work, seeds))
-    assert concurrent == sequential
+    # (a tolerance, not bit equality: a multi-threaded BLAS may split the
+    # GEMMs differently when several calls run at once)
+    for seq, con in zip(sequential, concurrent):
+        for a, b_ in zip(seq, con):
+            np.testing.assert_allclose(b_, a, rtol=1e-5 if a.dtype == np.float32 else 1e-12, atol=1e-6)
