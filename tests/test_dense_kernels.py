@@ -221,5 +221,6 @@ def test_concurrent_calls_match_sequential():
     # (a tolerance, not bit equality: a multi-threaded BLAS may split the
     # GEMMs differently when several calls run at once)
     for seq, con in zip(sequential, concurrent):
+        rtol = 1e-5 if seq[0].dtype == np.float32 else 1e-12
         for a, b_ in zip(seq, con):
-            np.testing.assert_allclose(b_, a, rtol=1e-5 if a.dtype == np.float32 else 1e-12, atol=1e-6)
+            np.testing.assert_allclose(b_, a, rtol=rtol, atol=1e-6)
