@@ -136,6 +136,7 @@ def _scalar_libm():
         subprocess.run([cc, "-O2", "-fno-math-errno", "-shared", "-fPIC", str(src), "-o", str(out), "-lm"],
                        check=True, capture_output=True)
         lib = ctypes.CDLL(str(out))
+        out.unlink()  # stays mapped; nothing left behind in the temp dir
         for fn in (lib.scalar_tanhf, lib.scalar_sigmoidf):
             fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
             fn.restype = None
