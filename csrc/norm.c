@@ -1,13 +1,17 @@
 /* norm.c -- norm of many buffers in one call (template: see kernel.h).
  *
- * Contract: gc_norm_<dt>(bufs, lens, n_bufs, ord, per_buf, out) computes the
- * ord-norm (2, 1, INFINITY, or finite p > 0) of the concatenation of all
- * buffers, optionally each buffer's own norm, max |x|, and NaN/Inf counts
- * with the position of the first non-finite value. Reads only.
+ * Contract: gc_norm_ex_<dt>(bufs, lens, n_bufs, ord, flags, per_buf, out)
+ * computes the ord-norm (2, 1, INFINITY, or finite p > 0) of the
+ * concatenation of all buffers, optionally each buffer's own norm, max |x|
+ * (flags & GC_NORM_MAX, else out->max_abs = NaN), and NaN/Inf counts with
+ * the position of the first non-finite value. Reads only. gc_norm_<dt> is
+ * gc_norm_ex_<dt> with GC_NORM_MAX. Status: GC_OK, GC_ERR_ARG (NULL
+ * pointers, negative lengths, ord not > 0), GC_ERR_NOMEM.
  *
- * Method: one fast pass accumulates sum(x^2) (or sum|x|) and max|x| in
- * float64 with GC_NACC independent accumulators over blocks of GC_BLOCK
- * elements (pairwise-ish: error ~ (GC_BLOCK/GC_NACC + n/GC_BLOCK) eps).
+ * Method: one fast pass accumulates sum(x^2) (or sum|x|), and max|x| when
+ * asked, in float64 with GC_NACC independent accumulators over blocks of
+ * GC_BLOCK elements (relative error <= (GC_BLOCK/GC_NACC + n/GC_BLOCK + 5)
+ * eps for the sum).
  * A non-finite sum triggers a counting scan (NaN/Inf present) or, for
  * float64 overflow and underflow, a scaled pass sum((x/max)^p) like LAPACK's
  * lassq. General p always uses the scaled pass (max first, then pow).
