@@ -43,20 +43,32 @@ if __name__ != "__main__":
                 benchmark.pedantic(fn, setup=setup, rounds=10)
 
 
-def _time(case, budget):
-    setup, fn = (None, case) if callable(case) else case
-    if setup:
-        setup()
-    fn()
-    times = []
-    t_end = time.perf_counter() + budget
-    while len(times) < 5 or (time.perf_counter() < t_end and len(times) < 500):
+def _time_blocks(impls, budget, blocks=3):
+    """Median and min (ms) of single calls of every implementation. Each
+    implementation runs back to back (warm caches, as in report.py) in
+    ``blocks`` turns spread over the run, so a busy machine's load spikes hit
+    all implementations alike; every turn is at least 3 calls, then as many
+    as fit in ``budget / blocks`` seconds."""
+    cases = {}
+    for name, case in impls.items():
+        setup, fn = (None, case) if callable(case) else case
         if setup:
             setup()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        fn()  # warm-up
+        cases[name] = (setup, fn)
+    times = {name: [] for name in cases}
+    for _ in range(blocks):
+        for name, (setup, fn) in cases.items():
+            t_end = time.perf_counter() + budget / blocks
+            n = 0
+            while n < 3 or (time.perf_counter() < t_end and n < 2000):
+                if setup:
+                    setup()
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+                n += 1
+    return {n: (statistics.median(t) * 1e3, min(t) * 1e3) for n, t in times.items()}
 
 
 def main(argv):
@@ -73,14 +85,14 @@ def main(argv):
     import workloads_mlp
 
     res = {}
-    for wname, impls in workloads_mlp.workloads().items():
-        if args.only and not any(s in wname for s in args.only):
-            continue
-        row = res[wname] = {i: _time(c, args.budget) * 1e3 for i, c in impls.items()}
+    for wname, impls in workloads_mlp.workloads(args.only).items():
+        both = _time_blocks(impls, args.budget)
+        row = res[wname] = {i: med for i, (med, _) in both.items()}
         base = row["gradcore"]
         print(f"{wname:<20} " + " | ".join(
             f"{i} {t:9.3f} ms" + ("" if i == "gradcore" else f" ({t / base:5.2f}x)") for i, t in row.items()),
             flush=True)
+        print(f"{'  (min)':<20} " + " | ".join(f"{i} {mn:9.3f} ms" for i, (_, mn) in both.items()), flush=True)
     print("targets:")
     for w, peer, need, *rest in workloads_mlp.TARGETS:
         pw = rest[0] if rest else w

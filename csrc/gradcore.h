@@ -55,6 +55,13 @@ int gc_norm_f32(const float *const *bufs, const int64_t *lens, int64_t n_bufs,
                 double ord, double *per_buf, gc_norm_result *out);
 int gc_norm_f64(const double *const *bufs, const int64_t *lens, int64_t n_bufs,
                 double ord, double *per_buf, gc_norm_result *out);
+/* gc_norm_ex: flags = 0 skips max |x| when the norm does not need it
+ * (out->max_abs is then NaN); GC_NORM_MAX computes it (= gc_norm). */
+#define GC_NORM_MAX 1
+int gc_norm_ex_f32(const float *const *bufs, const int64_t *lens, int64_t n_bufs,
+                   double ord, int flags, double *per_buf, gc_norm_result *out);
+int gc_norm_ex_f64(const double *const *bufs, const int64_t *lens, int64_t n_bufs,
+                   double ord, int flags, double *per_buf, gc_norm_result *out);
 
 /* ---- In-place clipping (clip.c) -------------------------------------------
  * gc_scale: x *= factor for every element of every buffer.

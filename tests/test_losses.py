@@ -3,6 +3,8 @@ import pytest
 
 from gradcore import losses
 
+pytestmark = pytest.mark.kernel  # runs the C kernels (also under AddressSanitizer in CI)
+
 
 def _fd(f, x, h=1e-6):
     g = np.empty_like(x)

@@ -6,6 +6,8 @@ from gradcore import nn
 from gradcore.reference import ACTIVATIONS
 from nn_helpers import gradcheck
 
+pytestmark = pytest.mark.kernel  # runs the C kernels (also under AddressSanitizer in CI)
+
 ACTS = list(ACTIVATIONS)
 
 
@@ -256,3 +258,11 @@ def test_clip_on_dict_and_flat(backend):
     norm2 = gradcore.clip_grad_norm_(model.arena.grad, max_norm=1.0)
     assert norm2 == pytest.approx(norm, rel=1e-12)
     np.testing.assert_allclose(model.arena.grad, g0 * (1.0 / (norm + 1e-6)), rtol=1e-12)
+
+
+def test_layer_applied_to_its_own_output(backend):
+    layer = nn.Dense(3, 3, "tanh", dtype="float64", seed=0)
+    x = _x(2, 3)
+    w, b = layer.p["weight"], layer.p["bias"]
+    expect = np.tanh(np.tanh(x @ w.T + b) @ w.T + b)
+    np.testing.assert_allclose(layer(layer(x)), expect, rtol=1e-14)

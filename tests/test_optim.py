@@ -6,6 +6,8 @@ import pytest
 import gradcore
 from gradcore import nn, optim
 
+pytestmark = pytest.mark.kernel  # runs the C kernels (also under AddressSanitizer in CI)
+
 
 def _grads(n, steps, seed=0):
     return np.random.default_rng(seed).normal(size=(steps, n)) * 3.0
@@ -228,3 +230,11 @@ def test_bad_clip_norm_and_lr_setter_change_nothing():
     assert opt.lr == 1e-3
     np.testing.assert_array_equal(model.arena.data, p)
     assert opt.t == 0
+
+
+def test_optimizer_built_before_container_is_refused():
+    layer = nn.Dense(2, 2)
+    opt = optim.SGD(layer, lr=0.1)
+    nn.Sequential(layer, nn.Dense(2, 1))  # re-homes the layer's parameters
+    with pytest.raises(RuntimeError, match="build the optimizer after the model is complete"):
+        opt.step()

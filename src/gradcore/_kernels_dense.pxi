@@ -68,6 +68,24 @@ ACTIVATIONS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
 from gradcore.reference._checks import check_range as _check_range, check_labels as _check_labels
 
 
+cdef double _num(object v, str name, double lo, double hi, bint lo_open=False,
+                 bint hi_open=False) except? -1.0:
+    """A finite number in [lo, hi] (open ends where asked; hi = inf: no upper
+    bound). Python floats/ints take a fast path; anything else, and every
+    failure, goes through the reference check for the same message."""
+    cdef double d
+    cdef object t = type(v)
+    if t is float or t is int:
+        d = v
+        if (d - d == 0.0 and (d > lo if lo_open else d >= lo)
+                and (hi == float("inf") or (d < hi if hi_open else d <= hi))):
+            return d
+    kw = {"lo": lo, "lo_open": lo_open}
+    if hi != float("inf"):
+        kw.update(hi=hi, hi_open=hi_open)
+    return _check_range(v, name, **kw)
+
+
 cdef int _act_code(object act) except -1:
     if act == "identity":
         return 0
@@ -277,7 +295,7 @@ def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
 def layernorm_forward(y, mean, rstd, x, gamma, beta, eps):
     """x (B, D): mean, rstd (B,) := row mean and 1/sqrt(var + eps);
     y := (x - mean) * rstd * gamma + beta (gamma/beta None: 1 / 0)."""
-    cdef double e = _check_range(eps, "eps", lo=0.0)
+    cdef double e = _num(eps, "eps", 0.0, float("inf"))
     cdef int t = _first(x, "x", 2)
     cdef Py_ssize_t B = _dim(x, 0), D = _dim(x, 1)
     cdef void *pg = _chk(gamma, "gamma", t, 1, D, 0, False, True)
@@ -331,8 +349,8 @@ def batchnorm_forward(y, x, gamma, beta, running_mean, running_var, save_mean, s
     """x (B, D). training: batch statistics, running stats (may be None)
     updated like PyTorch (unbiased variance); eval: running statistics.
     save_mean/save_rstd (D,) := the mean and 1/sqrt(var + eps) used."""
-    cdef double mom = _check_range(momentum, "momentum", lo=0.0, hi=1.0)
-    cdef double e = _check_range(eps, "eps", lo=0.0)
+    cdef double mom = _num(momentum, "momentum", 0.0, 1.0)
+    cdef double e = _num(eps, "eps", 0.0, float("inf"))
     cdef bint tr = bool(training)
     cdef int t = _first(x, "x", 2)
     cdef Py_ssize_t B = _dim(x, 0), D = _dim(x, 1)

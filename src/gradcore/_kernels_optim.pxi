@@ -26,10 +26,10 @@ def sgd_step(param, grad, velocity, lr, momentum, nesterov, weight_decay, grad_s
     g = grad * grad_scale + weight_decay * param; with momentum:
     velocity = momentum * velocity + g, g = g + momentum * velocity (Nesterov)
     or velocity; param -= lr * g. velocity may be None when momentum == 0."""
-    cdef double c_lr = _check_range(lr, "lr", lo=0.0, lo_open=True)
-    cdef double c_mom = _check_range(momentum, "momentum", lo=0.0)
-    cdef double c_wd = _check_range(weight_decay, "weight_decay", lo=0.0)
-    cdef double c_s = _check_range(grad_scale, "grad_scale", lo=0.0)
+    cdef double c_lr = _num(lr, "lr", 0.0, float("inf"), True)
+    cdef double c_mom = _num(momentum, "momentum", 0.0, float("inf"))
+    cdef double c_wd = _num(weight_decay, "weight_decay", 0.0, float("inf"))
+    cdef double c_s = _num(grad_scale, "grad_scale", 0.0, float("inf"))
     cdef bint nest = bool(nesterov)
     if nest and c_mom == 0.0:
         raise ValueError("nesterov: Nesterov momentum needs momentum > 0")
@@ -59,12 +59,12 @@ def adam_step(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay, deco
     step is 1-based; the gradient is read as grad * grad_scale."""
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step: expected an integer >= 1 (1-based step count), got {step!r}")
-    cdef double c_lr = _check_range(lr, "lr", lo=0.0, lo_open=True)
-    cdef double b1 = _check_range(beta1, "beta1", lo=0.0, hi=1.0, hi_open=True)
-    cdef double b2 = _check_range(beta2, "beta2", lo=0.0, hi=1.0, hi_open=True)
-    cdef double c_eps = _check_range(eps, "eps", lo=0.0)
-    cdef double c_wd = _check_range(weight_decay, "weight_decay", lo=0.0)
-    cdef double c_s = _check_range(grad_scale, "grad_scale", lo=0.0)
+    cdef double c_lr = _num(lr, "lr", 0.0, float("inf"), True)
+    cdef double b1 = _num(beta1, "beta1", 0.0, 1.0, False, True)
+    cdef double b2 = _num(beta2, "beta2", 0.0, 1.0, False, True)
+    cdef double c_eps = _num(eps, "eps", 0.0, float("inf"))
+    cdef double c_wd = _num(weight_decay, "weight_decay", 0.0, float("inf"))
+    cdef double c_s = _num(grad_scale, "grad_scale", 0.0, float("inf"))
     cdef int t = _flat_param(param)
     cdef Py_ssize_t n = _dim(param, 0)
     cdef void *pg = _chk(grad, "grad", t, 1, n, 0, False, False)

@@ -23,8 +23,6 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
-
 from .backend import kernels
 from .clip import clip_coefficient
 from .nn.arena import Arena
@@ -103,7 +101,12 @@ class Optimizer:
         return norm, clip_coefficient(norm, clip_norm)
 
     def step(self, clip_norm=None) -> float:
+        """One update; returns the pre-clip global gradient norm (see module docstring)."""
         who = type(self).__name__
+        if isinstance(self.model, Module) and self.model.arena is not self.arena:
+            raise RuntimeError(f"{who}: the model's parameters moved to a new arena (it was put in a "
+                               "container or re-finalized) after this optimizer was built; build the "
+                               "optimizer after the model is complete")
         if clip_norm is not None:
             clip_norm = _real(clip_norm, "clip_norm", who, lo=0.0, lo_open=True)
         norm, scale = self._scale(clip_norm)

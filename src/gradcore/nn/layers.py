@@ -76,6 +76,8 @@ class Dense(Module):
 
     def _prepare(self, x):
         x = check_input(x, self._label(), self.dtype, self.in_features)
+        if x is self._y:  # layer(layer(x)): the output buffer cannot also be the input
+            x = x.copy()
         B = x.shape[0]
         dt = self.dtype
         O, I = self.out_features, self.in_features
@@ -85,7 +87,7 @@ class Dense(Module):
         return x
 
     def forward(self, x):
-        if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape:
+        if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape or x is self._y:
             x = self._prepare(x)
         try:
             kernels().dense_forward(self._y, x, self._w, self._b, self.activation, self.slope)
@@ -210,7 +212,9 @@ class Sequential(Module):
 
 class Residual(Module):
     """y = x + block(x) (the skip connection); ``block`` must keep the shape.
-    The child is named ``"block"``; dx = dy + block.backward(dy)."""
+    The child is named ``"block"``; dx = dy + block.backward(dy) (None when
+    the block computes no input gradient, e.g. a first layer with
+    ``input_grad=False``)."""
 
     def __init__(self, block):
         if not isinstance(block, Module):
@@ -249,5 +253,7 @@ class Residual(Module):
         if dy.__class__ is not _ndarray or dy.dtype is not self.dtype or dy.shape != self._y.shape:
             dy = check_dy(dy, self._label(), self._y)
         dxb = self._block.backward(dy)
+        if dxb is None:  # the block skips its input gradient (input_grad=False): so do we
+            return None
         np.add(dy, dxb, out=self._dx)
         return self._dx
