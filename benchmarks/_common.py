@@ -106,6 +106,31 @@ def time_case(case, budget: float = 0.4, min_repeat: int = 5, max_repeat: int = 
     return statistics.median(times), times
 
 
+def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_rounds: int = 200):
+    """``{impl: (median, times)}`` for a workload's cases, timed round-robin:
+    every round calls each implementation once (its ``setup`` untimed before
+    the call), so load from other processes on a shared machine hits all of
+    them alike. One warm-up round, then as many rounds as fit in ``budget``."""
+    split = {name: split_case(c) for name, c in cases.items()}
+    first = {}
+    for name, (setup, fn) in split.items():
+        if setup:
+            setup()
+        t0 = time.perf_counter()
+        fn()
+        first[name] = time.perf_counter() - t0
+    rounds = int(min(max_rounds, max(min_rounds, budget / max(sum(first.values()), 1e-6))))
+    times = {name: [] for name in split}
+    for _ in range(rounds):
+        for name, (setup, fn) in split.items():
+            if setup:
+                setup()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(t), t) for name, t in times.items()}
+
+
 def bench_params(module):
     """pytest parameters ``(workload, impl, case)`` for a workload module."""
     import pytest

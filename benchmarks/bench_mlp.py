@@ -43,10 +43,12 @@ if __name__ != "__main__":
                 benchmark.pedantic(fn, setup=setup, rounds=10)
 
 
-def _time_interleaved(impls, budget):
-    """Median and min (ms) of single calls of every implementation, run round
-    robin (one call of each per round) so that a busy machine slows all of
-    them alike; at least 5 rounds, then as many as fit in ``budget`` seconds."""
+def _time_blocks(impls, budget, blocks=3):
+    """Median and min (ms) of single calls of every implementation. Each
+    implementation runs back to back (warm caches, as in report.py) in
+    ``blocks`` turns spread over the run, so a busy machine's load spikes hit
+    all implementations alike; every turn is at least 3 calls, then as many
+    as fit in ``budget / blocks`` seconds."""
     cases = {}
     for name, case in impls.items():
         setup, fn = (None, case) if callable(case) else case
@@ -55,16 +57,17 @@ def _time_interleaved(impls, budget):
         fn()  # warm-up
         cases[name] = (setup, fn)
     times = {name: [] for name in cases}
-    t_end = time.perf_counter() + budget * len(cases)
-    rounds = 0
-    while rounds < 5 or (time.perf_counter() < t_end and rounds < 500):
+    for _ in range(blocks):
         for name, (setup, fn) in cases.items():
-            if setup:
-                setup()
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-        rounds += 1
+            t_end = time.perf_counter() + budget / blocks
+            n = 0
+            while n < 3 or (time.perf_counter() < t_end and n < 2000):
+                if setup:
+                    setup()
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+                n += 1
     return {n: (statistics.median(t) * 1e3, min(t) * 1e3) for n, t in times.items()}
 
 
@@ -83,7 +86,7 @@ def main(argv):
 
     res = {}
     for wname, impls in workloads_mlp.workloads(args.only).items():
-        both = _time_interleaved(impls, args.budget)
+        both = _time_blocks(impls, args.budget)
         row = res[wname] = {i: med for i, (med, _) in both.items()}
         base = row["gradcore"]
         print(f"{wname:<20} " + " | ".join(

@@ -22,7 +22,7 @@ import platform
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import discover, pin_threads, time_case  # noqa: E402
+from _common import discover, pin_threads, time_interleaved  # noqa: E402
 
 PEERS = ("numpy", "torch", "jax", "optax")
 
@@ -33,8 +33,7 @@ def run_group(module, budget, only=None):
         if only and not any(s in wname for s in only):
             continue
         row = {}
-        for impl, case in impls.items():
-            med, times = time_case(case, budget=budget)
+        for impl, (med, times) in time_interleaved(impls, budget=budget).items():
             row[impl] = {"median_ms": med * 1e3, "min_ms": min(times) * 1e3, "repeats": len(times)}
         base = row.get("gradcore")
         if base:
@@ -78,7 +77,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--group", action="append", help="workload group (default: all); repeatable")
     ap.add_argument("--only", action="append", help="run only workloads whose name contains this")
-    ap.add_argument("--budget", type=float, default=0.4, help="seconds of timed calls per implementation")
+    ap.add_argument("--budget", type=float, default=1.5, help="seconds of timed rounds per workload")
     ap.add_argument("--json", help="write the results to this file")
     ap.add_argument("--list", action="store_true", help="list the groups and exit")
     args = ap.parse_args(argv)
@@ -96,7 +95,7 @@ def main(argv=None):
 
     info = gradcore.info()
     print(f"gradcore {info['version']}  simd={info['simd']}  threads: {how}")
-    print("median of single calls; (Nx) = peer time / gradcore time\n")
+    print("median of single calls, implementations interleaved; (Nx) = peer time / gradcore time\n")
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},

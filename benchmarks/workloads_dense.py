@@ -35,12 +35,15 @@ ADAM_SHAPES = [(1024, 1024), (1024,), (256, 1024), (256,)] * 16 + [(4, 1024, 32)
 ACT_N = 1 << 20
 
 TARGETS = [
-    # within 10% of the GEMMs alone on the GEMM-bound layer
+    # the GEMM-bound layer: within 10% of the same GEMMs alone
     ("dense-B256-W2048", "gemm", 0.9),
+    # the issue: Adam + clipping over 16.8M float32 parameters
     ("adam-16.8M", "torch", 2.0),
-    ("tanh-1M", "libm-scalar", 5.0),
-    ("sigmoid-1M", "libm-scalar", 5.0),
-    ("tanh-1M", "numpy", 1.0),
+    # the issue: "libm tanhf in a scalar loop is ~10x too slow"
+    ("tanh-1M", "libm-scalar", 10.0),
+    # glibc's scalar expf is fast (~3.3 ns/value here), so the scalar sigmoid
+    # loop is much closer than the tanhf one
+    ("sigmoid-1M", "libm-scalar", 2.0),
 ]
 
 
@@ -133,6 +136,7 @@ def _scalar_libm():
         subprocess.run([cc, "-O2", "-fno-math-errno", "-shared", "-fPIC", str(src), "-o", str(out), "-lm"],
                        check=True, capture_output=True)
         lib = ctypes.CDLL(str(out))
+        out.unlink()  # stays mapped; nothing left behind in the temp dir
         for fn in (lib.scalar_tanhf, lib.scalar_sigmoidf):
             fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
             fn.restype = None

@@ -4,9 +4,10 @@
  * Every loop body here is branch-free: data-dependent choices go through
  * gc_select() on bit masks, because GCC (without -fno-trapping-math) refuses
  * to if-convert a `c ? a * s : a` whose arithmetic is only needed on one side,
- * and the loop would stay scalar. float32 tanh and sigmoid use gc_expm_f32, a
+ * and the loop would stay scalar. float32 sigmoid uses gc_expm_f32, a
  * vectorizable exp (Cody-Waite range reduction, degree-7 polynomial, 2^n
- * built from exponent bits); float64 calls libm (the accuracy target there is
+ * built from exponent bits), float32 tanh the matching expm1
+ * (gc_expm1m_f32); float64 calls libm (the accuracy target there is
  * 1e-14). All paths propagate NaN.
  */
 #ifndef GC_ACT_INLINE_H
@@ -65,25 +66,42 @@ static inline float gc_expm_f32(float x) {
     return (p * s1) * s2;
 }
 
+/* expm1(x) for x in [-20, 0] (float32 maths), caller clamps and removes NaN:
+ * same reduction as gc_expm_f32, expm1(r) = r + r^2 (1/2 + r/6 + ... + r^6/8!)
+ * (Taylor, truncation < 1e-9 relative), then expm1(x) = 2^n expm1(r) +
+ * (2^n - 1), both terms exact but the sum, so the result keeps its relative
+ * accuracy near 0 (no 1 - e cancellation). */
+static inline float gc_expm1m_f32(float x) {
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float t = x * 1.44269504088896341f;
+    float nf = (t + shifter) - shifter;
+    float r = x - nf * 0.693359375f;
+    r = r - nf * -2.12194440e-4f;
+    float p = 1.0f / 40320.0f;
+    p = p * r + 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = (p * r) * r + r;
+    int32_t n = (int32_t)nf; /* in [-29, 0] */
+    float s;
+    uint32_t bits = (uint32_t)(n + 127) << 23;
+    memcpy(&s, &bits, 4);
+    return s * p + (s - 1.0f);
+}
+
 static inline real gc_tanh(real x) {
 #if GC_IS_F32
+    /* tanh|x| = -m / (2 + m), m = expm1(-2|x|), |x| clamped to 10 (tanh(10)
+     * rounds to 1; the clamp also turns NaN into a harmless 10). One formula
+     * for every |x|: tiny and subnormal x give x back, -0.0 keeps its sign. */
     float a = fabsf(x);
-    /* |x| < 0.625: odd polynomial x + x^3 P(x^2) (cephes tanhf coefficients) */
-    float s = x * x;
-    float ps = -5.70498872745e-3f;
-    ps = ps * s + 2.06390887954e-2f;
-    ps = ps * s - 5.37397155531e-2f;
-    ps = ps * s + 1.33314422036e-1f;
-    ps = ps * s - 3.33332819422e-1f;
-    ps = ps * s * x + x;
-    /* otherwise (1 - e) / (1 + e), e = exp(-2|x|), |x| clamped to 10 (tanh(10)
-     * rounds to 1); the clamp also turns NaN into a harmless 10 */
     float ac = gc_select(gc_mask(a < 10.0f), a, 10.0f);
-    float e = gc_expm_f32(-2.0f * ac);
-    float tl = copysignf((1.0f - e) / (1.0f + e), x);
-    float r = gc_select(gc_mask(a < 0.625f), ps, tl);
-    /* tanh(x) rounds to x below 2^-12; this also keeps -0.0 and NaN */
-    return gc_select(gc_mask(!(a >= 0x1p-12f)), x, r);
+    float m = gc_expm1m_f32(-2.0f * ac);
+    float r = copysignf(-m / (2.0f + m), x);
+    return gc_select(gc_mask(x != x), x, r);
 #else
     return tanh(x);
 #endif

@@ -55,6 +55,13 @@ int gc_norm_f32(const float *const *bufs, const int64_t *lens, int64_t n_bufs,
                 double ord, double *per_buf, gc_norm_result *out);
 int gc_norm_f64(const double *const *bufs, const int64_t *lens, int64_t n_bufs,
                 double ord, double *per_buf, gc_norm_result *out);
+/* gc_norm_ex: flags = 0 skips max |x| when the norm does not need it
+ * (out->max_abs is then NaN); GC_NORM_MAX computes it (= gc_norm). */
+#define GC_NORM_MAX 1
+int gc_norm_ex_f32(const float *const *bufs, const int64_t *lens, int64_t n_bufs,
+                   double ord, int flags, double *per_buf, gc_norm_result *out);
+int gc_norm_ex_f64(const double *const *bufs, const int64_t *lens, int64_t n_bufs,
+                   double ord, int flags, double *per_buf, gc_norm_result *out);
 
 /* ---- In-place clipping (clip.c) -------------------------------------------
  * gc_scale: x *= factor for every element of every buffer.
@@ -208,6 +215,7 @@ int gc_adam_step_f64(double *param, const double *grad, double *m, double *v, in
  * steps back); 0 = full BPTT. LSTM/GRU backward consume (overwrite) the gate
  * cache. Elements per T*B*H: RNN cache 1 (+1 backward workspace dz), LSTM 6
  * (gates 4, c 1, h 1), GRU 5 (gates r,z,n,hn 4, h 1). Each call mallocs
+ * G*H*H (forward: the transposed W_hh) plus
  * O(B*G*H + G*H) scratch (GC_ERR_NOMEM on failure). act: 0 identity,
  * 1 relu, 2 tanh. */
 int gc_rnn_forward_f32(float *out, const float *x, const float *h0, const float *w_ih,

@@ -15,7 +15,7 @@
  * hidden-side n gradient in 3H..4H); per step one GEMM for the carry. After
  * the loop: dW_ih, dx as one GEMM each over columns 0..3H, dW_hh as two (rows
  * r,z from columns 0..2H and rows n from 3H..4H), biases as column sums.
- * Scratch: O(B*H + H) malloc.
+ * Scratch (malloc): W_hh^T (3H*H) in forward, O(B*H + H) otherwise.
  */
 #include "kernel.h"
 #include "recurrent.h"

@@ -13,7 +13,8 @@
  * overwrites gates[t] with the pre-activation gradients dA_t (in place, no
  * extra workspace), then one GEMM dA_t W_hh gives the carry to h_{t-1}.
  * After the loop dW_ih, dW_hh, db and dx are single GEMMs / column reductions
- * over all T*B rows. Scratch: O(B*H + H) malloc.
+ * over all T*B rows. Scratch (malloc): W_hh^T (4H*H) in forward, O(B*H + H)
+ * otherwise.
  */
 #include "kernel.h"
 #include "recurrent.h"

@@ -1,13 +1,17 @@
 /* norm.c -- norm of many buffers in one call (template: see kernel.h).
  *
- * Contract: gc_norm_<dt>(bufs, lens, n_bufs, ord, per_buf, out) computes the
- * ord-norm (2, 1, INFINITY, or finite p > 0) of the concatenation of all
- * buffers, optionally each buffer's own norm, max |x|, and NaN/Inf counts
- * with the position of the first non-finite value. Reads only.
+ * Contract: gc_norm_ex_<dt>(bufs, lens, n_bufs, ord, flags, per_buf, out)
+ * computes the ord-norm (2, 1, INFINITY, or finite p > 0) of the
+ * concatenation of all buffers, optionally each buffer's own norm, max |x|
+ * (flags & GC_NORM_MAX, else out->max_abs = NaN), and NaN/Inf counts with
+ * the position of the first non-finite value. Reads only. gc_norm_<dt> is
+ * gc_norm_ex_<dt> with GC_NORM_MAX. Status: GC_OK, GC_ERR_ARG (NULL
+ * pointers, negative lengths, ord not > 0), GC_ERR_NOMEM.
  *
- * Method: one fast pass accumulates sum(x^2) (or sum|x|) and max|x| in
- * float64 with GC_NACC independent accumulators over blocks of GC_BLOCK
- * elements (pairwise-ish: error ~ (GC_BLOCK/GC_NACC + n/GC_BLOCK) eps).
+ * Method: one fast pass accumulates sum(x^2) (or sum|x|), and max|x| when
+ * asked, in float64 with GC_NACC independent accumulators over blocks of
+ * GC_BLOCK elements (relative error <= (GC_BLOCK/GC_NACC + n/GC_BLOCK + 5)
+ * eps for the sum).
  * A non-finite sum triggers a counting scan (NaN/Inf present) or, for
  * float64 overflow and underflow, a scaled pass sum((x/max)^p) like LAPACK's
  * lassq. General p always uses the scaled pass (max first, then pow).
@@ -82,15 +86,44 @@ static inline vr max_abs_update(vr m, const real *p) {
 }
 #endif
 
+/* One group of GC_NACC elements: lanes av[] += f(x) where f is x^2 (SQ) or
+ * |x|; with MAX, also the lane-wise max |x| in mv[]. */
+#if GC_VEC
+#define GC_GROUP(SQ, MAX)                                                      \
+    for (; i + GC_NACC <= end; i += GC_NACC) {                                 \
+        for (int j = 0; j < NVD; j++) {                                        \
+            vd d = load_wide(x + i + j * WD);                                  \
+            av[j] += (SQ) ? d * d : (vd)((vl)d & absd);                        \
+        }                                                                      \
+        if (MAX)                                                               \
+            for (int j = 0; j < NVR; j++) mv[j] = max_abs_update(mv[j], x + i + j * WR); \
+    }
+#else
+#define GC_GROUP(SQ, MAX)                                                      \
+    for (; i + GC_NACC <= end; i += GC_NACC)                                   \
+        for (int k = 0; k < GC_NACC; k++) {                                    \
+            double v = (double)x[i + k];                                       \
+            acc[k] += (SQ) ? v * v : fabs(v);                                  \
+            if (MAX) {                                                         \
+                real a = (real)fabs(v);                                        \
+                mxs = a > mxs ? a : mxs;                                       \
+            }                                                                  \
+        }
+#endif
+
 /* Fast pass over one buffer. sq: *s = sum x^2, else *s = sum |x| (both in
- * float64, NaN/Inf propagate); *max_out = max |x| (NaN ignored). */
-static void fast_pass(const real *x, int64_t n, int sq, double *s_out, double *max_out) {
+ * float64, NaN/Inf propagate). want_max: *max_out = max |x| (NaN ignored),
+ * else *max_out = -1 (not computed: max|x| costs a third of the time when
+ * the data is in cache). Each (sq, want_max) pair has its own loop. */
+static void fast_pass(const real *x, int64_t n, int sq, int want_max, double *s_out,
+                      double *max_out) {
     double total[GC_NACC] = {0};
     real mxs = 0;
     int64_t i = 0;
 #if GC_VEC
     vr mv[NVR];
     for (int j = 0; j < NVR; j++) mv[j] = (vr){0};
+    const vl absd = (vl){0} + 0x7fffffffffffffffLL;
 #endif
     while (i < n) {
         int64_t end = n - i > GC_BLOCK ? i + GC_BLOCK : n;
@@ -98,42 +131,18 @@ static void fast_pass(const real *x, int64_t n, int sq, double *s_out, double *m
 #if GC_VEC
         vd av[NVD];
         for (int j = 0; j < NVD; j++) av[j] = (vd){0};
-        if (sq) {
-            for (; i + GC_NACC <= end; i += GC_NACC) {
-                for (int j = 0; j < NVD; j++) {
-                    vd d = load_wide(x + i + j * WD);
-                    av[j] += d * d;
-                }
-                for (int j = 0; j < NVR; j++) mv[j] = max_abs_update(mv[j], x + i + j * WR);
-            }
+#endif
+        if (sq && want_max) {
+            GC_GROUP(1, 1)
+        } else if (sq) {
+            GC_GROUP(1, 0)
+        } else if (want_max) {
+            GC_GROUP(0, 1)
         } else {
-            const vl absd = (vl){0} + 0x7fffffffffffffffLL;
-            for (; i + GC_NACC <= end; i += GC_NACC) {
-                for (int j = 0; j < NVD; j++) {
-                    vd d = load_wide(x + i + j * WD);
-                    av[j] += (vd)((vl)d & absd);
-                }
-                for (int j = 0; j < NVR; j++) mv[j] = max_abs_update(mv[j], x + i + j * WR);
-            }
+            GC_GROUP(0, 0)
         }
+#if GC_VEC
         memcpy(acc, av, sizeof av);
-#else
-        if (sq) {
-            for (; i + GC_NACC <= end; i += GC_NACC)
-                for (int k = 0; k < GC_NACC; k++) {
-                    double v = (double)x[i + k];
-                    real a = (real)fabs(v);
-                    acc[k] += v * v;
-                    mxs = a > mxs ? a : mxs;
-                }
-        } else {
-            for (; i + GC_NACC <= end; i += GC_NACC)
-                for (int k = 0; k < GC_NACC; k++) {
-                    double a = fabs((double)x[i + k]);
-                    acc[k] += a;
-                    mxs = (real)a > mxs ? (real)a : mxs;
-                }
-        }
 #endif
         for (int k = 0; i < end; i++, k++) { /* tail of the last block, k < GC_NACC */
             double v = (double)x[i], a = fabs(v);
@@ -150,7 +159,26 @@ static void fast_pass(const real *x, int64_t n, int sq, double *s_out, double *m
     for (int w = GC_NACC / 2; w > 0; w /= 2)
         for (int k = 0; k < w; k++) total[k] += total[k + w];
     *s_out = total[0];
-    *max_out = (double)mxs;
+    *max_out = want_max ? (double)mxs : -1.0;
+}
+
+/* max |x| of one buffer (NaN ignored), for when the fast pass skipped it. */
+static double max_pass(const real *x, int64_t n) {
+    real mxs = 0;
+    int64_t i = 0;
+#if GC_VEC
+    vr mv[NVR];
+    for (int j = 0; j < NVR; j++) mv[j] = (vr){0};
+    for (; i + GC_NACC <= n; i += GC_NACC)
+        for (int j = 0; j < NVR; j++) mv[j] = max_abs_update(mv[j], x + i + j * WR);
+    for (int j = 0; j < NVR; j++)
+        for (int k = 0; k < WR; k++) mxs = mv[j][k] > mxs ? mv[j][k] : mxs;
+#endif
+    for (; i < n; i++) {
+        real a = (real)fabs((double)x[i]);
+        mxs = a > mxs ? a : mxs;
+    }
+    return (double)mxs;
 }
 
 /* Scaled pass for an all-finite buffer with max|x| = m > 0: sum (|x|/m)^p. */
@@ -202,8 +230,8 @@ static double root(double s, int mode, double p) {
     return mode == MODE_L2 ? sqrt(s) : mode == MODE_L1 ? s : pow(s, 1.0 / p);
 }
 
-int GC_IMPL(norm)(const real *const *bufs, const int64_t *lens, int64_t n_bufs, double ord,
-                  double *per_buf, gc_norm_result *out) {
+int GC_IMPL(norm_ex)(const real *const *bufs, const int64_t *lens, int64_t n_bufs, double ord,
+                     int flags, double *per_buf, gc_norm_result *out) {
     if (!out || n_bufs < 0 || (n_bufs > 0 && (!bufs || !lens))) return GC_ERR_ARG;
     if (!(ord > 0.0)) return GC_ERR_ARG; /* also rejects NaN */
     for (int64_t b = 0; b < n_bufs; b++)
@@ -226,15 +254,19 @@ int GC_IMPL(norm)(const real *const *bufs, const int64_t *lens, int64_t n_bufs, 
     }
     double *mx = s + n_bufs;
 
+    /* max|x| is needed for the result (GC_NORM_MAX), for ord = inf, and for
+     * the scaled pass (general p always; L2/L1 only on over/underflow, where
+     * it is computed below for the buffers that lack it). */
+    int want_max = (flags & GC_NORM_MAX) || mode == MODE_INF || mode == MODE_P;
     double total = 0.0, gmax = 0.0;
     int any_nonfinite_sum = 0;
     for (int64_t b = 0; b < n_bufs; b++) {
-        fast_pass(bufs[b], lens[b], mode == MODE_L2, &s[b], &mx[b]);
+        fast_pass(bufs[b], lens[b], mode == MODE_L2, want_max, &s[b], &mx[b]);
         total += s[b];
         gmax = mx[b] > gmax ? mx[b] : gmax;
         if (!isfinite(s[b])) any_nonfinite_sum = 1;
     }
-    out->max_abs = gmax;
+    out->max_abs = (flags & GC_NORM_MAX) ? gmax : NAN;
 
     /* Count and locate NaN/Inf -- only when a sum says they may be there. */
     int64_t n_nan = 0, n_inf = 0;
@@ -273,8 +305,14 @@ int GC_IMPL(norm)(const real *const *bufs, const int64_t *lens, int64_t n_bufs, 
     /* The fast result is exact enough unless a sum over- or underflowed. */
     int need_scaled = mode == MODE_P || overflowed;
     for (int64_t b = 0; b < n_bufs && !need_scaled; b++)
-        if (!bad[b] && s[b] < GC_TINY && mx[b] > 0.0) need_scaled = 1;
+        if (!bad[b] && s[b] < GC_TINY) {
+            if (mx[b] < 0.0) mx[b] = max_pass(bufs[b], lens[b]);
+            if (mx[b] > 0.0) need_scaled = 1;
+        }
     if (!nonfinite && !isfinite(total)) need_scaled = 1;
+    if (need_scaled)
+        for (int64_t b = 0; b < n_bufs; b++)
+            if (!bad[b] && mx[b] < 0.0) mx[b] = max_pass(bufs[b], lens[b]);
 
     if (!need_scaled) {
         if (per_buf)
@@ -311,7 +349,15 @@ done:
     return GC_OK;
 }
 
-GC_DISPATCH(int, norm,
-            (const real *const *bufs, const int64_t *lens, int64_t n_bufs, double ord,
+GC_DISPATCH(int, norm_ex,
+            (const real *const *bufs, const int64_t *lens, int64_t n_bufs, double ord, int flags,
              double *per_buf, gc_norm_result *out),
-            (bufs, lens, n_bufs, ord, per_buf, out))
+            (bufs, lens, n_bufs, ord, flags, per_buf, out))
+
+#if defined(GC_ISA_BASE)
+/* gc_norm_<dt>: gc_norm_ex_<dt> with every statistic (GC_NORM_MAX). */
+int GC_API(norm)(const real *const *bufs, const int64_t *lens, int64_t n_bufs, double ord,
+                 double *per_buf, gc_norm_result *out) {
+    return GC_API(norm_ex)(bufs, lens, n_bufs, ord, GC_NORM_MAX, per_buf, out);
+}
+#endif

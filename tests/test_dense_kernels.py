@@ -191,3 +191,36 @@ def test_bad_input(K_):
     assert_bad_input(Bk, {**base, "dz": ro}, arrays, ValueError, "dz: .*read-only")
     assert_bad_input(Bk, {**base, "dy": dy[:, :4].copy()}, arrays, ValueError, "dy: expected shape")
     assert_bad_input(Bk, {**base, "slope": "0.1"}, arrays, TypeError, "slope")
+
+
+@pytest.mark.kernel
+def test_concurrent_calls_match_sequential():
+    """No shared state: threads running dense/activation/layernorm/loss/adam
+    kernels on their own arrays (GIL released) match sequential calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(seed):
+        dtype = np.float32 if seed % 2 else np.float64
+        x, w, b, dy = _data(dtype, 48, 64, 530, seed=seed)
+        y = np.empty((48, 530), dtype)
+        K.dense_forward(y, x, w, b, "tanh", 0.0)
+        dw, db, dx, dz = np.zeros_like(w), np.zeros_like(b), np.empty_like(x), np.empty_like(y)
+        K.dense_backward(dx, dw, db, dy, x, w, y, "tanh", 0.0, dz)
+        ln, mu, rs = np.empty_like(y), np.empty(48, dtype), np.empty(48, dtype)
+        K.layernorm_forward(ln, mu, rs, y, None, None, 1e-5)
+        d = np.empty_like(y)
+        loss = K.mse_loss(ln, dy, d)
+        p, m, v = w.reshape(-1).copy(), np.zeros(w.size, dtype), np.zeros(w.size, dtype)
+        K.adam_step(p, dw.reshape(-1), m, v, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, 0.5)
+        return (y, dw, db, dx, ln, d, p, np.array([loss]))
+
+    seeds = list(range(8))
+    sequential = [work(s) for s in seeds]
+    with ThreadPoolExecutor(4) as ex:
+        concurrent = list(ex.map(work, seeds))
+    # (a tolerance, not bit equality: a multi-threaded BLAS may split the
+    # GEMMs differently when several calls run at once)
+    for seq, con in zip(sequential, concurrent):
+        rtol = 1e-5 if seq[0].dtype == np.float32 else 1e-12
+        for a, b_ in zip(seq, con):
+            np.testing.assert_allclose(b_, a, rtol=rtol, atol=1e-6)

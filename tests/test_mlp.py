@@ -169,3 +169,14 @@ def test_mlp_grad_stats_sees_explosion(backend):
     m.backward(np.ones((1, 1)))
     st = gradcore.grad_stats(m.gradients())
     assert st.finite and st.max_abs == 2.0**29
+
+
+def test_input_grad_false_with_residual_first_layer(backend):
+    m = nn.MLP([4, 4, 2], residual=True, dtype="float64", seed=0, input_grad=False)
+    assert type(m[0]).__name__ == "Residual"
+    m(np.ones((3, 4)))
+    assert m.backward(np.ones((3, 2))) is None
+    ref = nn.MLP([4, 4, 2], residual=True, dtype="float64", seed=0)
+    ref(np.ones((3, 4)))
+    assert ref.backward(np.ones((3, 2))).shape == (3, 4)
+    np.testing.assert_allclose(m.arena.grad, ref.arena.grad, rtol=1e-14)

@@ -79,10 +79,12 @@ def test_rnn_nonlinearities_finite_differences(act):
 
 # ------------------------------------------------------------ C == reference
 SIZES = [
-    pytest.param((5, 3, 4, 6), id="small-path"),      # hand-vectorized recurrent product
-    pytest.param((6, 1, 3, 40), id="B1-gemv"),        # BLAS GEMV (B = 1) for LSTM/GRU
-    pytest.param((4, 2, 5, 70), id="blas"),           # BLAS GEMM
-    pytest.param((3, 70, 2, 8), id="large-B"),        # B above the small-path limit
+    pytest.param((6, 1, 3, 5), id="B1-small-path"),   # hand-vectorized recurrent product
+    pytest.param((6, 1, 3, 40), id="B1-H40"),         # RNN small path, LSTM/GRU BLAS GEMV
+    pytest.param((4, 1, 3, 70), id="B1-gemv"),        # BLAS GEMV
+    pytest.param((5, 3, 4, 6), id="gemm-small"),      # BLAS GEMM, tiny
+    pytest.param((4, 2, 5, 70), id="gemm"),           # BLAS GEMM
+    pytest.param((3, 70, 2, 8), id="large-B"),
 ]
 
 

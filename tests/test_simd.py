@@ -61,6 +61,8 @@ def test_norm_identical(restore_simd, dtype, ord):
         assert repr(base[0]) == repr(avx[0])
         assert base[1].tobytes() == avx[1].tobytes()
         assert base[2:] == avx[2:]
+        lean0, lean1 = run_both(lambda: K.BufferList(bufs).norm(ord, False, False))
+        assert repr(lean0) == repr(lean1) and repr(lean0[0]) == repr(base[0])
 
 
 @needs_avx2

@@ -1,5 +1,12 @@
 # Norms and in-place clipping over many buffers (csrc/norm.c, csrc/clip.c).
 
+cdef extern from "gradcore.h" nogil:
+    int GC_NORM_MAX
+    int gc_norm_ex_f32(const float *const *bufs, const int64_t *lens, int64_t n_bufs,
+                       double ord, int flags, double *per_buf, gc_norm_result *out)
+    int gc_norm_ex_f64(const double *const *bufs, const int64_t *lens, int64_t n_bufs,
+                       double ord, int flags, double *per_buf, gc_norm_result *out)
+
 
 cdef class BufferList:
     """A validated list of float32/float64 arrays, grouped by dtype, with the
@@ -72,8 +79,7 @@ cdef class BufferList:
         """Return ``(norm, per_array, max_abs, n_nan, n_inf, first)`` where
         ``per_array`` is a float64 array (or None) and ``first`` is ``None`` or
         ``(array_index, flat_index)`` of the first NaN/Inf. ``stats=False``
-        allows skipping max |x| (the reference then returns None; here it
-        comes from the same pass and is always returned)."""
+        skips max |x| (returned as None) when the norm does not need it."""
         if not (ord > 0.0):
             raise ValueError(f"ord must be > 0 (2, 1, inf or any finite p > 0), got {ord!r}")
         cdef gc_norm_result r32, r64
@@ -93,9 +99,10 @@ cdef class BufferList:
         if per_array and self.n64:
             v64 = per_buf64
             per64 = &v64[0]
+        cdef int flags = GC_NORM_MAX if stats else 0
         with nogil:
-            s32 = gc_norm_f32(<const float *const *>self.p32, self.len32, self.n32, ord, per32, &r32)
-            s64 = gc_norm_f64(<const double *const *>self.p64, self.len64, self.n64, ord, per64, &r64)
+            s32 = gc_norm_ex_f32(<const float *const *>self.p32, self.len32, self.n32, ord, flags, per32, &r32)
+            s64 = gc_norm_ex_f64(<const double *const *>self.p64, self.len64, self.n64, ord, flags, per64, &r64)
         check_status(s32, "norm (float32 arrays)")
         check_status(s64, "norm (float64 arrays)")
         if per_array:
@@ -115,7 +122,7 @@ cdef class BufferList:
             first = (f64, r64.first_idx)
         n_nan = (r32.n_nan if self.n32 else 0) + (r64.n_nan if self.n64 else 0)
         n_inf = (r32.n_inf if self.n32 else 0) + (r64.n_inf if self.n64 else 0)
-        max_abs = max(r32.max_abs if self.n32 else 0.0, r64.max_abs if self.n64 else 0.0)
+        max_abs = max(r32.max_abs if self.n32 else 0.0, r64.max_abs if self.n64 else 0.0) if stats else None
         return total, per, max_abs, n_nan, n_inf, first
 
     def scale_(self, double factor):

@@ -212,7 +212,9 @@ class Sequential(Module):
 
 class Residual(Module):
     """y = x + block(x) (the skip connection); ``block`` must keep the shape.
-    The child is named ``"block"``; dx = dy + block.backward(dy)."""
+    The child is named ``"block"``; dx = dy + block.backward(dy) (None when
+    the block computes no input gradient, e.g. a first layer with
+    ``input_grad=False``)."""
 
     def __init__(self, block):
         if not isinstance(block, Module):
@@ -251,5 +253,7 @@ class Residual(Module):
         if dy.__class__ is not _ndarray or dy.dtype is not self.dtype or dy.shape != self._y.shape:
             dy = check_dy(dy, self._label(), self._y)
         dxb = self._block.backward(dy)
+        if dxb is None:  # the block skips its input gradient (input_grad=False): so do we
+            return None
         np.add(dy, dxb, out=self._dx)
         return self._dx
