@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
     p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
     p.add_argument("--radius", type=_nonneg, default=1.5, help="initial spectral radius of the recurrent weight")
-    p.add_argument("--lr", type=_positive, default=0.05, help="SGD learning rate")
+    p.add_argument("--lr", type=_positive, default=0.1, help="SGD learning rate")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
     _add_common(p, dtype="float32")
 
