@@ -5,7 +5,7 @@
 ``w * phi'(z_l)`` per layer, so the gradient at layer 1 is the product of
 all later factors: w = 2 over 5 identity layers gives [16, 8, 4, 2, 1]
 (first layer first), w = 0.5 gives [1/16, ..., 1], and 2.5 over 20 layers
-gives 2.5^19 at layer 1 (2.5^20 = 9.09e8 is the output). A sigmoid's
+gives 2.5^19 at layer 1 (2.5^20 = 9.09e7 is the output). A sigmoid's
 derivative is at most 0.25, so a sigmoid chain shrinks the gradient by at
 least ``w * 0.25`` per layer.
 """
@@ -205,7 +205,7 @@ def chain_table(ws: Sequence[float] = (0.5, 1.0, 2.0), n_layers: int = 5, x: flo
                 extra: bool = True, engine: str = "auto") -> ChainTable:
     """The textbook tables: identity chains for each ``w`` in ``ws`` over
     ``n_layers``; with ``extra`` also a sigmoid chain (w = 1, x = 0) and the
-    2.5 x 20-layer chain (output 2.5^20 = 9.09e8)."""
+    2.5 x 20-layer chain (output 2.5^20 = 9.09e7)."""
     results = [chain(w, n_layers, x, "identity", engine=engine) for w in ws]
     if extra:
         results.append(chain(1.0, n_layers, 0.0, "sigmoid", engine=engine))
