@@ -4,7 +4,7 @@ truncated-BPTT surrogate loss used for finite differences."""
 
 import numpy as np
 
-from _fd import numgrad  # noqa: F401  (test_rnn takes it from here with the other helpers)
+from _fd import numgrad
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
