@@ -188,16 +188,10 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
-    st = GEMM_RM(1, 0, G3, I, TB, (real)1, gates, G4, x, I, (real)1, dw_ih, I);
-    if (st == GC_OK && T > 1)
-        st = GEMM_RM(1, 0, 2 * H, H, (T - 1) * B, (real)1, gates + B * G4, G4, out, H, (real)1,
-                     dw_hh, H);
-    if (st == GC_OK && T > 1)
-        st = GEMM_RM(1, 0, H, H, (T - 1) * B, (real)1, gates + B * G4 + G3, G4, out, H, (real)1,
-                     dw_hh + 2 * H * H, H);
-    if (st == GC_OK && h0) st = GEMM_RM(1, 0, 2 * H, H, B, (real)1, gates, G4, h0, H, (real)1, dw_hh, H);
-    if (st == GC_OK && h0)
-        st = GEMM_RM(1, 0, H, H, B, (real)1, gates + G3, G4, h0, H, (real)1, dw_hh + 2 * H * H, H);
+    /* r and z rows of dW_hh from a_r, a_z (columns 0..2H); the n rows from
+     * the saved dhn = a_n * r (column 3H), not from a_n (column 2H). */
+    st = gc_rec_weight_grads(dw_ih, G3, dw_hh, 2 * H, gates, G4, x, out, h0, T, B, I, H);
+    if (st == GC_OK) st = gc_rec_dw_hh(dw_hh + 2 * H * H, gates + G3, G4, H, out, h0, T, B, H);
     if (st != GC_OK) return st;
     gc_rec_colsum_add(db_ih, db_hh, gates, TB, G4, 0, 2 * H);
     gc_rec_colsum_add(db_ih ? db_ih + 2 * H : NULL, NULL, gates, TB, G4, 2 * H, H);

@@ -186,11 +186,7 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
-    st = GEMM_RM(1, 0, G4, I, TB, (real)1, gates, G4, x, I, (real)1, dw_ih, I);
-    if (st == GC_OK && T > 1)
-        st = GEMM_RM(1, 0, G4, H, (T - 1) * B, (real)1, gates + B * G4, G4, out, H, (real)1, dw_hh,
-                     H);
-    if (st == GC_OK && h0) st = GEMM_RM(1, 0, G4, H, B, (real)1, gates, G4, h0, H, (real)1, dw_hh, H);
+    st = gc_rec_weight_grads(dw_ih, G4, dw_hh, G4, gates, G4, x, out, h0, T, B, I, H);
     if (st != GC_OK) return st;
     gc_rec_colsum_add(db_ih, db_hh, gates, TB, G4, 0, G4);
     if (dx) st = GEMM_RM(0, 0, TB, I, G4, (real)1, gates, G4, w_ih, I, (real)0, dx, I);

@@ -10,6 +10,9 @@
  *   accumulators, fixed order) and a non-finite flag from the same pass.
  * - gc_rec_colsum_add: bias gradients, db += column sums, accumulated in
  *   float64 in fixed row order.
+ * - gc_rec_weight_grads / gc_rec_dw_hh: after the backward loop, dW_ih and
+ *   dW_hh as single GEMMs over all T*B rows of the saved pre-activation
+ *   gradients.
  */
 #ifndef GC_RECURRENT_H
 #define GC_RECURRENT_H
@@ -228,6 +231,34 @@ static inline void gc_rec_colsum_add(real *d1, real *d2, const real *restrict m,
         if (d2)
             for (int64_t j = 0; j < w; j++) d2[j0 + j] = (real)((double)d2[j0 + j] + acc[j]);
     }
+}
+
+/* ---- weight gradients after the backward loop ------------------------------
+ * a: the pre-activation gradients of every step (T*B rows, row stride lda;
+ * step t's rows start at a + t*B*lda), columns 0..n-1 of a row being the
+ * gradients of n weight rows. */
+
+/* dw_hh (n, H) += sum_t a_t^T h_{t-1} with h_{-1} = h0 (no term when h0 is
+ * NULL): one GEMM over steps 1..T-1 against out (T, B, H), one for step 0
+ * against h0. */
+static inline int gc_rec_dw_hh(real *dw_hh, const real *a, int64_t lda, int64_t n,
+                               const real *out, const real *h0, int64_t T, int64_t B, int64_t H) {
+    int st = GC_OK;
+    if (T > 1)
+        st = GEMM_RM(1, 0, n, H, (T - 1) * B, (real)1, a + B * lda, lda, out, H, (real)1, dw_hh, H);
+    if (st == GC_OK && h0) st = GEMM_RM(1, 0, n, H, B, (real)1, a, lda, h0, H, (real)1, dw_hh, H);
+    return st;
+}
+
+/* dw_ih (n_ih, I) += a[:, :n_ih]^T x (one GEMM over the T*B rows of x), then
+ * dw_hh (n_hh, H) += the recurrent term of a[:, :n_hh] (gc_rec_dw_hh). */
+static inline int gc_rec_weight_grads(real *dw_ih, int64_t n_ih, real *dw_hh, int64_t n_hh,
+                                      const real *a, int64_t lda, const real *x,
+                                      const real *out, const real *h0, int64_t T, int64_t B,
+                                      int64_t I, int64_t H) {
+    int st = GEMM_RM(1, 0, n_ih, I, T * B, (real)1, a, lda, x, I, (real)1, dw_ih, I);
+    if (st == GC_OK) st = gc_rec_dw_hh(dw_hh, a, lda, n_hh, out, h0, T, B, H);
+    return st;
 }
 
 /* Truncated BPTT: with window length k > 0 the sequence is cut into windows

@@ -143,10 +143,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
-    st = GEMM_RM(1, 0, H, I, TB, (real)1, dz, H, x, I, (real)1, dw_ih, I);
-    if (st == GC_OK && T > 1)
-        st = GEMM_RM(1, 0, H, H, (T - 1) * B, (real)1, dz + BH, H, out, H, (real)1, dw_hh, H);
-    if (st == GC_OK && h0) st = GEMM_RM(1, 0, H, H, B, (real)1, dz, H, h0, H, (real)1, dw_hh, H);
+    st = gc_rec_weight_grads(dw_ih, H, dw_hh, H, dz, H, x, out, h0, T, B, I, H);
     if (st != GC_OK) return st;
     gc_rec_colsum_add(db_ih, db_hh, dz, TB, H, 0, H);
     if (dx) st = GEMM_RM(0, 0, TB, I, H, (real)1, dz, H, w_ih, I, (real)0, dx, I);
