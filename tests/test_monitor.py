@@ -135,6 +135,30 @@ def test_per_timestep_norms_of_recurrent_layers():
     assert "per-time-step" in mon.summary()
 
 
+@pytest.mark.parametrize("radius, flagged", [(0.2, True), (1.0, False)])
+def test_flags_gradient_vanishing_through_time(radius, flagged):
+    # identity RNN with W_hh = radius * I: ||dL/dh_0|| / ||dL/dh_T-1|| = radius^(T-1)
+    T = 12
+    cell = nn.RNN(2, 4, nonlinearity="identity", recurrent_init=nn.scaled("identity", spectral_radius=radius),
+                  dtype="float64", seed=0)
+    model = nn.Sequential(nn.LastStep(cell), nn.Dense(4, 1, dtype="float64", seed=1))
+    mon = GradMonitor(model, vanish_threshold=1e-6)
+    x = np.random.default_rng(0).standard_normal((T, 3, 2))
+    for step in range(3):
+        model.zero_grad()
+        _, d = losses.mse(model.forward(x), np.ones((3, 1)))
+        model.backward(d)
+        mon.after_backward(step)
+        mon.after_step(1.0)
+    events = [e for e in mon.events if e.kind == "vanishing_in_time"]
+    if flagged:
+        assert len(events) == 1 and events[0].step == 0  # reported once, when it starts
+        assert events[0].parameter is not None
+        assert events[0].value == pytest.approx(radius ** (T - 1), rel=1e-9)
+    else:
+        assert events == []
+
+
 def test_summary_csv_and_dataframe(tmp_path):
     model = _model()
     mon = GradMonitor(model, window=5)

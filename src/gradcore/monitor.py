@@ -41,8 +41,11 @@ class Event:
     or "Inf"), ``"explosion"`` (the norm jumped above ``explode_factor`` times
     the running median), ``"weight_growth"`` (the weight norm grew at every
     step of the window), ``"vanishing"`` (a gradient norm fell below
-    ``vanish_threshold``). ``parameter`` and ``index`` (flat index into that
-    parameter) locate it when it is about one value.
+    ``vanish_threshold``), ``"vanishing_in_time"`` (in a recurrent layer,
+    ||dL/dh_0|| fell below ``vanish_threshold`` times ||dL/dh_T-1||:
+    almost nothing reaches the first time step; ``parameter`` is the
+    layer). ``parameter`` and ``index`` (flat index into that parameter)
+    locate it when it is about one value.
     """
 
     step: int
@@ -118,6 +121,7 @@ class GradMonitor:
         self._exploding = False
         self._growing = False
         self._vanishing: set = set()
+        self._vanishing_time: set = set()
         self._step = -1
 
     # ------------------------------------------------------------ recording
@@ -157,7 +161,9 @@ class GradMonitor:
         for mname, mod in _modules(self.model):
             ts = getattr(mod, "timestep_grad_norms", None)
             if ts is not None:
-                self._timesteps.setdefault(mname or "model", []).append(np.array(ts, dtype=np.float64, copy=True))
+                norms = np.array(ts, dtype=np.float64, copy=True)
+                self._timesteps.setdefault(mname or "model", []).append(norms)
+                self._check_time_vanishing(step, mname or "model", norms)
         flat = self._flat()
         if flat is None:
             self._before = None
@@ -271,6 +277,22 @@ class GradMonitor:
             self.events.append(Event(step, "vanishing", name, None, value,
                                      f"{what} {value:.3g} < {self.vanish_threshold:g}"))
         self._vanishing = now
+
+    def _check_time_vanishing(self, step: int, name: str, norms: np.ndarray) -> None:
+        """Flag (once, when it starts) a recurrent layer whose gradient at the
+        first time step is below ``vanish_threshold`` times the last step's."""
+        vanishing = False
+        ratio = math.nan
+        if norms.size >= 2 and np.all(np.isfinite(norms)) and norms[-1] > 0.0:
+            ratio = float(norms[0] / norms[-1])
+            vanishing = ratio < self.vanish_threshold
+        if vanishing and name not in self._vanishing_time:
+            self.events.append(Event(step, "vanishing_in_time", name, None, ratio,
+                                     f"||dL/dh_0|| is {ratio:.3g} x ||dL/dh_T-1|| (< {self.vanish_threshold:g})"))
+        if vanishing:
+            self._vanishing_time.add(name)
+        else:
+            self._vanishing_time.discard(name)
 
     # --------------------------------------------------------------- results
     def __len__(self) -> int:
