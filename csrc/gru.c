@@ -102,7 +102,7 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
         return GC_ERR_NOMEM;
     }
 
-    int st = GEMM_RM(0, 1, T * B, G3, I, (real)1, x, I, w_ih, I, (real)0, gates, G4);
+    int st = gc_rec_gemm(0, 1, T * B, G3, I, x, I, w_ih, I, (real)0, gates, G4);
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
@@ -188,21 +188,21 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
-    st = GEMM_RM(1, 0, G3, I, TB, (real)1, gates, G4, x, I, (real)1, dw_ih, I);
+    st = gc_rec_gemm(1, 0, G3, I, TB, gates, G4, x, I, (real)1, dw_ih, I);
     if (st == GC_OK && T > 1)
-        st = GEMM_RM(1, 0, 2 * H, H, (T - 1) * B, (real)1, gates + B * G4, G4, out, H, (real)1,
+        st = gc_rec_gemm(1, 0, 2 * H, H, (T - 1) * B, gates + B * G4, G4, out, H, (real)1,
                      dw_hh, H);
     if (st == GC_OK && T > 1)
-        st = GEMM_RM(1, 0, H, H, (T - 1) * B, (real)1, gates + B * G4 + G3, G4, out, H, (real)1,
+        st = gc_rec_gemm(1, 0, H, H, (T - 1) * B, gates + B * G4 + G3, G4, out, H, (real)1,
                      dw_hh + 2 * H * H, H);
-    if (st == GC_OK && h0) st = GEMM_RM(1, 0, 2 * H, H, B, (real)1, gates, G4, h0, H, (real)1, dw_hh, H);
+    if (st == GC_OK && h0) st = gc_rec_gemm(1, 0, 2 * H, H, B, gates, G4, h0, H, (real)1, dw_hh, H);
     if (st == GC_OK && h0)
-        st = GEMM_RM(1, 0, H, H, B, (real)1, gates + G3, G4, h0, H, (real)1, dw_hh + 2 * H * H, H);
+        st = gc_rec_gemm(1, 0, H, H, B, gates + G3, G4, h0, H, (real)1, dw_hh + 2 * H * H, H);
     if (st != GC_OK) return st;
     gc_rec_colsum_add(db_ih, db_hh, gates, TB, G4, 0, 2 * H);
     gc_rec_colsum_add(db_ih ? db_ih + 2 * H : NULL, NULL, gates, TB, G4, 2 * H, H);
     gc_rec_colsum_add(db_hh ? db_hh + 2 * H : NULL, NULL, gates, TB, G4, 3 * H, H);
-    if (dx) st = GEMM_RM(0, 0, TB, I, G3, (real)1, gates, G4, w_ih, I, (real)0, dx, I);
+    if (dx) st = gc_rec_gemm(0, 0, TB, I, G3, gates, G4, w_ih, I, (real)0, dx, I);
     return st;
 }
 

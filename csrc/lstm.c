@@ -98,7 +98,7 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
         return GC_ERR_NOMEM;
     }
 
-    int st = GEMM_RM(0, 1, T * B, G4, I, (real)1, x, I, w_ih, I, (real)0, gates, G4);
+    int st = gc_rec_gemm(0, 1, T * B, G4, I, x, I, w_ih, I, (real)0, gates, G4);
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
@@ -186,14 +186,14 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
-    st = GEMM_RM(1, 0, G4, I, TB, (real)1, gates, G4, x, I, (real)1, dw_ih, I);
+    st = gc_rec_gemm(1, 0, G4, I, TB, gates, G4, x, I, (real)1, dw_ih, I);
     if (st == GC_OK && T > 1)
-        st = GEMM_RM(1, 0, G4, H, (T - 1) * B, (real)1, gates + B * G4, G4, out, H, (real)1, dw_hh,
+        st = gc_rec_gemm(1, 0, G4, H, (T - 1) * B, gates + B * G4, G4, out, H, (real)1, dw_hh,
                      H);
-    if (st == GC_OK && h0) st = GEMM_RM(1, 0, G4, H, B, (real)1, gates, G4, h0, H, (real)1, dw_hh, H);
+    if (st == GC_OK && h0) st = gc_rec_gemm(1, 0, G4, H, B, gates, G4, h0, H, (real)1, dw_hh, H);
     if (st != GC_OK) return st;
     gc_rec_colsum_add(db_ih, db_hh, gates, TB, G4, 0, G4);
-    if (dx) st = GEMM_RM(0, 0, TB, I, G4, (real)1, gates, G4, w_ih, I, (real)0, dx, I);
+    if (dx) st = gc_rec_gemm(0, 0, TB, I, G4, gates, G4, w_ih, I, (real)0, dx, I);
     return st;
 }
 

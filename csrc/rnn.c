@@ -42,7 +42,7 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
         return GC_ERR_NOMEM;
     }
 
-    int st = GEMM_RM(0, 1, T * B, H, I, (real)1, x, I, w_ih, I, (real)0, out, H);
+    int st = gc_rec_gemm(0, 1, T * B, H, I, x, I, w_ih, I, (real)0, out, H);
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *restrict y = out + t * BH;
         const real *hprev = t ? out + (t - 1) * BH : h0;
@@ -143,13 +143,13 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
-    st = GEMM_RM(1, 0, H, I, TB, (real)1, dz, H, x, I, (real)1, dw_ih, I);
+    st = gc_rec_gemm(1, 0, H, I, TB, dz, H, x, I, (real)1, dw_ih, I);
     if (st == GC_OK && T > 1)
-        st = GEMM_RM(1, 0, H, H, (T - 1) * B, (real)1, dz + BH, H, out, H, (real)1, dw_hh, H);
-    if (st == GC_OK && h0) st = GEMM_RM(1, 0, H, H, B, (real)1, dz, H, h0, H, (real)1, dw_hh, H);
+        st = gc_rec_gemm(1, 0, H, H, (T - 1) * B, dz + BH, H, out, H, (real)1, dw_hh, H);
+    if (st == GC_OK && h0) st = gc_rec_gemm(1, 0, H, H, B, dz, H, h0, H, (real)1, dw_hh, H);
     if (st != GC_OK) return st;
     gc_rec_colsum_add(db_ih, db_hh, dz, TB, H, 0, H);
-    if (dx) st = GEMM_RM(0, 0, TB, I, H, (real)1, dz, H, w_ih, I, (real)0, dx, I);
+    if (dx) st = gc_rec_gemm(0, 0, TB, I, H, dz, H, w_ih, I, (real)0, dx, I);
     return st;
 }
 
