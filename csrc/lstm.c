@@ -98,7 +98,7 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
         return GC_ERR_NOMEM;
     }
 
-    int st = gc_rec_gemm(0, 1, T * B, G4, I, x, I, w_ih, I, (real)0, gates, G4);
+    int st = gc_rec_in_proj(gates, G4, x, w_ih, T * B, G4, I);
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;

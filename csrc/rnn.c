@@ -42,7 +42,7 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
         return GC_ERR_NOMEM;
     }
 
-    int st = gc_rec_gemm(0, 1, T * B, H, I, x, I, w_ih, I, (real)0, out, H);
+    int st = gc_rec_in_proj(out, H, x, w_ih, T * B, H, I);
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
         real *restrict y = out + t * BH;
         const real *hprev = t ? out + (t - 1) * BH : h0;
