@@ -15,7 +15,9 @@
  * hidden-side n gradient in 3H..4H); per step one GEMM for the carry. After
  * the loop: dW_ih, dx as one GEMM each over columns 0..3H, dW_hh as two (rows
  * r,z from columns 0..2H and rows n from 3H..4H), biases as column sums.
- * Scratch (malloc): W_hh^T (3H*H) in forward, O(B*H + H) otherwise.
+ * Every GEMM goes through gc_rec_gemm (recurrent.h), which issues large
+ * products as BLAS tiles. Scratch (malloc): W_hh^T (3H*H) and W_ih^T (3H*I)
+ * in forward, O(B*H + H) otherwise.
  */
 #include "kernel.h"
 #include "recurrent.h"

@@ -13,7 +13,9 @@
  * overwrites gates[t] with the pre-activation gradients dA_t (in place, no
  * extra workspace), then one GEMM dA_t W_hh gives the carry to h_{t-1}.
  * After the loop dW_ih, dW_hh, db and dx are single GEMMs / column reductions
- * over all T*B rows. Scratch (malloc): W_hh^T (4H*H) in forward, O(B*H + H)
+ * over all T*B rows. Every GEMM goes through gc_rec_gemm (recurrent.h), which
+ * issues large products as BLAS tiles (at H = 128 one per gate). Scratch
+ * (malloc): W_hh^T (4H*H) and W_ih^T (4H*I) in forward, O(B*H + H)
  * otherwise.
  */
 #include "kernel.h"

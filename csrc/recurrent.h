@@ -3,6 +3,9 @@
  *
  * - gc_rec_tanh / gc_rec_sigmoid: the shared element functions of
  *   act_inline.h, inlined and vectorized inside the fused cell loops.
+ * - gc_rec_gemm: row-major GEMM through BLAS, large products as tiles that
+ *   hit OpenBLAS's small-matrix path; gc_rec_in_proj: the input projection
+ *   of all steps through a transposed copy of W_ih.
  * - gc_rec_recur_fwd / gc_rec_recur_bwd: the per-step recurrent product,
  *   through BLAS, or through a hand-vectorized small-matrix path when the
  *   recurrent matrix is tiny (see GC_REC_SMALL below).

@@ -8,8 +8,9 @@
  * Backward: per step one fused pass (dh = d_out[t] + carry, ||dh||, check,
  * dz = dh * act'(h)) and one GEMM for the carry dz W_hh; after the loop
  * dW_ih, dW_hh, db and dx are single GEMMs / column reductions over all T*B
- * rows. Workspace dz: 1 x T*B*H (caller's). Scratch (malloc): W_hh^T (H*H) in
- * forward, O(B*H + H) otherwise.
+ * rows. Workspace dz: 1 x T*B*H (caller's). Scratch (malloc): W_hh^T (H*H)
+ * and W_ih^T (H*I) in forward, O(B*H + H) otherwise. Every GEMM goes through
+ * gc_rec_gemm (recurrent.h), which issues large products as BLAS tiles.
  */
 #include "kernel.h"
 #include "recurrent.h"
