@@ -104,8 +104,17 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
         return GC_ERR_NOMEM;
     }
 
-    int st = gc_rec_in_proj(gates, G4, x, w_ih, T * B, G3, I);
+    real *wiht = gc_rec_make_wt(w_ih, G3, I);
+    if (!wiht) {
+        free(bias);
+        free(wt);
+        return GC_ERR_NOMEM;
+    }
+    const int64_t tc = gc_rec_proj_chunk(B, G4);
+    int st = GC_OK;
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
+        if (t % tc == 0) st = gc_rec_in_proj(gates, G4, x, wiht, t, T, tc, B, G3, I);
+        if (st != GC_OK) break;
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         if (hprev)
@@ -129,6 +138,7 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
     }
     free(bias);
     free(wt);
+    free(wiht);
     return st;
 }
 

@@ -100,8 +100,17 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
         return GC_ERR_NOMEM;
     }
 
-    int st = gc_rec_in_proj(gates, G4, x, w_ih, T * B, G4, I);
+    real *wiht = gc_rec_make_wt(w_ih, G4, I);
+    if (!wiht) {
+        free(bias);
+        free(wt);
+        return GC_ERR_NOMEM;
+    }
+    const int64_t tc = gc_rec_proj_chunk(B, G4);
+    int st = GC_OK;
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
+        if (t % tc == 0) st = gc_rec_in_proj(gates, G4, x, wiht, t, T, tc, B, G4, I);
+        if (st != GC_OK) break;
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         const real *cprev = t ? cs + (t - 1) * BH : (c0 ? c0 : zeros);
@@ -121,6 +130,7 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
     }
     free(bias);
     free(wt);
+    free(wiht);
     return st;
 }
 

@@ -200,17 +200,23 @@ static inline real *gc_rec_make_wt(const real *w, int64_t GH, int64_t H) {
     return wt;
 }
 
-/* y(TB, G; row stride ldy) = x(TB, I) W_ih^T for every step at once, through
- * a transposed copy of W_ih (G, I) made here: the NN tiles run at ~100
- * GFLOP/s against ~65-75 for the transposed-operand product, e.g. TB = 16000,
- * G = 512, I = 32: 8.5 ms as x W_ih^T in one call, ~5.5 ms tiled NN. */
-static inline int gc_rec_in_proj(real *y, int64_t ldy, const real *x, const real *w_ih,
-                                 int64_t TB, int64_t G, int64_t I) {
-    real *wt = gc_rec_make_wt(w_ih, G, I);
-    if (!wt) return GC_ERR_NOMEM;
-    int st = gc_rec_gemm(0, 0, TB, G, I, x, I, wt, G, (real)0, y, ldy);
-    free(wt);
-    return st;
+/* Input projection in chunks of steps: y rows of steps [t, t + tc) (B rows
+ * each, row stride ldy, G columns) = x_t W_ih^T, given wiht = W_ih^T (I, G)
+ * (a transposed copy: the NN tiles run at ~100 GFLOP/s against ~65-75 for
+ * the transposed-operand product). The forward loops call it every tc steps
+ * (gc_rec_proj_chunk) instead of once for the whole sequence, so the rows the
+ * next steps add their recurrent product to are still in cache. */
+static inline int gc_rec_in_proj(real *y, int64_t ldy, const real *x, const real *wiht, int64_t t,
+                                 int64_t T, int64_t tc, int64_t B, int64_t G, int64_t I) {
+    int64_t n = T - t < tc ? T - t : tc;
+    return gc_rec_gemm(0, 0, n * B, G, I, x + t * B * I, I, wiht, G, (real)0, y + t * B * ldy,
+                       ldy);
+}
+
+/* Steps per input-projection chunk: about 128 KiB of destination rows. */
+static inline int64_t gc_rec_proj_chunk(int64_t B, int64_t ldy) {
+    int64_t tc = (int64_t)(131072 / sizeof(real)) / (B * ldy);
+    return tc < 1 ? 1 : tc;
 }
 
 /* ---- norms and checks ------------------------------------------------------ */

@@ -43,8 +43,17 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
         return GC_ERR_NOMEM;
     }
 
-    int st = gc_rec_in_proj(out, H, x, w_ih, T * B, H, I);
+    real *wiht = gc_rec_make_wt(w_ih, H, I);
+    if (!wiht) {
+        free(bias);
+        free(wt);
+        return GC_ERR_NOMEM;
+    }
+    const int64_t tc = gc_rec_proj_chunk(B, H);
+    int st = GC_OK;
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
+        if (t % tc == 0) st = gc_rec_in_proj(out, H, x, wiht, t, T, tc, B, H, I);
+        if (st != GC_OK) break;
         real *restrict y = out + t * BH;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         if (hprev) st = gc_rec_recur_fwd(y, H, hprev, wt, small, B, H, H, (real)1);
@@ -79,6 +88,7 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
     }
     free(bias);
     free(wt);
+    free(wiht);
     return st;
 }
 
