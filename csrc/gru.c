@@ -164,6 +164,11 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     memset(zeros, 0, sizeof(real) * (size_t)BH);
     memcpy(carry, d_hT ? d_hT : zeros, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, G3, H);
+    double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
+    if ((db_ih || db_hh) && !bacc) {
+        free(scratch);
+        return GC_ERR_NOMEM;
+    }
     int st = GC_OK;
 
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -178,6 +183,7 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
                 if (step_norms)
                     for (int64_t s = 0; s < t; s++) step_norms[s] = NAN;
                 free(scratch);
+                free(bacc);
                 return GC_OK;
             }
         }
@@ -186,6 +192,7 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
             cell_bwd(gb, gb + H, gb + 2 * H, gb + 3 * H, ab, ab + H, ab + 2 * H, carry + b * H,
                      dh + b * H, hprev + b * H, H);
         }
+        if (bacc) gc_rec_rowsum_acc(bacc, gt, B, G4, G4);
         if (t > 0 && !gc_rec_cut(t, truncate)) {
             st = gc_rec_recur_bwd(carry, da, G3, w_hh, small, B, G3, H, (real)1);
         } else if (t > 0) {
@@ -197,6 +204,13 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
         if (st != GC_OK) break;
     }
     free(scratch);
+    if (st == GC_OK && bacc) { /* columns r, z: both biases; n: b_in from 2H, b_hn from 3H */
+        gc_rec_acc_add(db_ih, bacc, 2 * H);
+        gc_rec_acc_add(db_hh, bacc, 2 * H);
+        gc_rec_acc_add(db_ih ? db_ih + 2 * H : NULL, bacc + 2 * H, H);
+        gc_rec_acc_add(db_hh ? db_hh + 2 * H : NULL, bacc + 3 * H, H);
+    }
+    free(bacc);
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
@@ -211,9 +225,6 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     if (st == GC_OK && h0)
         st = gc_rec_gemm(1, 0, H, H, B, gates + G3, G4, h0, H, (real)1, dw_hh + 2 * H * H, H);
     if (st != GC_OK) return st;
-    gc_rec_colsum_add(db_ih, db_hh, gates, TB, G4, 0, 2 * H);
-    gc_rec_colsum_add(db_ih ? db_ih + 2 * H : NULL, NULL, gates, TB, G4, 2 * H, H);
-    gc_rec_colsum_add(db_hh ? db_hh + 2 * H : NULL, NULL, gates, TB, G4, 3 * H, H);
     if (dx) st = gc_rec_gemm(0, 0, TB, I, G3, gates, G4, w_ih, I, (real)0, dx, I);
     return st;
 }

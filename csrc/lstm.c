@@ -161,6 +161,11 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
     memcpy(carry_h, d_hT ? d_hT : zeros, sizeof(real) * (size_t)BH);
     memcpy(carry_c, d_cT ? d_cT : zeros, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, G4, H);
+    double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
+    if ((db_ih || db_hh) && !bacc) {
+        free(scratch);
+        return GC_ERR_NOMEM;
+    }
     int st = GC_OK;
 
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -173,6 +178,7 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
             bad |= cell_bwd(gb, gb + H, gb + 2 * H, gb + 3 * H, carry_c + b * H, dh + b * H,
                             cs + t * BH + b * H, cprev + b * H, H);
         }
+        if (bacc) gc_rec_rowsum_acc(bacc, gt, B, G4, G4);
         if (step_norms) step_norms[t] = nrm;
         if (bad && *first_nonfinite < 0) {
             *first_nonfinite = t;
@@ -180,6 +186,7 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
                 if (step_norms)
                     for (int64_t s = 0; s < t; s++) step_norms[s] = NAN;
                 free(scratch);
+                free(bacc);
                 return GC_OK;
             }
         }
@@ -195,6 +202,11 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
         if (st != GC_OK) break;
     }
     free(scratch);
+    if (st == GC_OK && bacc) {
+        gc_rec_acc_add(db_ih, bacc, G4);
+        gc_rec_acc_add(db_hh, bacc, G4);
+    }
+    free(bacc);
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
@@ -204,7 +216,6 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
                      H);
     if (st == GC_OK && h0) st = gc_rec_gemm(1, 0, G4, H, B, gates, G4, h0, H, (real)1, dw_hh, H);
     if (st != GC_OK) return st;
-    gc_rec_colsum_add(db_ih, db_hh, gates, TB, G4, 0, G4);
     if (dx) st = gc_rec_gemm(0, 0, TB, I, G4, gates, G4, w_ih, I, (real)0, dx, I);
     return st;
 }

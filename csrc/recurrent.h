@@ -303,6 +303,24 @@ static inline void gc_rec_colsum_add(real *d1, real *d2, const real *restrict m,
     }
 }
 
+/* acc[j] += sum_r m[r * ld + j] for r < rows, j < n (float64, rows in
+ * order): the bias-gradient sums, taken step by step inside the backward
+ * loops while the step's gradient rows are still in cache (one pass over
+ * the (T, B, G) gradients less than a column reduction after the loop). */
+static inline void gc_rec_rowsum_acc(double *restrict acc, const real *restrict m, int64_t rows,
+                                     int64_t ld, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) {
+        const real *row = m + r * ld;
+        for (int64_t j = 0; j < n; j++) acc[j] += (double)row[j];
+    }
+}
+
+/* d[j] += acc[j] for j < n (d may be NULL). */
+static inline void gc_rec_acc_add(real *d, const double *acc, int64_t n) {
+    if (d)
+        for (int64_t j = 0; j < n; j++) d[j] = (real)((double)d[j] + acc[j]);
+}
+
 /* Truncated BPTT: with window length k > 0 the sequence is cut into windows
  * [0, k), [k, 2k), ...; no gradient crosses from step t to t-1 when t is a
  * window start (t % k == 0, t > 0). k == 0: full BPTT. */

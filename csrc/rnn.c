@@ -120,6 +120,11 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     else
         memset(carry, 0, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, H, H);
+    double *bacc = db_ih || db_hh ? calloc((size_t)H, sizeof(double)) : NULL;
+    if ((db_ih || db_hh) && !bacc) {
+        free(carry);
+        return GC_ERR_NOMEM;
+    }
     int st = GC_OK;
 
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -134,6 +139,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
                 if (step_norms)
                     for (int64_t s = 0; s < t; s++) step_norms[s] = NAN;
                 free(carry);
+                free(bacc);
                 return GC_OK;
             }
         }
@@ -141,6 +147,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
             for (int64_t i = 0; i < BH; i++) z[i] = z[i] * ((real)1 - h[i] * h[i]);
         else if (act == GC_REC_RELU)
             for (int64_t i = 0; i < BH; i++) z[i] = h[i] > (real)0 ? z[i] : (real)0;
+        if (bacc) gc_rec_rowsum_acc(bacc, z, B, H, H);
         if (t > 0 && !gc_rec_cut(t, truncate)) {
             st = gc_rec_recur_bwd(carry, z, H, w_hh, small, B, H, H, (real)0);
         } else if (t > 0) {
@@ -151,6 +158,11 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
         if (st != GC_OK) break;
     }
     free(carry);
+    if (st == GC_OK && bacc) {
+        gc_rec_acc_add(db_ih, bacc, H);
+        gc_rec_acc_add(db_hh, bacc, H);
+    }
+    free(bacc);
     if (st != GC_OK) return st;
 
     const int64_t TB = T * B;
@@ -159,7 +171,6 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
         st = gc_rec_gemm(1, 0, H, H, (T - 1) * B, dz + BH, H, out, H, (real)1, dw_hh, H);
     if (st == GC_OK && h0) st = gc_rec_gemm(1, 0, H, H, B, dz, H, h0, H, (real)1, dw_hh, H);
     if (st != GC_OK) return st;
-    gc_rec_colsum_add(db_ih, db_hh, dz, TB, H, 0, H);
     if (dx) st = gc_rec_gemm(0, 0, TB, I, H, dz, H, w_ih, I, (real)0, dx, I);
     return st;
 }
