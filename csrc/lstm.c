@@ -134,6 +134,16 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
     return st;
 }
 
+/* dW_ih, dW_hh (+=) and dx rows of steps [t0, t0 + n), from the gate
+ * gradients dA (4H columns). */
+static int grads(real *dx, real *dw_ih, real *dw_hh, const real *ga, const real *x,
+                 const real *h0, const real *out, const real *w_ih, int64_t t0, int64_t n,
+                 int64_t B, int64_t I, int64_t H) {
+    int st = gc_rec_dwih_dx(dx, dw_ih, ga, 4 * H, 4 * H, x, w_ih, t0, n, B, I);
+    if (st == GC_OK) st = gc_rec_dw_rec(dw_hh, ga, 4 * H, 4 * H, out, h0, t0, n, B, H);
+    return st;
+}
+
 /* Backward (BPTT); gates is overwritten (consumed). dw_ih (4H, I),
  * dw_hh (4H, H), db_ih, db_hh (4H) accumulate (+=; biases may be NULL); dx
  * (T, B, I), dh0, dc0 (B, H) are overwritten (NULL: not computed). d_out
@@ -161,6 +171,7 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
     memcpy(carry_h, d_hT ? d_hT : zeros, sizeof(real) * (size_t)BH);
     memcpy(carry_c, d_cT ? d_cT : zeros, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, G4, H);
+    const int64_t tcb = gc_rec_grad_chunk(B, G4, stop_on_nonfinite);
     double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
     if ((db_ih || db_hh) && !bacc) {
         free(scratch);
@@ -200,6 +211,11 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
             if (dc0) memcpy(dc0, carry_c, sizeof(real) * (size_t)BH);
         }
         if (st != GC_OK) break;
+        if (tcb && t % tcb == 0) {
+            st = grads(dx, dw_ih, dw_hh, gates, x, h0, out, w_ih, t, T - t < tcb ? T - t : tcb, B,
+                       I, H);
+            if (st != GC_OK) break;
+        }
     }
     free(scratch);
     if (st == GC_OK && bacc) {
@@ -209,14 +225,7 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
     free(bacc);
     if (st != GC_OK) return st;
 
-    const int64_t TB = T * B;
-    st = gc_rec_gemm(1, 0, G4, I, TB, gates, G4, x, I, (real)1, dw_ih, I);
-    if (st == GC_OK && T > 1)
-        st = gc_rec_gemm(1, 0, G4, H, (T - 1) * B, gates + B * G4, G4, out, H, (real)1, dw_hh,
-                     H);
-    if (st == GC_OK && h0) st = gc_rec_gemm(1, 0, G4, H, B, gates, G4, h0, H, (real)1, dw_hh, H);
-    if (st != GC_OK) return st;
-    if (dx) st = gc_rec_gemm(0, 0, TB, I, G4, gates, G4, w_ih, I, (real)0, dx, I);
+    if (!tcb) st = grads(dx, dw_ih, dw_hh, gates, x, h0, out, w_ih, 0, T, B, I, H);
     return st;
 }
 

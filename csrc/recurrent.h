@@ -321,6 +321,50 @@ static inline void gc_rec_acc_add(real *d, const double *acc, int64_t n) {
         for (int64_t j = 0; j < n; j++) d[j] = (real)((double)d[j] + acc[j]);
 }
 
+/* ---- weight gradients and dx, by chunks of steps ---------------------------
+ * a: the pre-activation gradients of all steps (step t's B rows start at
+ * a + t*B*lda). The backward loops call these for each finished chunk of
+ * steps [t0, t0 + n) (gc_rec_grad_chunk steps, counted down from the end),
+ * while the chunk's gradient rows are still in cache, instead of once over
+ * all T*B rows after the loop; with stop_on_nonfinite (where a stopped pass
+ * must leave every gradient untouched) they run once after the loop. */
+
+/* dw (m, H) += sum over t in [t0, t0 + n) of a_t[:, :m]^T h_{t-1}, with
+ * h_{t-1} = out[t - 1], or h0 for t = 0 (no term when h0 is NULL). */
+static inline int gc_rec_dw_rec(real *dw, const real *a, int64_t lda, int64_t m,
+                                const real *out, const real *h0, int64_t t0, int64_t n,
+                                int64_t B, int64_t H) {
+    const int64_t first = t0 ? t0 : 1;
+    int st = GC_OK;
+    if (t0 + n > first)
+        st = gc_rec_gemm(1, 0, m, H, (t0 + n - first) * B, a + first * B * lda, lda,
+                         out + (first - 1) * B * H, H, (real)1, dw, H);
+    if (st == GC_OK && t0 == 0 && h0)
+        st = gc_rec_gemm(1, 0, m, H, B, a, lda, h0, H, (real)1, dw, H);
+    return st;
+}
+
+/* dw_ih (G, I) += a[:, :G]^T x and dx = a[:, :G] W_ih (dx NULL: skipped) over
+ * the rows of steps [t0, t0 + n). */
+static inline int gc_rec_dwih_dx(real *dx, real *dw_ih, const real *a, int64_t lda, int64_t G,
+                                 const real *x, const real *w_ih, int64_t t0, int64_t n,
+                                 int64_t B, int64_t I) {
+    const real *ac = a + t0 * B * lda;
+    int st = gc_rec_gemm(1, 0, G, I, n * B, ac, lda, x + t0 * B * I, I, (real)1, dw_ih, I);
+    if (st == GC_OK && dx)
+        st = gc_rec_gemm(0, 0, n * B, I, G, ac, lda, w_ih, I, (real)0, dx + t0 * B * I, I);
+    return st;
+}
+
+/* Steps per weight-gradient chunk: about 512 KiB of gradient rows (half the
+ * per-core L2 of the development machine); 0 with stop_on_nonfinite (one
+ * chunk after the loop). */
+static inline int64_t gc_rec_grad_chunk(int64_t B, int64_t lda, int stop_on_nonfinite) {
+    if (stop_on_nonfinite) return 0;
+    int64_t tc = (int64_t)(524288 / sizeof(real)) / (B * lda);
+    return tc < 1 ? 1 : tc;
+}
+
 /* Truncated BPTT: with window length k > 0 the sequence is cut into windows
  * [0, k), [k, 2k), ...; no gradient crosses from step t to t-1 when t is a
  * window start (t % k == 0, t > 0). k == 0: full BPTT. */

@@ -92,6 +92,15 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
     return st;
 }
 
+/* dW_ih, dW_hh (+=) and dx rows of steps [t0, t0 + n), from dz. */
+static int grads(real *dx, real *dw_ih, real *dw_hh, const real *dz, const real *x,
+                 const real *h0, const real *out, const real *w_ih, int64_t t0, int64_t n,
+                 int64_t B, int64_t I, int64_t H) {
+    int st = gc_rec_dwih_dx(dx, dw_ih, dz, H, H, x, w_ih, t0, n, B, I);
+    if (st == GC_OK) st = gc_rec_dw_rec(dw_hh, dz, H, H, out, h0, t0, n, B, H);
+    return st;
+}
+
 /* Backward (BPTT). Gradients: dw_ih (H, I), dw_hh (H, H), db_ih, db_hh (H)
  * are accumulated (+=; the biases may be NULL); dx (T, B, I) and dh0 (B, H)
  * are overwritten (either may be NULL: not computed). d_out (T, B, H) and d_hT
@@ -120,6 +129,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     else
         memset(carry, 0, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, H, H);
+    const int64_t tcb = gc_rec_grad_chunk(B, H, stop_on_nonfinite);
     double *bacc = db_ih || db_hh ? calloc((size_t)H, sizeof(double)) : NULL;
     if ((db_ih || db_hh) && !bacc) {
         free(carry);
@@ -156,6 +166,10 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
             st = gc_rec_recur_bwd(dh0, z, H, w_hh, small, B, H, H, (real)0);
         }
         if (st != GC_OK) break;
+        if (tcb && t % tcb == 0) {
+            st = grads(dx, dw_ih, dw_hh, dz, x, h0, out, w_ih, t, T - t < tcb ? T - t : tcb, B, I, H);
+            if (st != GC_OK) break;
+        }
     }
     free(carry);
     if (st == GC_OK && bacc) {
@@ -165,13 +179,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     free(bacc);
     if (st != GC_OK) return st;
 
-    const int64_t TB = T * B;
-    st = gc_rec_gemm(1, 0, H, I, TB, dz, H, x, I, (real)1, dw_ih, I);
-    if (st == GC_OK && T > 1)
-        st = gc_rec_gemm(1, 0, H, H, (T - 1) * B, dz + BH, H, out, H, (real)1, dw_hh, H);
-    if (st == GC_OK && h0) st = gc_rec_gemm(1, 0, H, H, B, dz, H, h0, H, (real)1, dw_hh, H);
-    if (st != GC_OK) return st;
-    if (dx) st = gc_rec_gemm(0, 0, TB, I, H, dz, H, w_ih, I, (real)0, dx, I);
+    if (!tcb) st = grads(dx, dw_ih, dw_hh, dz, x, h0, out, w_ih, 0, T, B, I, H);
     return st;
 }
 

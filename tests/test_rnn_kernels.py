@@ -91,6 +91,9 @@ SIZES = [
     pytest.param((5, 8, 7, 130), id="tiled-steps"),
     # long reductions (K = T*B >= M, K chunks outermost) and dx in row tiles
     pytest.param((40, 16, 9, 33), id="tiled-long-K"),
+    # weight gradients in several chunks of steps, a ragged one at the end
+    # (RNN 27 + 3 steps in float32, LSTM/GRU 6 steps per chunk)
+    pytest.param((30, 40, 3, 120), id="grad-chunks"),
 ]
 
 
