@@ -8,13 +8,13 @@
  *   h_t = (1 - z) * n + z * h_{t-1}
  * Cache gates (T, B, 4H), per row [r, z, n, hn] with hn = W_hn h + b_hn
  * (needed for dr); with out h: 5 x T*B*H elements. Forward: the input
- * projection x W_ih^T for all steps is one GEMM into the first 3H columns of
- * the cache; per step one recurrent GEMM for all three gates into a (B, 3H)
+ * projection x W_ih^T is one GEMM per chunk of steps into the first 3H
+ * columns of the cache, just ahead of the loop; per step one recurrent GEMM for all three gates into a (B, 3H)
  * scratch and one fused pass. Backward consumes the cache: row t becomes
  * [dA_r, dA_z, dA_n, r * dA_n] (input-side gradients in columns 0..3H, the
- * hidden-side n gradient in 3H..4H); per step one GEMM for the carry. After
- * the loop: dW_ih, dx as one GEMM each over columns 0..3H, dW_hh as two (rows
- * r,z from columns 0..2H and rows n from 3H..4H), biases as column sums.
+ * hidden-side n gradient in 3H..4H); per step one GEMM for the carry and the
+ * bias sums; per finished chunk of steps: dW_ih, dx from columns 0..3H, dW_hh
+ * as two products (rows r,z from columns 0..2H and rows n from 3H..4H).
  * Every GEMM goes through gc_rec_gemm (recurrent.h), which issues large
  * products as BLAS tiles. Scratch (malloc): W_hh^T (3H*H) and W_ih^T (3H*I)
  * in forward, O(B*H + H) otherwise.

@@ -5,15 +5,15 @@
  *   a = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
  *   i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
  *   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)
- * Forward: the input projection for all steps is one GEMM written into the
- * gate cache (T, B, 4H); per step one recurrent GEMM for all four gates
+ * Forward: the input projection is one GEMM per chunk of steps, written into
+ * the gate cache (T, B, 4H) just ahead of the loop; per step one recurrent GEMM for all four gates
  * (beta = 1, in place) and one fused pass (bias, activations, c, h, check).
  * Cache: gates (4) + c (1) + out h (1) = 6 x T*B*H elements.
  * Backward consumes the gate cache: per step the fused cell backward
  * overwrites gates[t] with the pre-activation gradients dA_t (in place, no
  * extra workspace), then one GEMM dA_t W_hh gives the carry to h_{t-1}.
- * After the loop dW_ih, dW_hh, db and dx are single GEMMs / column reductions
- * over all T*B rows. Every GEMM goes through gc_rec_gemm (recurrent.h), which
+ * db are float64 sums taken in the loop; dW_ih, dW_hh and dx are GEMMs over
+ * each finished chunk of steps (weight-gradient helpers in recurrent.h). Every GEMM goes through gc_rec_gemm (recurrent.h), which
  * issues large products as BLAS tiles (at H = 128 one per gate). Scratch
  * (malloc): W_hh^T (4H*H) and W_ih^T (4H*I) in forward, O(B*H + H)
  * otherwise.

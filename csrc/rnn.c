@@ -2,13 +2,13 @@
  * (template: see kernel.h; contract in the recurrent section of gradcore.h).
  *
  * h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), t = 0..T-1, time-major.
- * Forward: one GEMM over T*B rows for the input projection (written straight
- * into out), then per step one recurrent GEMM (beta = 1, into out[t]) and a
+ * Forward: the input projection (one GEMM per chunk of steps, written straight
+ * into out just ahead of the loop), then per step one recurrent GEMM (beta = 1, into out[t]) and a
  * fused bias + activation + non-finite check. Cache: out only (1 x T*B*H).
  * Backward: per step one fused pass (dh = d_out[t] + carry, ||dh||, check,
- * dz = dh * act'(h)) and one GEMM for the carry dz W_hh; after the loop
- * dW_ih, dW_hh, db and dx are single GEMMs / column reductions over all T*B
- * rows. Workspace dz: 1 x T*B*H (caller's). Scratch (malloc): W_hh^T (H*H)
+ * dz = dh * act'(h), db sums) and one GEMM for the carry dz W_hh; dW_ih,
+ * dW_hh and dx are GEMMs over each finished chunk of steps (see the
+ * weight-gradient helpers in recurrent.h). Workspace dz: 1 x T*B*H (caller's). Scratch (malloc): W_hh^T (H*H)
  * and W_ih^T (H*I) in forward, O(B*H + H) otherwise. Every GEMM goes through
  * gc_rec_gemm (recurrent.h), which issues large products as BLAS tiles.
  */
