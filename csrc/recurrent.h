@@ -11,8 +11,10 @@
  *   recurrent matrix is tiny (see GC_REC_SMALL below).
  * - gc_rec_combine: dh = d_out[t] + carry, with ||dh|| (float64, GC_NACC
  *   accumulators, fixed order) and a non-finite flag from the same pass.
- * - gc_rec_colsum_add: bias gradients, db += column sums, accumulated in
- *   float64 in fixed row order.
+ * - gc_rec_rowsum_acc / gc_rec_acc_add: bias gradients, float64 sums of
+ *   each step's gradient rows taken inside the backward loop.
+ * - gc_rec_dw_rec / gc_rec_dwih_dx / gc_rec_grad_chunk: weight gradients
+ *   and dx over a chunk of finished steps.
  */
 #ifndef GC_RECURRENT_H
 #define GC_RECURRENT_H
@@ -279,28 +281,6 @@ static inline int gc_rec_any_bad(const real *x, int64_t n) {
     int flag = 0;
     for (int64_t i = 0; i < n; i++) flag |= GC_REC_BAD(x[i]);
     return flag;
-}
-
-/* d1[j] += s[j] and d2[j] += s[j] (either may be NULL) with
- * s[j] = sum_r m[r * ld + off + j] for r < rows, j < n: float64 sums in row
- * order, in column blocks so the partial sums stay on the stack. */
-static inline void gc_rec_colsum_add(real *d1, real *d2, const real *restrict m, int64_t rows,
-                                     int64_t ld, int64_t off, int64_t n) {
-    enum { CB = 256 };
-    if (!d1 && !d2) return;
-    for (int64_t j0 = 0; j0 < n; j0 += CB) {
-        int64_t w = n - j0 < CB ? n - j0 : CB;
-        double acc[CB];
-        for (int64_t j = 0; j < w; j++) acc[j] = 0.0;
-        for (int64_t r = 0; r < rows; r++) {
-            const real *row = m + r * ld + off + j0;
-            for (int64_t j = 0; j < w; j++) acc[j] += (double)row[j];
-        }
-        if (d1)
-            for (int64_t j = 0; j < w; j++) d1[j0 + j] = (real)((double)d1[j0 + j] + acc[j]);
-        if (d2)
-            for (int64_t j = 0; j < w; j++) d2[j0 + j] = (real)((double)d2[j0 + j] + acc[j]);
-    }
 }
 
 /* acc[j] += sum_r m[r * ld + j] for r < rows, j < n (float64, rows in
