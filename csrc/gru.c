@@ -148,10 +148,13 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
 static int grads(real *dx, real *dw_ih, real *dw_hh, const real *ga, const real *x,
                  const real *h0, const real *out, const real *w_ih, int64_t t0, int64_t n,
                  int64_t B, int64_t I, int64_t H) {
-    int st = gc_rec_dwih_dx(dx, dw_ih, ga, 4 * H, 3 * H, x, w_ih, t0, n, B, I);
-    if (st == GC_OK) st = gc_rec_dw_rec(dw_hh, ga, 4 * H, 2 * H, out, h0, t0, n, B, H);
+    /* r and z rows of dW_hh from a_r, a_z (columns 0..2H); the n rows from
+     * the saved dhn = a_n * r (column 3H), not from a_n (column 2H). */
+    int st = gc_rec_weight_grads(dw_ih, 3 * H, dw_hh, 2 * H, ga, 4 * H, x, out, h0, t0, n, B, I,
+                                 H);
     if (st == GC_OK)
-        st = gc_rec_dw_rec(dw_hh + 2 * H * H, ga + 3 * H, 4 * H, H, out, h0, t0, n, B, H);
+        st = gc_rec_dw_hh(dw_hh + 2 * H * H, ga + 3 * H, 4 * H, H, out, h0, t0, n, B, H);
+    if (st == GC_OK && dx) st = gc_rec_dx(dx, ga, 4 * H, 3 * H, w_ih, t0, n, B, I);
     return st;
 }
 

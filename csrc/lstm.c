@@ -139,8 +139,9 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
 static int grads(real *dx, real *dw_ih, real *dw_hh, const real *ga, const real *x,
                  const real *h0, const real *out, const real *w_ih, int64_t t0, int64_t n,
                  int64_t B, int64_t I, int64_t H) {
-    int st = gc_rec_dwih_dx(dx, dw_ih, ga, 4 * H, 4 * H, x, w_ih, t0, n, B, I);
-    if (st == GC_OK) st = gc_rec_dw_rec(dw_hh, ga, 4 * H, 4 * H, out, h0, t0, n, B, H);
+    int st = gc_rec_weight_grads(dw_ih, 4 * H, dw_hh, 4 * H, ga, 4 * H, x, out, h0, t0, n, B, I,
+                                 H);
+    if (st == GC_OK && dx) st = gc_rec_dx(dx, ga, 4 * H, 4 * H, w_ih, t0, n, B, I);
     return st;
 }
 

@@ -13,8 +13,8 @@
  *   accumulators, fixed order) and a non-finite flag from the same pass.
  * - gc_rec_rowsum_acc / gc_rec_acc_add: bias gradients, float64 sums of
  *   each step's gradient rows taken inside the backward loop.
- * - gc_rec_dw_rec / gc_rec_dwih_dx / gc_rec_grad_chunk: weight gradients
- *   and dx over a chunk of finished steps.
+ * - gc_rec_weight_grads / gc_rec_dw_hh / gc_rec_dx / gc_rec_grad_chunk:
+ *   dW_ih, dW_hh and dx over the rows of a chunk of finished steps.
  */
 #ifndef GC_RECURRENT_H
 #define GC_RECURRENT_H
@@ -309,31 +309,39 @@ static inline void gc_rec_acc_add(real *d, const double *acc, int64_t n) {
  * all T*B rows after the loop; with stop_on_nonfinite (where a stopped pass
  * must leave every gradient untouched) they run once after the loop. */
 
-/* dw (m, H) += sum over t in [t0, t0 + n) of a_t[:, :m]^T h_{t-1}, with
- * h_{t-1} = out[t - 1], or h0 for t = 0 (no term when h0 is NULL). */
-static inline int gc_rec_dw_rec(real *dw, const real *a, int64_t lda, int64_t m,
-                                const real *out, const real *h0, int64_t t0, int64_t n,
-                                int64_t B, int64_t H) {
+/* dw_hh (n, H) += sum over t in [t0, t0 + nt) of a_t[:, :n]^T h_{t-1}, with
+ * h_{t-1} = out[t - 1] (out (T, B, H)), or h0 for t = 0 (no term when h0 is
+ * NULL): one product over the chunk's steps t >= 1, one for step 0. */
+static inline int gc_rec_dw_hh(real *dw_hh, const real *a, int64_t lda, int64_t n,
+                               const real *out, const real *h0, int64_t t0, int64_t nt,
+                               int64_t B, int64_t H) {
     const int64_t first = t0 ? t0 : 1;
     int st = GC_OK;
-    if (t0 + n > first)
-        st = gc_rec_gemm(1, 0, m, H, (t0 + n - first) * B, a + first * B * lda, lda,
-                         out + (first - 1) * B * H, H, (real)1, dw, H);
+    if (t0 + nt > first)
+        st = gc_rec_gemm(1, 0, n, H, (t0 + nt - first) * B, a + first * B * lda, lda,
+                         out + (first - 1) * B * H, H, (real)1, dw_hh, H);
     if (st == GC_OK && t0 == 0 && h0)
-        st = gc_rec_gemm(1, 0, m, H, B, a, lda, h0, H, (real)1, dw, H);
+        st = gc_rec_gemm(1, 0, n, H, B, a, lda, h0, H, (real)1, dw_hh, H);
     return st;
 }
 
-/* dw_ih (G, I) += a[:, :G]^T x and dx = a[:, :G] W_ih (dx NULL: skipped) over
- * the rows of steps [t0, t0 + n). */
-static inline int gc_rec_dwih_dx(real *dx, real *dw_ih, const real *a, int64_t lda, int64_t G,
-                                 const real *x, const real *w_ih, int64_t t0, int64_t n,
-                                 int64_t B, int64_t I) {
-    const real *ac = a + t0 * B * lda;
-    int st = gc_rec_gemm(1, 0, G, I, n * B, ac, lda, x + t0 * B * I, I, (real)1, dw_ih, I);
-    if (st == GC_OK && dx)
-        st = gc_rec_gemm(0, 0, n * B, I, G, ac, lda, w_ih, I, (real)0, dx + t0 * B * I, I);
+/* Over the rows of steps [t0, t0 + nt): dw_ih (n_ih, I) += a[:, :n_ih]^T x,
+ * then dw_hh (n_hh, H) += the recurrent term of a[:, :n_hh] (gc_rec_dw_hh). */
+static inline int gc_rec_weight_grads(real *dw_ih, int64_t n_ih, real *dw_hh, int64_t n_hh,
+                                      const real *a, int64_t lda, const real *x,
+                                      const real *out, const real *h0, int64_t t0, int64_t nt,
+                                      int64_t B, int64_t I, int64_t H) {
+    int st = gc_rec_gemm(1, 0, n_ih, I, nt * B, a + t0 * B * lda, lda, x + t0 * B * I, I,
+                         (real)1, dw_ih, I);
+    if (st == GC_OK) st = gc_rec_dw_hh(dw_hh, a, lda, n_hh, out, h0, t0, nt, B, H);
     return st;
+}
+
+/* dx rows of steps [t0, t0 + nt) = a[:, :G] W_ih (W_ih (G, I)). */
+static inline int gc_rec_dx(real *dx, const real *a, int64_t lda, int64_t G, const real *w_ih,
+                            int64_t t0, int64_t nt, int64_t B, int64_t I) {
+    return gc_rec_gemm(0, 0, nt * B, I, G, a + t0 * B * lda, lda, w_ih, I, (real)0,
+                       dx + t0 * B * I, I);
 }
 
 /* Steps per weight-gradient chunk: about 512 KiB of gradient rows (half the

@@ -96,8 +96,8 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
 static int grads(real *dx, real *dw_ih, real *dw_hh, const real *dz, const real *x,
                  const real *h0, const real *out, const real *w_ih, int64_t t0, int64_t n,
                  int64_t B, int64_t I, int64_t H) {
-    int st = gc_rec_dwih_dx(dx, dw_ih, dz, H, H, x, w_ih, t0, n, B, I);
-    if (st == GC_OK) st = gc_rec_dw_rec(dw_hh, dz, H, H, out, h0, t0, n, B, H);
+    int st = gc_rec_weight_grads(dw_ih, H, dw_hh, H, dz, H, x, out, h0, t0, n, B, I, H);
+    if (st == GC_OK && dx) st = gc_rec_dx(dx, dz, H, H, w_ih, t0, n, B, I);
     return st;
 }
 
