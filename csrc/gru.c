@@ -180,7 +180,7 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     memset(zeros, 0, sizeof(real) * (size_t)BH);
     memcpy(carry, d_hT ? d_hT : zeros, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, G3, H);
-    const int64_t tcb = gc_rec_grad_chunk(B, G4, stop_on_nonfinite);
+    const int64_t tcb = gc_rec_grad_chunk(B, G4, G3, H, stop_on_nonfinite);
     double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
     if ((db_ih || db_hh) && !bacc) {
         free(scratch);

@@ -172,7 +172,7 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
     memcpy(carry_h, d_hT ? d_hT : zeros, sizeof(real) * (size_t)BH);
     memcpy(carry_c, d_cT ? d_cT : zeros, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, G4, H);
-    const int64_t tcb = gc_rec_grad_chunk(B, G4, stop_on_nonfinite);
+    const int64_t tcb = gc_rec_grad_chunk(B, G4, G4, H, stop_on_nonfinite);
     double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
     if ((db_ih || db_hh) && !bacc) {
         free(scratch);

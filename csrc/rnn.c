@@ -129,7 +129,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     else
         memset(carry, 0, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, H, H);
-    const int64_t tcb = gc_rec_grad_chunk(B, H, stop_on_nonfinite);
+    const int64_t tcb = gc_rec_grad_chunk(B, H, H, H, stop_on_nonfinite);
     double *bacc = db_ih || db_hh ? calloc((size_t)H, sizeof(double)) : NULL;
     if ((db_ih || db_hh) && !bacc) {
         free(carry);
