@@ -13,7 +13,13 @@ A *workload module* is ``benchmarks/workloads_<group>.py``. It defines
   ``(workload, peer, min_speedup, peer_workload)``: gradcore on ``workload``
   must be at least ``min_speedup`` times faster than ``peer`` on
   ``peer_workload`` (default: the same workload). Speed targets live here and
-  in the report, never in tests.
+  in the report, never in tests;
+- optionally ``ABS_TARGETS``: a list of ``(workload, impl, max_ms)``: the
+  median of ``impl`` on ``workload`` must be at most ``max_ms`` milliseconds;
+- optionally ``workloads(only)``: build just the workloads whose name
+  contains one of the strings in ``only`` (the report passes ``--only``);
+- optionally ``summary(results)``: extra lines for the report, from
+  ``{workload: {impl: {"median_ms": ...}}}``.
 
 ``bench_<group>.py`` files turn the same workloads into pytest-benchmark groups
 with :func:`bench_params` and :func:`run_case`.

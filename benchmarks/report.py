@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import os
 import pathlib
@@ -29,7 +30,9 @@ PEERS = ("numpy", "torch", "jax", "optax")
 
 def run_group(module, budget, only=None):
     results = {}
-    for wname, impls in module.workloads().items():
+    # workload modules whose workloads() takes ``only`` build just those
+    built = module.workloads(only) if only and inspect.signature(module.workloads).parameters else module.workloads()
+    for wname, impls in built.items():
         if only and not any(s in wname for s in only):
             continue
         row = {}
@@ -70,6 +73,13 @@ def check_targets(module, results):
         ok_all &= ok
         where = "" if peer_w == wname else f" on {peer_w}"
         lines.append(f"  [{'ok' if ok else 'MISSED'}] {wname}: {got:.2f}x faster than {peer}{where} (target >= {need}x)")
+    for wname, impl, max_ms in getattr(module, "ABS_TARGETS", []):
+        if impl not in results.get(wname, {}):
+            continue
+        got = results[wname][impl]["median_ms"]
+        ok = got <= max_ms
+        ok_all &= ok
+        lines.append(f"  [{'ok' if ok else 'MISSED'}] {wname}: {impl} {got:.3f} ms (target <= {max_ms} ms)")
     return lines, ok_all
 
 
@@ -110,6 +120,8 @@ def main(argv=None):
         if lines:
             print("targets:")
             print("\n".join(lines))
+        if hasattr(module, "summary"):
+            print("\n".join(module.summary(results)))
         report["groups"][group] = results
         print()
     if args.json:

@@ -20,8 +20,8 @@
   ``clip_grad_norm_`` + ``torch.optim.Adam(foreach=True)``; optax:
   ``chain(clip_by_global_norm, adam)`` jitted.
 
-Targets (the issue): mlp-D50-W64-B16 <= 0.45 ms (absolute, printed by
-``bench_mlp.py --report``); mlp-D20-W256-B64 >= 1.1x faster than numpy and
+Targets (the issue): mlp-D50-W64-B16 <= 0.45 ms (absolute, checked by
+``report.py --group mlp``); mlp-D20-W256-B64 >= 1.1x faster than numpy and
 >= 1.5x faster than torch and jax; mlp-D8-W2048-B256 within 10% of
 blas-gemms; adam-16.8M >= 2x faster than torch.
 """

@@ -251,3 +251,17 @@ def workloads(only=None):
     return {w: _impls(kind, T, B, I, H, peers=peers, gemms=gemms)
             for w, (kind, T, B, I, H, peers, gemms) in specs().items()
             if not only or any(o in w for o in only)}
+
+
+def summary(results):
+    """Report lines: gradcore's time per step on the rnn-scaleT workloads
+    (linear in T: constant)."""
+    scale = [(w, r["gradcore"]["median_ms"]) for w, r in results.items()
+             if w.startswith("rnn-scaleT") and "gradcore" in r]
+    if len(scale) < 2:
+        return []
+    lines = ["time per step vs T (linear in T: constant):"]
+    for w, t in scale:
+        T = int(w.split("-T")[1].split("-")[0])
+        lines.append(f"  {w}: {t:9.3f} ms, {t / T * 1e3:7.2f} us/step")
+    return lines

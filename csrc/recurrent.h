@@ -302,8 +302,9 @@ static inline void gc_rec_acc_add(real *d, const double *acc, int64_t n) {
 }
 
 /* ---- weight gradients and dx, by chunks of steps ---------------------------
- * a: the pre-activation gradients of all steps (step t's B rows start at
- * a + t*B*lda). The backward loops call these for each finished chunk of
+ * a: the pre-activation gradients of all steps (row stride lda; step t's B
+ * rows start at a + t*B*lda), columns 0..n-1 of a row being the gradients of
+ * n weight rows. The backward loops call these for each finished chunk of
  * steps [t0, t0 + n) (gc_rec_grad_chunk steps, counted down from the end),
  * while the chunk's gradient rows are still in cache, instead of once over
  * all T*B rows after the loop; with stop_on_nonfinite (where a stopped pass

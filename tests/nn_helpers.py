@@ -1,6 +1,9 @@
-"""Shared helpers for the gradcore.nn tests: central finite differences."""
+"""Shared helpers for the gradcore.nn tests: gradient checks by central finite
+differences (tests/_fd.py)."""
 
 import numpy as np
+
+from _fd import central_diff, numgrad
 
 
 def loss_of(model, x, dy):
@@ -22,26 +25,15 @@ def gradcheck(model, x, seed=0, h=1e-6, max_params=60, rtol=1e-6, atol=1e-8, che
     idx = np.arange(data.size)
     if data.size > max_params:
         idx = rng.choice(data.size, max_params, replace=False)
+
+    def f():
+        return loss_of(model, x, dy)
+
     for i in idx:
-        old = data[i]
-        data[i] = old + h
-        lp = loss_of(model, x, dy)
-        data[i] = old - h
-        lm = loss_of(model, x, dy)
-        data[i] = old
-        num = (lp - lm) / (2 * h)
+        num = central_diff(f, data, i, h)
         assert abs(num - analytic[i]) <= atol + rtol * max(abs(num), 1.0) * 10, \
             f"param {i}: numeric {num} vs analytic {analytic[i]}"
     if check_dx and dx is not None:
-        xf = x.reshape(-1)
-        num_dx = np.empty_like(xf)
-        for i in range(xf.size):
-            old = xf[i]
-            xf[i] = old + h
-            lp = loss_of(model, x, dy)
-            xf[i] = old - h
-            lm = loss_of(model, x, dy)
-            xf[i] = old
-            num_dx[i] = (lp - lm) / (2 * h)
+        num_dx = numgrad(f, x, h).reshape(-1)
         np.testing.assert_allclose(dx.reshape(-1), num_dx, rtol=rtol * 10, atol=atol * 10)
     return analytic, dx

@@ -4,6 +4,8 @@ truncated-BPTT surrogate loss used for finite differences."""
 
 import numpy as np
 
+from _fd import numgrad
+
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
@@ -115,21 +117,6 @@ def surrogate_loss(K, kind, c, g, act, k, starts):
             if kind == "lstm" and g["d_cT"] is not None:
                 total += float(np.sum(f["cs"][-1] * g["d_cT"]))
     return total
-
-
-def numgrad(f, x, h=1e-6):
-    g = np.zeros_like(x, dtype=np.float64)
-    flat = x.reshape(-1)
-    gf = g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gf[i] = (fp - fm) / (2 * h)
-    return g
 
 
 # ---------------------------------------------------------------- modules

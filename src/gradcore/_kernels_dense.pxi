@@ -63,9 +63,7 @@ cdef extern from "gradcore.h" nogil:
                                           int64_t B, int64_t C, double *loss)
 
 
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
-
-from gradcore.reference._checks import check_range as _check_range, check_labels as _check_labels
+from gradcore.reference._checks import ACTIVATIONS, check_range as _check_range, check_labels as _check_labels
 
 
 cdef double _num(object v, str name, double lo, double hi, bint lo_open=False,

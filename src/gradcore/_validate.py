@@ -3,6 +3,8 @@ backend (the C binding has its own fast copy with the same messages)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -32,3 +34,23 @@ def check_float_array(a, label: str, writable: bool = False) -> None:
             )
         if not a.flags.writeable:
             raise ValueError(f"{label}: in-place operation needs a writeable array, got a read-only one")
+
+
+def in_bounds(v: float, lo=None, hi=None, lo_open=False, hi_open=False) -> bool:
+    """``v`` is finite and within ``[lo, hi]`` (open ends where asked; ``None``: no bound)."""
+    ok = math.isfinite(v)
+    if ok and lo is not None:
+        ok = v > lo if lo_open else v >= lo
+    if ok and hi is not None:
+        ok = v < hi if hi_open else v <= hi
+    return ok
+
+
+def bounds_text(lo=None, hi=None, lo_open=False, hi_open=False) -> str:
+    """``"finite number >= 0.0 and < 1.0"`` for error messages."""
+    cond = []
+    if lo is not None:
+        cond.append(f"{'>' if lo_open else '>='} {lo}")
+    if hi is not None:
+        cond.append(f"{'<' if hi_open else '<='} {hi}")
+    return "finite number" + (" " + " and ".join(cond) if cond else "")

@@ -21,33 +21,14 @@ children's parameters into a new arena at construction).
 from __future__ import annotations
 
 import math
-import numbers
 
 from .backend import kernels
 from .clip import clip_coefficient
+from .nn._util import check_real
 from .nn.arena import Arena
 from .nn.module import Module
 
 __all__ = ["Optimizer", "SGD", "Adam"]
-
-
-def _real(value, name: str, who: str, lo=None, lo_open=False, hi=None, hi_open=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{who}: {name} must be a real number, got {value!r}")
-    v = float(value)
-    ok = math.isfinite(v)
-    if ok and lo is not None:
-        ok = v > lo if lo_open else v >= lo
-    if ok and hi is not None:
-        ok = v < hi if hi_open else v <= hi
-    if not ok:
-        cond = []
-        if lo is not None:
-            cond.append(f"{'>' if lo_open else '>='} {lo}")
-        if hi is not None:
-            cond.append(f"{'<' if hi_open else '<='} {hi}")
-        raise ValueError(f"{who}: {name} must be a finite number {' and '.join(cond)}, got {value!r}")
-    return v
 
 
 class Optimizer:
@@ -76,7 +57,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value) -> None:
-        self._lr = _real(value, "lr", type(self).__name__, lo=0.0, lo_open=True)
+        self._lr = check_real(value, "lr", type(self).__name__, lo=0.0, lo_open=True)
 
     def zero_grad(self) -> None:
         """Zero the gradients (one fill of the arena's gradient buffer)."""
@@ -108,7 +89,7 @@ class Optimizer:
                                "container or re-finalized) after this optimizer was built; build the "
                                "optimizer after the model is complete")
         if clip_norm is not None:
-            clip_norm = _real(clip_norm, "clip_norm", who, lo=0.0, lo_open=True)
+            clip_norm = check_real(clip_norm, "clip_norm", who, lo=0.0, lo_open=True)
         norm, scale = self._scale(clip_norm)
         if scale is None:
             self.skipped += 1
@@ -128,9 +109,9 @@ class SGD(Optimizer):
     def __init__(self, model, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(model, lr)
         who = "SGD"
-        self.momentum = _real(momentum, "momentum", who, lo=0.0)
+        self.momentum = check_real(momentum, "momentum", who, lo=0.0)
         self.nesterov = bool(nesterov)
-        self.weight_decay = _real(weight_decay, "weight_decay", who, lo=0.0)
+        self.weight_decay = check_real(weight_decay, "weight_decay", who, lo=0.0)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.velocity = self.arena.zeros() if self.momentum != 0.0 else None
@@ -152,10 +133,10 @@ class Adam(Optimizer):
             b1, b2 = betas
         except (TypeError, ValueError):
             raise TypeError(f"{who}: betas must be a pair (beta1, beta2), got {betas!r}") from None
-        self.betas = (_real(b1, "beta1", who, lo=0.0, hi=1.0, hi_open=True),
-                      _real(b2, "beta2", who, lo=0.0, hi=1.0, hi_open=True))
-        self.eps = _real(eps, "eps", who, lo=0.0)
-        self.weight_decay = _real(weight_decay, "weight_decay", who, lo=0.0)
+        self.betas = (check_real(b1, "beta1", who, lo=0.0, hi=1.0, hi_open=True),
+                      check_real(b2, "beta2", who, lo=0.0, hi=1.0, hi_open=True))
+        self.eps = check_real(eps, "eps", who, lo=0.0)
+        self.weight_decay = check_real(weight_decay, "weight_decay", who, lo=0.0)
         self.decoupled = bool(decoupled)
         self.m = self.arena.zeros()
         self.v = self.arena.zeros()

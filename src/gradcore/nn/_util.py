@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .._validate import bounds_text, in_bounds
 from ..reference._checks import ACTIVATIONS
 
 _MAX_CACHED_SHAPES = 4
@@ -31,19 +32,8 @@ def check_real(value, name: str, who: str, lo=None, lo_open=False, hi=None, hi_o
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{who}: {name} must be a real number, got {value!r}")
     v = float(value)
-    ok = v == v and abs(v) != float("inf")
-    if ok and lo is not None:
-        ok = v > lo if lo_open else v >= lo
-    if ok and hi is not None:
-        ok = v < hi if hi_open else v <= hi
-    if not ok:
-        cond = []
-        if lo is not None:
-            cond.append(f"{'>' if lo_open else '>='} {lo}")
-        if hi is not None:
-            cond.append(f"{'<' if hi_open else '<='} {hi}")
-        raise ValueError(f"{who}: {name} must be a finite number{' ' + ' and '.join(cond) if cond else ''}, "
-                         f"got {value!r}")
+    if not in_bounds(v, lo, hi, lo_open, hi_open):
+        raise ValueError(f"{who}: {name} must be a {bounds_text(lo, hi, lo_open, hi_open)}, got {value!r}")
     return v
 
 

@@ -7,11 +7,9 @@ everything is checked before anything is written.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from .._validate import check_float_array
+from .._validate import bounds_text, check_float_array, in_bounds
 
 ACTIVATIONS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
 
@@ -24,7 +22,7 @@ def check_act(act) -> int:
 
 def check_slope(slope) -> float:
     s = check_number(slope, "slope")
-    if not (s >= 0.0) or math.isinf(s):
+    if not in_bounds(s, lo=0.0):
         raise ValueError(f"slope: expected a finite number >= 0, got {slope!r}")
     return s
 
@@ -38,16 +36,8 @@ def check_number(value, name: str) -> float:
 def check_range(value, name: str, lo=None, hi=None, lo_open=False, hi_open=False) -> float:
     """A finite number in [lo, hi] (open ends where asked)."""
     v = check_number(value, name)
-    ok = math.isfinite(v)
-    if ok and lo is not None:
-        ok = v > lo if lo_open else v >= lo
-    if ok and hi is not None:
-        ok = v < hi if hi_open else v <= hi
-    if not ok:
-        lo_s = "" if lo is None else (f"> {lo}" if lo_open else f">= {lo}")
-        hi_s = "" if hi is None else (f"< {hi}" if hi_open else f"<= {hi}")
-        cond = " and ".join(s for s in (lo_s, hi_s) if s)
-        raise ValueError(f"{name}: expected a finite number{' ' + cond if cond else ''}, got {value!r}")
+    if not in_bounds(v, lo, hi, lo_open, hi_open):
+        raise ValueError(f"{name}: expected a {bounds_text(lo, hi, lo_open, hi_open)}, got {value!r}")
     return v
 
 

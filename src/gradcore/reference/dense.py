@@ -6,8 +6,9 @@ from ._checks import check_act, check_array, check_slope
 from .activation import activation_backward_values, apply_activation
 
 
-def dense_forward(y, x, w, b, act, slope):
-    """x (B, I), w (O, I), b (O,) or None, y (B, O) := act(x w^T + b)."""
+def _check_common(x, w, act, slope):
+    """The checks both passes start with: act, slope, x (B, I), w (O, I).
+    Returns (slope, B, I, O)."""
     check_act(act)
     slope = check_slope(slope)
     check_array(x, "x", ndim=2)
@@ -15,7 +16,12 @@ def dense_forward(y, x, w, b, act, slope):
     check_array(w, "w", dtype=x.dtype, ndim=2)
     if w.shape[1] != I:
         raise ValueError(f"w: expected shape (O, {I}) to match x {x.shape}, got {w.shape}")
-    O = w.shape[0]
+    return slope, B, I, w.shape[0]
+
+
+def dense_forward(y, x, w, b, act, slope):
+    """x (B, I), w (O, I), b (O,) or None, y (B, O) := act(x w^T + b)."""
+    slope, B, I, O = _check_common(x, w, act, slope)
     check_array(b, "b", dtype=x.dtype, shape=(O,), allow_none=True)
     check_array(y, "y", dtype=x.dtype, shape=(B, O), writable=True)
     z = x @ w.T
@@ -27,14 +33,7 @@ def dense_forward(y, x, w, b, act, slope):
 def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
     """dz := dy * act'(y) (dz may be dy); dw += dz^T x; db += sum_B dz (None:
     no bias); dx := dz w (None: skip)."""
-    check_act(act)
-    slope = check_slope(slope)
-    check_array(x, "x", ndim=2)
-    B, I = x.shape
-    check_array(w, "w", dtype=x.dtype, ndim=2)
-    if w.shape[1] != I:
-        raise ValueError(f"w: expected shape (O, {I}) to match x {x.shape}, got {w.shape}")
-    O = w.shape[0]
+    slope, B, I, O = _check_common(x, w, act, slope)
     check_array(dy, "dy", dtype=x.dtype, shape=(B, O))
     check_array(y, "y", dtype=x.dtype, shape=(B, O))
     check_array(dz, "dz", dtype=x.dtype, shape=(B, O), writable=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import RecArgs, check_truncate, cut, sigmoid, step_norm
+from .rnn import RecArgs, check_truncate, cut, finish_backward, sigmoid, step_norm
 
 
 def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
@@ -115,16 +115,5 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
                 carry = zeros.copy()
             else:
                 gh0 = dh * z + a_hh @ w_hh
-    dw_ih += gw_ih
-    dw_hh += gw_hh
-    if db_ih is not None:
-        db_ih[:] = (db_ih.astype(np.float64) + gb_ih).astype(dt)
-    if db_hh is not None:
-        db_hh[:] = (db_hh.astype(np.float64) + gb_hh).astype(dt)
-    if dx is not None:
-        dx[:] = gx
-    if dh0 is not None:
-        dh0[:] = gh0
-    if step_norms is not None:
-        step_norms[:] = norms
+    finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb_ih, gb_hh, norms)
     return first

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import RecArgs, check_truncate, cut, sigmoid, step_norm
+from .rnn import RecArgs, check_truncate, cut, finish_backward, sigmoid, step_norm
 
 
 def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
@@ -126,18 +126,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
             else:
                 gh0 = da @ w_hh
                 gc0 = carry_c
-    dw_ih += gw_ih
-    dw_hh += gw_hh
-    if db_ih is not None:
-        db_ih[:] = (db_ih.astype(np.float64) + gb).astype(dt)
-    if db_hh is not None:
-        db_hh[:] = (db_hh.astype(np.float64) + gb).astype(dt)
-    if dx is not None:
-        dx[:] = gx
-    if dh0 is not None:
-        dh0[:] = gh0
+    finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb, gb, norms)
     if dc0 is not None:
         dc0[:] = gc0
-    if step_norms is not None:
-        step_norms[:] = norms
     return first

@@ -102,6 +102,26 @@ def _act(v, act):
     return v
 
 
+def finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb_ih, gb_hh,
+                    norms):
+    """The end of every recurrent backward: the weight gradients accumulated
+    over the steps are added to dw_ih / dw_hh, the bias sums (float64) to
+    db_ih / db_hh (rounded once to their dtype); dx, dh0 and step_norms are
+    set (each output only when given)."""
+    dw_ih += gw_ih
+    dw_hh += gw_hh
+    if db_ih is not None:
+        db_ih[:] = (db_ih.astype(np.float64) + gb_ih).astype(db_ih.dtype)
+    if db_hh is not None:
+        db_hh[:] = (db_hh.astype(np.float64) + gb_hh).astype(db_hh.dtype)
+    if dx is not None:
+        dx[:] = gx
+    if dh0 is not None:
+        dh0[:] = gh0
+    if step_norms is not None:
+        step_norms[:] = norms
+
+
 def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, stop_on_nonfinite=False):
     """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh); returns the first
     step with a non-finite state, or -1."""
@@ -200,18 +220,7 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
                 carry = np.zeros((B, H), dtype=dt)
             else:
                 gh0 = z @ w_hh
-    dw_ih += gw_ih
-    dw_hh += gw_hh
-    if db_ih is not None:
-        db_ih[:] = (db_ih.astype(np.float64) + gb).astype(dt)
-    if db_hh is not None:
-        db_hh[:] = (db_hh.astype(np.float64) + gb).astype(dt)
-    if dx is not None:
-        dx[:] = gx
-    if dh0 is not None:
-        dh0[:] = gh0
-    if step_norms is not None:
-        step_norms[:] = norms
+    finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb, gb, norms)
     return first
 
 
