@@ -22,6 +22,31 @@ Scaling (RNN tanh, B=32, I=32): ``rnn-scaleT-T{T}-H128`` for T = 100 .. 10000
 Targets (the issue, absolute milliseconds on the reference machine) are in
 ``ABS_TARGETS``; ``TARGETS`` holds the ratio form of the same numbers against
 the peers the issue measured (numpy / torch / jax).
+
+Notes (batch 32/64 performance; details in docs/architecture.md, "Recurrent
+networks"). Where the time went (1 thread, float32, AVX-512 Zen 4 core,
+scipy's OpenBLAS 0.3.30 with SkylakeX kernels): the GEMMs, at 55-85 GFLOP/s
+on the packed path, e.g. the LSTM step product (32 x 512 x 128) 64.7 us, the
+after-loop dW_ih of rnn-T1000-B32 (32 x 128, K = 32000) 10.1 ms at 26
+GFLOP/s; then streaming the (T, B, G) gradient array from memory after the
+loop (three GEMMs and a column sum). What changed: every product above 2^19
+multiply-adds is issued as tiles that take OpenBLAS's no-copy small-matrix
+path (100-115 GFLOP/s, M*N*K <= 1e6), so the "blas-gemms" row (untiled
+calls) is no longer a floor; the input projection runs in chunks of steps just
+ahead of the loop through a transposed W_ih; backward takes the bias sums and
+the weight-gradient / dx products inside the loop, chunk by chunk, while the
+rows are in cache. ``report.py --group rnn --budget 2``, two interleaved
+rounds each, same loaded machine (before -> after, gradcore median ms):
+rnn-T1000-B32 77.2/76.4 -> 55.2/54.9, rnn-T200-B64-H512 308.9/323.3 ->
+266.6/260.6, lstm-T500-B32 179.9/178.9 -> 101.8/115.1, gru-T500-B32
+150.2/138.3 -> 80.5/82.9. torch's LSTM (but not its RNN/GRU) runs oneDNN's
+fused RNN primitive (``aten::mkldnn_rnn_layer`` + ``_backward``: one call per
+direction for all steps); without it (``torch.backends.mkldnn.flags(enabled=
+False)``) it is ~15% slower. With the tiles gradcore is now faster than the
+untiled ``blas-gemms`` row (1.2-1.4x at B = 32/64, 1.3x / 1.9x at scaleH
+H = 512 / 1024). Time per step on the scaleT rows stays 51-56 us from T = 100
+to 10000. Tried and dropped: chunks of 64 KiB / 256 KiB (same within noise);
+one fused act' + bias-sum pass in the RNN backward (no gain).
 """
 
 from __future__ import annotations

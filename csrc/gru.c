@@ -8,14 +8,16 @@
  *   h_t = (1 - z) * n + z * h_{t-1}
  * Cache gates (T, B, 4H), per row [r, z, n, hn] with hn = W_hn h + b_hn
  * (needed for dr); with out h: 5 x T*B*H elements. Forward: the input
- * projection x W_ih^T for all steps is one GEMM into the first 3H columns of
- * the cache; per step one recurrent GEMM for all three gates into a (B, 3H)
+ * projection x W_ih^T is one GEMM per chunk of steps into the first 3H
+ * columns of the cache, just ahead of the loop; per step one recurrent GEMM for all three gates into a (B, 3H)
  * scratch and one fused pass. Backward consumes the cache: row t becomes
  * [dA_r, dA_z, dA_n, r * dA_n] (input-side gradients in columns 0..3H, the
- * hidden-side n gradient in 3H..4H); per step one GEMM for the carry. After
- * the loop: dW_ih, dx as one GEMM each over columns 0..3H, dW_hh as two (rows
- * r,z from columns 0..2H and rows n from 3H..4H), biases as column sums.
- * Scratch (malloc): W_hh^T (3H*H) in forward, O(B*H + H) otherwise.
+ * hidden-side n gradient in 3H..4H); per step one GEMM for the carry and the
+ * bias sums; per finished chunk of steps: dW_ih, dx from columns 0..3H, dW_hh
+ * as two products (rows r,z from columns 0..2H and rows n from 3H..4H).
+ * Every GEMM goes through gc_rec_gemm (recurrent.h), which issues large
+ * products as BLAS tiles. Scratch (malloc): W_hh^T (3H*H) and W_ih^T (3H*I)
+ * in forward, O(B*H + H) otherwise.
  */
 #include "kernel.h"
 #include "recurrent.h"
@@ -102,8 +104,17 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
         return GC_ERR_NOMEM;
     }
 
-    int st = GEMM_RM(0, 1, T * B, G3, I, (real)1, x, I, w_ih, I, (real)0, gates, G4);
+    real *wiht = gc_rec_make_wt(w_ih, G3, I);
+    if (!wiht) {
+        free(bias);
+        free(wt);
+        return GC_ERR_NOMEM;
+    }
+    const int64_t tc = gc_rec_proj_chunk(B, G4);
+    int st = GC_OK;
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
+        if (t % tc == 0) st = gc_rec_in_proj(gates, G4, x, wiht, t, T, tc, B, G3, I);
+        if (st != GC_OK) break;
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         if (hprev)
@@ -127,6 +138,23 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
     }
     free(bias);
     free(wt);
+    free(wiht);
+    return st;
+}
+
+/* dW_ih, dW_hh (+=) and dx rows of steps [t0, t0 + n), from the rows
+ * [dA_r, dA_z, dA_n, r * dA_n]: W_ih and dx from columns 0..3H; the r, z rows
+ * of dW_hh from columns 0..2H, its n rows from 3H..4H. */
+static int grads(real *dx, real *dw_ih, real *dw_hh, const real *ga, const real *x,
+                 const real *h0, const real *out, const real *w_ih, int64_t t0, int64_t n,
+                 int64_t B, int64_t I, int64_t H) {
+    /* r and z rows of dW_hh from a_r, a_z (columns 0..2H); the n rows from
+     * the saved dhn = a_n * r (column 3H), not from a_n (column 2H). */
+    int st = gc_rec_weight_grads(dw_ih, 3 * H, dw_hh, 2 * H, ga, 4 * H, x, out, h0, t0, n, B, I,
+                                 H);
+    if (st == GC_OK)
+        st = gc_rec_dw_hh(dw_hh + 2 * H * H, ga + 3 * H, 4 * H, H, out, h0, t0, n, B, H);
+    if (st == GC_OK && dx) st = gc_rec_dx(dx, ga, 4 * H, 3 * H, w_ih, t0, n, B, I);
     return st;
 }
 
@@ -152,6 +180,12 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     memset(zeros, 0, sizeof(real) * (size_t)BH);
     memcpy(carry, d_hT ? d_hT : zeros, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, G3, H);
+    const int64_t tcb = gc_rec_grad_chunk(B, G4, G3, H, stop_on_nonfinite);
+    double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
+    if ((db_ih || db_hh) && !bacc) {
+        free(scratch);
+        return GC_ERR_NOMEM;
+    }
     int st = GC_OK;
 
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -166,6 +200,7 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
                 if (step_norms)
                     for (int64_t s = 0; s < t; s++) step_norms[s] = NAN;
                 free(scratch);
+                free(bacc);
                 return GC_OK;
             }
         }
@@ -174,6 +209,7 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
             cell_bwd(gb, gb + H, gb + 2 * H, gb + 3 * H, ab, ab + H, ab + 2 * H, carry + b * H,
                      dh + b * H, hprev + b * H, H);
         }
+        if (bacc) gc_rec_rowsum_acc(bacc, gt, B, G4, G4);
         if (t > 0 && !gc_rec_cut(t, truncate)) {
             st = gc_rec_recur_bwd(carry, da, G3, w_hh, small, B, G3, H, (real)1);
         } else if (t > 0) {
@@ -183,20 +219,23 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
             memcpy(dh0, carry, sizeof(real) * (size_t)BH);
         }
         if (st != GC_OK) break;
+        if (tcb && t % tcb == 0) {
+            st = grads(dx, dw_ih, dw_hh, gates, x, h0, out, w_ih, t, T - t < tcb ? T - t : tcb, B,
+                       I, H);
+            if (st != GC_OK) break;
+        }
     }
     free(scratch);
+    if (st == GC_OK && bacc) { /* columns r, z: both biases; n: b_in from 2H, b_hn from 3H */
+        gc_rec_acc_add(db_ih, bacc, 2 * H);
+        gc_rec_acc_add(db_hh, bacc, 2 * H);
+        gc_rec_acc_add(db_ih ? db_ih + 2 * H : NULL, bacc + 2 * H, H);
+        gc_rec_acc_add(db_hh ? db_hh + 2 * H : NULL, bacc + 3 * H, H);
+    }
+    free(bacc);
     if (st != GC_OK) return st;
 
-    const int64_t TB = T * B;
-    /* r and z rows of dW_hh from a_r, a_z (columns 0..2H); the n rows from
-     * the saved dhn = a_n * r (column 3H), not from a_n (column 2H). */
-    st = gc_rec_weight_grads(dw_ih, G3, dw_hh, 2 * H, gates, G4, x, out, h0, T, B, I, H);
-    if (st == GC_OK) st = gc_rec_dw_hh(dw_hh + 2 * H * H, gates + G3, G4, H, out, h0, T, B, H);
-    if (st != GC_OK) return st;
-    gc_rec_colsum_add(db_ih, db_hh, gates, TB, G4, 0, 2 * H);
-    gc_rec_colsum_add(db_ih ? db_ih + 2 * H : NULL, NULL, gates, TB, G4, 2 * H, H);
-    gc_rec_colsum_add(db_hh ? db_hh + 2 * H : NULL, NULL, gates, TB, G4, 3 * H, H);
-    if (dx) st = GEMM_RM(0, 0, TB, I, G3, (real)1, gates, G4, w_ih, I, (real)0, dx, I);
+    if (!tcb) st = grads(dx, dw_ih, dw_hh, gates, x, h0, out, w_ih, 0, T, B, I, H);
     return st;
 }
 

@@ -5,15 +5,17 @@
  *   a = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh
  *   i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
  *   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)
- * Forward: the input projection for all steps is one GEMM written into the
- * gate cache (T, B, 4H); per step one recurrent GEMM for all four gates
+ * Forward: the input projection is one GEMM per chunk of steps, written into
+ * the gate cache (T, B, 4H) just ahead of the loop; per step one recurrent GEMM for all four gates
  * (beta = 1, in place) and one fused pass (bias, activations, c, h, check).
  * Cache: gates (4) + c (1) + out h (1) = 6 x T*B*H elements.
  * Backward consumes the gate cache: per step the fused cell backward
  * overwrites gates[t] with the pre-activation gradients dA_t (in place, no
  * extra workspace), then one GEMM dA_t W_hh gives the carry to h_{t-1}.
- * After the loop dW_ih, dW_hh, db and dx are single GEMMs / column reductions
- * over all T*B rows. Scratch (malloc): W_hh^T (4H*H) in forward, O(B*H + H)
+ * db are float64 sums taken in the loop; dW_ih, dW_hh and dx are GEMMs over
+ * each finished chunk of steps (weight-gradient helpers in recurrent.h). Every GEMM goes through gc_rec_gemm (recurrent.h), which
+ * issues large products as BLAS tiles (at H = 128 one per gate). Scratch
+ * (malloc): W_hh^T (4H*H) and W_ih^T (4H*I) in forward, O(B*H + H)
  * otherwise.
  */
 #include "kernel.h"
@@ -98,8 +100,17 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
         return GC_ERR_NOMEM;
     }
 
-    int st = GEMM_RM(0, 1, T * B, G4, I, (real)1, x, I, w_ih, I, (real)0, gates, G4);
+    real *wiht = gc_rec_make_wt(w_ih, G4, I);
+    if (!wiht) {
+        free(bias);
+        free(wt);
+        return GC_ERR_NOMEM;
+    }
+    const int64_t tc = gc_rec_proj_chunk(B, G4);
+    int st = GC_OK;
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
+        if (t % tc == 0) st = gc_rec_in_proj(gates, G4, x, wiht, t, T, tc, B, G4, I);
+        if (st != GC_OK) break;
         real *gt = gates + t * B * G4;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         const real *cprev = t ? cs + (t - 1) * BH : (c0 ? c0 : zeros);
@@ -119,6 +130,18 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
     }
     free(bias);
     free(wt);
+    free(wiht);
+    return st;
+}
+
+/* dW_ih, dW_hh (+=) and dx rows of steps [t0, t0 + n), from the gate
+ * gradients dA (4H columns). */
+static int grads(real *dx, real *dw_ih, real *dw_hh, const real *ga, const real *x,
+                 const real *h0, const real *out, const real *w_ih, int64_t t0, int64_t n,
+                 int64_t B, int64_t I, int64_t H) {
+    int st = gc_rec_weight_grads(dw_ih, 4 * H, dw_hh, 4 * H, ga, 4 * H, x, out, h0, t0, n, B, I,
+                                 H);
+    if (st == GC_OK && dx) st = gc_rec_dx(dx, ga, 4 * H, 4 * H, w_ih, t0, n, B, I);
     return st;
 }
 
@@ -149,6 +172,12 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
     memcpy(carry_h, d_hT ? d_hT : zeros, sizeof(real) * (size_t)BH);
     memcpy(carry_c, d_cT ? d_cT : zeros, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, G4, H);
+    const int64_t tcb = gc_rec_grad_chunk(B, G4, G4, H, stop_on_nonfinite);
+    double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
+    if ((db_ih || db_hh) && !bacc) {
+        free(scratch);
+        return GC_ERR_NOMEM;
+    }
     int st = GC_OK;
 
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -161,6 +190,7 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
             bad |= cell_bwd(gb, gb + H, gb + 2 * H, gb + 3 * H, carry_c + b * H, dh + b * H,
                             cs + t * BH + b * H, cprev + b * H, H);
         }
+        if (bacc) gc_rec_rowsum_acc(bacc, gt, B, G4, G4);
         if (step_norms) step_norms[t] = nrm;
         if (bad && *first_nonfinite < 0) {
             *first_nonfinite = t;
@@ -168,6 +198,7 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
                 if (step_norms)
                     for (int64_t s = 0; s < t; s++) step_norms[s] = NAN;
                 free(scratch);
+                free(bacc);
                 return GC_OK;
             }
         }
@@ -181,15 +212,21 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
             if (dc0) memcpy(dc0, carry_c, sizeof(real) * (size_t)BH);
         }
         if (st != GC_OK) break;
+        if (tcb && t % tcb == 0) {
+            st = grads(dx, dw_ih, dw_hh, gates, x, h0, out, w_ih, t, T - t < tcb ? T - t : tcb, B,
+                       I, H);
+            if (st != GC_OK) break;
+        }
     }
     free(scratch);
+    if (st == GC_OK && bacc) {
+        gc_rec_acc_add(db_ih, bacc, G4);
+        gc_rec_acc_add(db_hh, bacc, G4);
+    }
+    free(bacc);
     if (st != GC_OK) return st;
 
-    const int64_t TB = T * B;
-    st = gc_rec_weight_grads(dw_ih, G4, dw_hh, G4, gates, G4, x, out, h0, T, B, I, H);
-    if (st != GC_OK) return st;
-    gc_rec_colsum_add(db_ih, db_hh, gates, TB, G4, 0, G4);
-    if (dx) st = GEMM_RM(0, 0, TB, I, G4, (real)1, gates, G4, w_ih, I, (real)0, dx, I);
+    if (!tcb) st = grads(dx, dw_ih, dw_hh, gates, x, h0, out, w_ih, 0, T, B, I, H);
     return st;
 }
 

@@ -3,16 +3,18 @@
  *
  * - gc_rec_tanh / gc_rec_sigmoid: the shared element functions of
  *   act_inline.h, inlined and vectorized inside the fused cell loops.
+ * - gc_rec_gemm: row-major GEMM through BLAS, large products as tiles that
+ *   hit OpenBLAS's small-matrix path; gc_rec_in_proj: the input projection
+ *   of all steps through a transposed copy of W_ih.
  * - gc_rec_recur_fwd / gc_rec_recur_bwd: the per-step recurrent product,
  *   through BLAS, or through a hand-vectorized small-matrix path when the
  *   recurrent matrix is tiny (see GC_REC_SMALL below).
  * - gc_rec_combine: dh = d_out[t] + carry, with ||dh|| (float64, GC_NACC
  *   accumulators, fixed order) and a non-finite flag from the same pass.
- * - gc_rec_colsum_add: bias gradients, db += column sums, accumulated in
- *   float64 in fixed row order.
- * - gc_rec_weight_grads / gc_rec_dw_hh: after the backward loop, dW_ih and
- *   dW_hh as single GEMMs over all T*B rows of the saved pre-activation
- *   gradients.
+ * - gc_rec_rowsum_acc / gc_rec_acc_add: bias gradients, float64 sums of
+ *   each step's gradient rows taken inside the backward loop.
+ * - gc_rec_weight_grads / gc_rec_dw_hh / gc_rec_dx / gc_rec_grad_chunk:
+ *   dW_ih, dW_hh and dx over the rows of a chunk of finished steps.
  */
 #ifndef GC_RECURRENT_H
 #define GC_RECURRENT_H
@@ -96,6 +98,57 @@ static inline void gc_rec_small_block(real *restrict y, const real *restrict c,
         for (int64_t j = 0; j < n; j++) y[j] = acc[j];
 }
 
+/* Tiled GEMM: the row-major product C(M, N) = beta * C + op(A) op(B) (inner
+ * dimension K; arguments as GEMM_RM with alpha = 1) as a sequence of BLAS
+ * calls on tiles of at most GC_REC_TILE_MNK multiply-adds (C tiles of up to
+ * 128 columns, K chunks of up to 128, as many rows as fit). Every tile is one
+ * GEMM_RM call; K chunks after the first accumulate with beta = 1, in fixed
+ * order, so the result does not depend on the SIMD path. Why: OpenBLAS's
+ * SkylakeX kernels (the ones scipy's OpenBLAS selects on the AVX-512
+ * development machine) take a no-copy small-matrix path when
+ * M*N*K <= 1e6, which at the recurrent sizes runs at 100-115 GFLOP/s against
+ * 55-85 for the packed path (1 thread, float32, e.g. (32 x 128) x (128 x 128):
+ * 9.3 us alone vs 64.7 us for the 4-gate (32 x 512) product, 4 x 9.3 = 37 us
+ * tiled; the after-loop dW_ih product at T*B = 32000, I = 32, H = 128:
+ * 10.1 ms as one call, 2.3 ms tiled). Loop order: the longest of M and K
+ * outermost, so a long reduction (weight gradients over T*B rows) streams
+ * A and B once while C stays in cache. */
+#define GC_REC_TILE_MNK 524288
+static inline int gc_rec_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K,
+                              const real *A, int64_t lda, const real *Bm, int64_t ldb,
+                              real beta, real *C, int64_t ldc) {
+    const int64_t nt = N < 128 ? N : 128, kt = K < 128 ? K : 128;
+    int64_t mt = nt * kt > 0 ? GC_REC_TILE_MNK / (nt * kt) : M;
+    if (mt < 1) mt = 1;
+    if (mt > M) mt = M;
+    if (M * N * K <= GC_REC_TILE_MNK || M == 0 || N == 0 || K == 0)
+        return GEMM_RM(ta, tb, M, N, K, (real)1, A, lda, Bm, ldb, beta, C, ldc);
+    /* element (i, k) of op(A) / (k, j) of op(B) */
+#define GC_REC_AT(i, k) (ta ? A + (k) * lda + (i) : A + (i) * lda + (k))
+#define GC_REC_BT(k, j) (tb ? Bm + (j) * ldb + (k) : Bm + (k) * ldb + (j))
+    int st = GC_OK;
+    if (K >= M) {
+        for (int64_t k0 = 0; k0 < K && st == GC_OK; k0 += kt)
+            for (int64_t m0 = 0; m0 < M && st == GC_OK; m0 += mt)
+                for (int64_t n0 = 0; n0 < N && st == GC_OK; n0 += nt)
+                    st = GEMM_RM(ta, tb, M - m0 < mt ? M - m0 : mt, N - n0 < nt ? N - n0 : nt,
+                                 K - k0 < kt ? K - k0 : kt, (real)1, GC_REC_AT(m0, k0), lda,
+                                 GC_REC_BT(k0, n0), ldb, k0 ? (real)1 : beta, C + m0 * ldc + n0,
+                                 ldc);
+    } else {
+        for (int64_t m0 = 0; m0 < M && st == GC_OK; m0 += mt)
+            for (int64_t n0 = 0; n0 < N && st == GC_OK; n0 += nt)
+                for (int64_t k0 = 0; k0 < K && st == GC_OK; k0 += kt)
+                    st = GEMM_RM(ta, tb, M - m0 < mt ? M - m0 : mt, N - n0 < nt ? N - n0 : nt,
+                                 K - k0 < kt ? K - k0 : kt, (real)1, GC_REC_AT(m0, k0), lda,
+                                 GC_REC_BT(k0, n0), ldb, k0 ? (real)1 : beta, C + m0 * ldc + n0,
+                                 ldc);
+    }
+#undef GC_REC_AT
+#undef GC_REC_BT
+    return st;
+}
+
 /* y(B, GH; row stride ldy) = beta * y + h(B, H) W^T, given wt = W^T (H, GH)
  * (the caller transposes W once per sequence: OpenBLAS's NN kernels are about
  * twice as fast as the transposed-operand ones at these sizes). beta is 0 or
@@ -111,7 +164,7 @@ static inline int gc_rec_recur_fwd(real *restrict y, int64_t ldy, const real *re
         return GC_OK;
     }
     if (B == 1) return GEMV_RM(1, H, GH, (real)1, wt, GH, h, beta, y);
-    return GEMM_RM(0, 0, B, GH, H, (real)1, h, H, wt, GH, beta, y, ldy);
+    return gc_rec_gemm(0, 0, B, GH, H, h, H, wt, GH, beta, y, ldy);
 }
 
 /* dh(B, H) = beta * dh + da(B, GH; row stride lda) W with W (GH, H). Small
@@ -127,7 +180,7 @@ static inline int gc_rec_recur_bwd(real *restrict dh, const real *restrict da, i
         return GC_OK;
     }
     if (B == 1) return GEMV_RM(1, GH, H, (real)1, w, H, da, beta, dh);
-    return GEMM_RM(0, 0, B, H, GH, (real)1, da, lda, w, H, beta, dh, H);
+    return gc_rec_gemm(0, 0, B, H, GH, da, lda, w, H, beta, dh, H);
 }
 
 /* W (GH, H) -> wt (H, GH), in 32 x 32 tiles. */
@@ -147,6 +200,25 @@ static inline real *gc_rec_make_wt(const real *w, int64_t GH, int64_t H) {
     real *wt = malloc(sizeof(real) * (size_t)(GH * H));
     if (wt) gc_rec_transpose(wt, w, GH, H);
     return wt;
+}
+
+/* Input projection in chunks of steps: y rows of steps [t, t + tc) (B rows
+ * each, row stride ldy, G columns) = x_t W_ih^T, given wiht = W_ih^T (I, G)
+ * (a transposed copy: the NN tiles run at ~100 GFLOP/s against ~65-75 for
+ * the transposed-operand product). The forward loops call it every tc steps
+ * (gc_rec_proj_chunk) instead of once for the whole sequence, so the rows the
+ * next steps add their recurrent product to are still in cache. */
+static inline int gc_rec_in_proj(real *y, int64_t ldy, const real *x, const real *wiht, int64_t t,
+                                 int64_t T, int64_t tc, int64_t B, int64_t G, int64_t I) {
+    int64_t n = T - t < tc ? T - t : tc;
+    return gc_rec_gemm(0, 0, n * B, G, I, x + t * B * I, I, wiht, G, (real)0, y + t * B * ldy,
+                       ldy);
+}
+
+/* Steps per input-projection chunk: about 128 KiB of destination rows. */
+static inline int64_t gc_rec_proj_chunk(int64_t B, int64_t ldy) {
+    int64_t tc = (int64_t)(131072 / sizeof(real)) / (B * ldy);
+    return tc < 1 ? 1 : tc;
 }
 
 /* ---- norms and checks ------------------------------------------------------ */
@@ -211,54 +283,78 @@ static inline int gc_rec_any_bad(const real *x, int64_t n) {
     return flag;
 }
 
-/* d1[j] += s[j] and d2[j] += s[j] (either may be NULL) with
- * s[j] = sum_r m[r * ld + off + j] for r < rows, j < n: float64 sums in row
- * order, in column blocks so the partial sums stay on the stack. */
-static inline void gc_rec_colsum_add(real *d1, real *d2, const real *restrict m, int64_t rows,
-                                     int64_t ld, int64_t off, int64_t n) {
-    enum { CB = 256 };
-    if (!d1 && !d2) return;
-    for (int64_t j0 = 0; j0 < n; j0 += CB) {
-        int64_t w = n - j0 < CB ? n - j0 : CB;
-        double acc[CB];
-        for (int64_t j = 0; j < w; j++) acc[j] = 0.0;
-        for (int64_t r = 0; r < rows; r++) {
-            const real *row = m + r * ld + off + j0;
-            for (int64_t j = 0; j < w; j++) acc[j] += (double)row[j];
-        }
-        if (d1)
-            for (int64_t j = 0; j < w; j++) d1[j0 + j] = (real)((double)d1[j0 + j] + acc[j]);
-        if (d2)
-            for (int64_t j = 0; j < w; j++) d2[j0 + j] = (real)((double)d2[j0 + j] + acc[j]);
+/* acc[j] += sum_r m[r * ld + j] for r < rows, j < n (float64, rows in
+ * order): the bias-gradient sums, taken step by step inside the backward
+ * loops while the step's gradient rows are still in cache (one pass over
+ * the (T, B, G) gradients less than a column reduction after the loop). */
+static inline void gc_rec_rowsum_acc(double *restrict acc, const real *restrict m, int64_t rows,
+                                     int64_t ld, int64_t n) {
+    for (int64_t r = 0; r < rows; r++) {
+        const real *row = m + r * ld;
+        for (int64_t j = 0; j < n; j++) acc[j] += (double)row[j];
     }
 }
 
-/* ---- weight gradients after the backward loop ------------------------------
- * a: the pre-activation gradients of every step (T*B rows, row stride lda;
- * step t's rows start at a + t*B*lda), columns 0..n-1 of a row being the
- * gradients of n weight rows. */
+/* d[j] += acc[j] for j < n (d may be NULL). */
+static inline void gc_rec_acc_add(real *d, const double *acc, int64_t n) {
+    if (d)
+        for (int64_t j = 0; j < n; j++) d[j] = (real)((double)d[j] + acc[j]);
+}
 
-/* dw_hh (n, H) += sum_t a_t^T h_{t-1} with h_{-1} = h0 (no term when h0 is
- * NULL): one GEMM over steps 1..T-1 against out (T, B, H), one for step 0
- * against h0. */
+/* ---- weight gradients and dx, by chunks of steps ---------------------------
+ * a: the pre-activation gradients of all steps (row stride lda; step t's B
+ * rows start at a + t*B*lda), columns 0..n-1 of a row being the gradients of
+ * n weight rows. The backward loops call these for each finished chunk of
+ * steps [t0, t0 + n) (gc_rec_grad_chunk steps, counted down from the end),
+ * while the chunk's gradient rows are still in cache, instead of once over
+ * all T*B rows after the loop; with stop_on_nonfinite (where a stopped pass
+ * must leave every gradient untouched) they run once after the loop. */
+
+/* dw_hh (n, H) += sum over t in [t0, t0 + nt) of a_t[:, :n]^T h_{t-1}, with
+ * h_{t-1} = out[t - 1] (out (T, B, H)), or h0 for t = 0 (no term when h0 is
+ * NULL): one product over the chunk's steps t >= 1, one for step 0. */
 static inline int gc_rec_dw_hh(real *dw_hh, const real *a, int64_t lda, int64_t n,
-                               const real *out, const real *h0, int64_t T, int64_t B, int64_t H) {
+                               const real *out, const real *h0, int64_t t0, int64_t nt,
+                               int64_t B, int64_t H) {
+    const int64_t first = t0 ? t0 : 1;
     int st = GC_OK;
-    if (T > 1)
-        st = GEMM_RM(1, 0, n, H, (T - 1) * B, (real)1, a + B * lda, lda, out, H, (real)1, dw_hh, H);
-    if (st == GC_OK && h0) st = GEMM_RM(1, 0, n, H, B, (real)1, a, lda, h0, H, (real)1, dw_hh, H);
+    if (t0 + nt > first)
+        st = gc_rec_gemm(1, 0, n, H, (t0 + nt - first) * B, a + first * B * lda, lda,
+                         out + (first - 1) * B * H, H, (real)1, dw_hh, H);
+    if (st == GC_OK && t0 == 0 && h0)
+        st = gc_rec_gemm(1, 0, n, H, B, a, lda, h0, H, (real)1, dw_hh, H);
     return st;
 }
 
-/* dw_ih (n_ih, I) += a[:, :n_ih]^T x (one GEMM over the T*B rows of x), then
- * dw_hh (n_hh, H) += the recurrent term of a[:, :n_hh] (gc_rec_dw_hh). */
+/* Over the rows of steps [t0, t0 + nt): dw_ih (n_ih, I) += a[:, :n_ih]^T x,
+ * then dw_hh (n_hh, H) += the recurrent term of a[:, :n_hh] (gc_rec_dw_hh). */
 static inline int gc_rec_weight_grads(real *dw_ih, int64_t n_ih, real *dw_hh, int64_t n_hh,
                                       const real *a, int64_t lda, const real *x,
-                                      const real *out, const real *h0, int64_t T, int64_t B,
-                                      int64_t I, int64_t H) {
-    int st = GEMM_RM(1, 0, n_ih, I, T * B, (real)1, a, lda, x, I, (real)1, dw_ih, I);
-    if (st == GC_OK) st = gc_rec_dw_hh(dw_hh, a, lda, n_hh, out, h0, T, B, H);
+                                      const real *out, const real *h0, int64_t t0, int64_t nt,
+                                      int64_t B, int64_t I, int64_t H) {
+    int st = gc_rec_gemm(1, 0, n_ih, I, nt * B, a + t0 * B * lda, lda, x + t0 * B * I, I,
+                         (real)1, dw_ih, I);
+    if (st == GC_OK) st = gc_rec_dw_hh(dw_hh, a, lda, n_hh, out, h0, t0, nt, B, H);
     return st;
+}
+
+/* dx rows of steps [t0, t0 + nt) = a[:, :G] W_ih (W_ih (G, I)). */
+static inline int gc_rec_dx(real *dx, const real *a, int64_t lda, int64_t G, const real *w_ih,
+                            int64_t t0, int64_t nt, int64_t B, int64_t I) {
+    return gc_rec_gemm(0, 0, nt * B, I, G, a + t0 * B * lda, lda, w_ih, I, (real)0,
+                       dx + t0 * B * I, I);
+}
+
+/* Steps per weight-gradient chunk: about 512 KiB of gradient rows (half the
+ * per-core L2 of the development machine); 0 (one pass after the loop) with
+ * stop_on_nonfinite, or when dW_hh (n_hh x H) is over 512 KiB: every chunk
+ * reads and writes all of dW, which then no longer stays in cache (RNN
+ * H = 512: float32 backward no faster chunked, float64 ~10% slower). */
+static inline int64_t gc_rec_grad_chunk(int64_t B, int64_t lda, int64_t n_hh, int64_t H,
+                                        int stop_on_nonfinite) {
+    if (stop_on_nonfinite || n_hh * H * (int64_t)sizeof(real) > 524288) return 0;
+    int64_t tc = (int64_t)(524288 / sizeof(real)) / (B * lda);
+    return tc < 1 ? 1 : tc;
 }
 
 /* Truncated BPTT: with window length k > 0 the sequence is cut into windows

@@ -2,14 +2,15 @@
  * (template: see kernel.h; contract in the recurrent section of gradcore.h).
  *
  * h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), t = 0..T-1, time-major.
- * Forward: one GEMM over T*B rows for the input projection (written straight
- * into out), then per step one recurrent GEMM (beta = 1, into out[t]) and a
+ * Forward: the input projection (one GEMM per chunk of steps, written straight
+ * into out just ahead of the loop), then per step one recurrent GEMM (beta = 1, into out[t]) and a
  * fused bias + activation + non-finite check. Cache: out only (1 x T*B*H).
  * Backward: per step one fused pass (dh = d_out[t] + carry, ||dh||, check,
- * dz = dh * act'(h)) and one GEMM for the carry dz W_hh; after the loop
- * dW_ih, dW_hh, db and dx are single GEMMs / column reductions over all T*B
- * rows. Workspace dz: 1 x T*B*H (caller's). Scratch (malloc): W_hh^T (H*H) in
- * forward, O(B*H + H) otherwise.
+ * dz = dh * act'(h), db sums) and one GEMM for the carry dz W_hh; dW_ih,
+ * dW_hh and dx are GEMMs over each finished chunk of steps (see the
+ * weight-gradient helpers in recurrent.h). Workspace dz: 1 x T*B*H (caller's). Scratch (malloc): W_hh^T (H*H)
+ * and W_ih^T (H*I) in forward, O(B*H + H) otherwise. Every GEMM goes through
+ * gc_rec_gemm (recurrent.h), which issues large products as BLAS tiles.
  */
 #include "kernel.h"
 #include "recurrent.h"
@@ -42,8 +43,17 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
         return GC_ERR_NOMEM;
     }
 
-    int st = GEMM_RM(0, 1, T * B, H, I, (real)1, x, I, w_ih, I, (real)0, out, H);
+    real *wiht = gc_rec_make_wt(w_ih, H, I);
+    if (!wiht) {
+        free(bias);
+        free(wt);
+        return GC_ERR_NOMEM;
+    }
+    const int64_t tc = gc_rec_proj_chunk(B, H);
+    int st = GC_OK;
     for (int64_t t = 0; t < T && st == GC_OK; t++) {
+        if (t % tc == 0) st = gc_rec_in_proj(out, H, x, wiht, t, T, tc, B, H, I);
+        if (st != GC_OK) break;
         real *restrict y = out + t * BH;
         const real *hprev = t ? out + (t - 1) * BH : h0;
         if (hprev) st = gc_rec_recur_fwd(y, H, hprev, wt, small, B, H, H, (real)1);
@@ -78,6 +88,16 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
     }
     free(bias);
     free(wt);
+    free(wiht);
+    return st;
+}
+
+/* dW_ih, dW_hh (+=) and dx rows of steps [t0, t0 + n), from dz. */
+static int grads(real *dx, real *dw_ih, real *dw_hh, const real *dz, const real *x,
+                 const real *h0, const real *out, const real *w_ih, int64_t t0, int64_t n,
+                 int64_t B, int64_t I, int64_t H) {
+    int st = gc_rec_weight_grads(dw_ih, H, dw_hh, H, dz, H, x, out, h0, t0, n, B, I, H);
+    if (st == GC_OK && dx) st = gc_rec_dx(dx, dz, H, H, w_ih, t0, n, B, I);
     return st;
 }
 
@@ -109,6 +129,12 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     else
         memset(carry, 0, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, H, H);
+    const int64_t tcb = gc_rec_grad_chunk(B, H, H, H, stop_on_nonfinite);
+    double *bacc = db_ih || db_hh ? calloc((size_t)H, sizeof(double)) : NULL;
+    if ((db_ih || db_hh) && !bacc) {
+        free(carry);
+        return GC_ERR_NOMEM;
+    }
     int st = GC_OK;
 
     for (int64_t t = T - 1; t >= 0; t--) {
@@ -123,6 +149,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
                 if (step_norms)
                     for (int64_t s = 0; s < t; s++) step_norms[s] = NAN;
                 free(carry);
+                free(bacc);
                 return GC_OK;
             }
         }
@@ -130,6 +157,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
             for (int64_t i = 0; i < BH; i++) z[i] = z[i] * ((real)1 - h[i] * h[i]);
         else if (act == GC_REC_RELU)
             for (int64_t i = 0; i < BH; i++) z[i] = h[i] > (real)0 ? z[i] : (real)0;
+        if (bacc) gc_rec_rowsum_acc(bacc, z, B, H, H);
         if (t > 0 && !gc_rec_cut(t, truncate)) {
             st = gc_rec_recur_bwd(carry, z, H, w_hh, small, B, H, H, (real)0);
         } else if (t > 0) {
@@ -138,15 +166,20 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
             st = gc_rec_recur_bwd(dh0, z, H, w_hh, small, B, H, H, (real)0);
         }
         if (st != GC_OK) break;
+        if (tcb && t % tcb == 0) {
+            st = grads(dx, dw_ih, dw_hh, dz, x, h0, out, w_ih, t, T - t < tcb ? T - t : tcb, B, I, H);
+            if (st != GC_OK) break;
+        }
     }
     free(carry);
+    if (st == GC_OK && bacc) {
+        gc_rec_acc_add(db_ih, bacc, H);
+        gc_rec_acc_add(db_hh, bacc, H);
+    }
+    free(bacc);
     if (st != GC_OK) return st;
 
-    const int64_t TB = T * B;
-    st = gc_rec_weight_grads(dw_ih, H, dw_hh, H, dz, H, x, out, h0, T, B, I, H);
-    if (st != GC_OK) return st;
-    gc_rec_colsum_add(db_ih, db_hh, dz, TB, H, 0, H);
-    if (dx) st = GEMM_RM(0, 0, TB, I, H, (real)1, dz, H, w_ih, I, (real)0, dx, I);
+    if (!tcb) st = grads(dx, dw_ih, dw_hh, dz, x, h0, out, w_ih, 0, T, B, I, H);
     return st;
 }
 

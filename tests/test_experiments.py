@@ -171,7 +171,11 @@ def test_clipping_study_unclipped_diverges_clipped_does_not():
     assert "no clipping" in r.table() and r.baseline == pytest.approx(1 / 6)
     # the monitor attached to each run saw the explosion coming
     assert free.extra["first_event_step"]["explosion"] <= free.diverged_step
-    assert "explosion" not in clipped.extra["first_event_step"]
+    # clipping bounds the update, not the raw gradient the monitor sees: a
+    # clipped run may still show an isolated norm spike (whether one lands in
+    # these 40 steps depends on the last bits of the BLAS summation order),
+    # but its gradients never become NaN/Inf
+    assert "nonfinite" not in clipped.extra["first_event_step"]
 
 
 def test_normalization_study_raw_explodes_scaled_learns():

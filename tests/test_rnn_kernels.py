@@ -85,6 +85,15 @@ SIZES = [
     pytest.param((5, 3, 4, 6), id="gemm-small"),      # BLAS GEMM, tiny
     pytest.param((4, 2, 5, 70), id="gemm"),           # BLAS GEMM
     pytest.param((3, 70, 2, 8), id="large-B"),
+    # above GC_REC_TILE_MNK multiply-adds, so gc_rec_gemm splits the product:
+    # LSTM per-step product in column tiles with a ragged last tile and two K
+    # chunks; weight gradients with rows outermost (K = T*B < M)
+    pytest.param((5, 8, 7, 130), id="tiled-steps"),
+    # long reductions (K = T*B >= M, K chunks outermost) and dx in row tiles
+    pytest.param((40, 16, 9, 33), id="tiled-long-K"),
+    # weight gradients in several chunks of steps, a ragged one at the end
+    # (RNN 27 + 3 steps in float32, LSTM/GRU 6 steps per chunk)
+    pytest.param((30, 40, 3, 120), id="grad-chunks"),
 ]
 
 
