@@ -57,6 +57,12 @@ def pin_threads(n: int = 1) -> str:
             flags + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={n}"
         ).strip()
     how = f"env {'/'.join(THREAD_VARS)}={n}"
+    # XLA's CPU runtime ignores the flags above and still uses every core:
+    # restricting the whole process to n CPUs makes every peer honest.
+    if hasattr(os, "sched_setaffinity"):
+        cpus = sorted(os.sched_getaffinity(0))[:n]
+        os.sched_setaffinity(0, set(cpus))
+        how += f" + CPU affinity {cpus}"
     try:
         from threadpoolctl import threadpool_limits
 
