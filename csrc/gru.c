@@ -98,16 +98,10 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
         bias[3 * H + j] = b_hh ? b_hh[2 * H + j] : (real)0;
     }
     const int small = gc_rec_use_small(B, G3, H);
-    real *wt = gc_rec_make_wt(w_hh, G3, H);
+    real *wiht;
+    real *wt = gc_rec_make_wts(w_hh, w_ih, G3, H, I, &wiht);
     if (!wt) {
         free(bias);
-        return GC_ERR_NOMEM;
-    }
-
-    real *wiht = gc_rec_make_wt(w_ih, G3, I);
-    if (!wiht) {
-        free(bias);
-        free(wt);
         return GC_ERR_NOMEM;
     }
     const int64_t tc = gc_rec_proj_chunk(B, G4);
@@ -138,7 +132,6 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
     }
     free(bias);
     free(wt);
-    free(wiht);
     return st;
 }
 

@@ -7,7 +7,7 @@
  * the baseline compile -- defines the public gc_<name>_<dtype> entry point,
  * which calls the AVX2 variant when gc_simd_level() says so.
  * Code here must be written so the compiler can vectorize it without
- * reassociation (explicit independent accumulators), because -ffast-math is
+ * reassociation (explicit independent accumulators), because fast-math flags are
  * never used.
  */
 #ifndef GC_KERNEL_H

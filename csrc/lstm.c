@@ -94,16 +94,10 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
     for (int64_t j = 0; j < G4; j++)
         bias[j] = (b_ih ? b_ih[j] : (real)0) + (b_hh ? b_hh[j] : (real)0);
     const int small = gc_rec_use_small(B, G4, H);
-    real *wt = gc_rec_make_wt(w_hh, G4, H);
+    real *wiht;
+    real *wt = gc_rec_make_wts(w_hh, w_ih, G4, H, I, &wiht);
     if (!wt) {
         free(bias);
-        return GC_ERR_NOMEM;
-    }
-
-    real *wiht = gc_rec_make_wt(w_ih, G4, I);
-    if (!wiht) {
-        free(bias);
-        free(wt);
         return GC_ERR_NOMEM;
     }
     const int64_t tc = gc_rec_proj_chunk(B, G4);
@@ -130,7 +124,6 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
     }
     free(bias);
     free(wt);
-    free(wiht);
     return st;
 }
 

@@ -195,10 +195,16 @@ static inline void gc_rec_transpose(real *restrict wt, const real *restrict w, i
         }
 }
 
-/* malloc'd W^T for the forward pass (NULL when out of memory). */
-static inline real *gc_rec_make_wt(const real *w, int64_t GH, int64_t H) {
-    real *wt = malloc(sizeof(real) * (size_t)(GH * H));
-    if (wt) gc_rec_transpose(wt, w, GH, H);
+/* W_hh^T (H, G) and W_ih^T (I, G) for the forward pass, in one malloc'd
+ * block: returns W_hh^T (free it alone) and sets *wiht; NULL when out of
+ * memory. */
+static inline real *gc_rec_make_wts(const real *w_hh, const real *w_ih, int64_t G, int64_t H,
+                                    int64_t I, real **wiht) {
+    real *wt = malloc(sizeof(real) * (size_t)(G * (H + I)));
+    if (!wt) return NULL;
+    gc_rec_transpose(wt, w_hh, G, H);
+    *wiht = wt + G * H;
+    gc_rec_transpose(*wiht, w_ih, G, I);
     return wt;
 }
 

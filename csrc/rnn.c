@@ -37,16 +37,10 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
     if (!bias) return GC_ERR_NOMEM;
     for (int64_t j = 0; j < H; j++) bias[j] = (b_ih ? b_ih[j] : (real)0) + (b_hh ? b_hh[j] : (real)0);
     const int small = gc_rec_use_small(B, H, H);
-    real *wt = gc_rec_make_wt(w_hh, H, H);
+    real *wiht;
+    real *wt = gc_rec_make_wts(w_hh, w_ih, H, H, I, &wiht);
     if (!wt) {
         free(bias);
-        return GC_ERR_NOMEM;
-    }
-
-    real *wiht = gc_rec_make_wt(w_ih, H, I);
-    if (!wiht) {
-        free(bias);
-        free(wt);
         return GC_ERR_NOMEM;
     }
     const int64_t tc = gc_rec_proj_chunk(B, H);
@@ -88,7 +82,6 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
     }
     free(bias);
     free(wt);
-    free(wiht);
     return st;
 }
 
