@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, check_float_array
+from .._contract import FLOAT_DTYPES, check_float_array
 
 
 def combine_norms(a: float, b: float, ord: float) -> float:
