@@ -203,7 +203,7 @@ def test_optimizer_accepts_arena_and_zero_grad():
         (lambda m: optim.SGD(m, lr=-1.0), ValueError, "lr: expected a finite number > 0"),
         (lambda m: optim.SGD(m, lr=float("nan")), ValueError, "lr: expected a finite number > 0"),
         (lambda m: optim.Adam(m, lr=float("inf")), ValueError, "Adam: lr: expected a finite number"),
-        (lambda m: optim.SGD(m, lr="0.1"), TypeError, "lr: expected a real number"),
+        (lambda m: optim.SGD(m, lr="0.1"), TypeError, "lr: expected a finite number > 0.0, got .0.1. .str."),
         (lambda m: optim.SGD(m, lr=0.1, momentum=-0.1), ValueError, "momentum: expected a finite number >= 0"),
         (lambda m: optim.SGD(m, lr=0.1, nesterov=True), ValueError, "nesterov=True needs momentum > 0"),
         (lambda m: optim.Adam(m, betas=(0.9, 1.0)), ValueError, "beta2: expected a finite number >= 0.0 and < 1.0"),
