@@ -19,7 +19,6 @@ from .errors import NonFiniteGradientError
 from .info import info
 from .monitor import GradMonitor
 from .train import TrainResult, train
-from . import tasks
 
 __all__ = [
     "__version__",
@@ -27,7 +26,6 @@ __all__ = [
     "GradMonitor",
     "TrainResult",
     "train",
-    "tasks",
     "NonFiniteGradientError",
     "CheckpointError",
     "save",
@@ -44,3 +42,22 @@ __all__ = [
 
 # Dense networks: layers and the parameter arena, initializers, losses, optimizers, data scaling.
 from . import data, init, losses, nn, optim  # noqa: E402
+
+# Submodules loaded on first use (PEP 562): ``gradcore.experiments`` and the
+# rest are attributes of the package without slowing ``import gradcore``.
+_LAZY_SUBMODULES = ("cli", "experiments", "interop", "reference", "tasks")
+__all__ += ["data", "init", "losses", "nn", "optim", *_LAZY_SUBMODULES]
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

@@ -8,9 +8,10 @@ same name and signature in ``gradcore._kernels`` (C) and
 from __future__ import annotations
 
 import importlib
+from typing import Any, Dict
 
 _VALID = ("c", "numpy")
-_state = {"name": "c", "module": None}
+_state: Dict[str, Any] = {"name": "c", "module": None}
 
 
 def set_backend(name: str) -> None:

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .clip import grad_stats
+from .clip import GradStats, grad_stats
 
 __all__ = ["GradMonitor", "Event"]
 
@@ -116,7 +116,7 @@ class GradMonitor:
         self._diff_buf: Optional[np.ndarray] = None
         self._views = None
         #: GradStats of the weights after the last recorded step (None before)
-        self.last_weight_stats = None
+        self.last_weight_stats: Optional[GradStats] = None
         self._pending = False
         self._exploding = False
         self._growing = False
@@ -149,6 +149,7 @@ class GradMonitor:
             self.events.append(Event(step, "nonfinite", None, None, float(loss),
                                      f"loss is {'NaN' if math.isnan(float(loss)) else 'Inf'}"))
         if not stats.finite:
+            assert stats.first_nonfinite is not None
             name, idx = stats.first_nonfinite
             value = float(np.asarray(grads[name]).reshape(-1)[idx])
             kind = "NaN" if math.isnan(value) else "Inf"
@@ -265,7 +266,7 @@ class GradMonitor:
         self._growing = growing
 
     def _check_vanishing(self, step: int, norm: float, per: np.ndarray) -> None:
-        now = set()
+        now: set = set()
         if norm < self.vanish_threshold:
             now.add(None)
         for name, v in zip(self.names, per):
@@ -299,7 +300,7 @@ class GradMonitor:
         return len(self._rec["step"])
 
     @property
-    def history(self) -> Dict[str, np.ndarray]:
+    def history(self) -> Dict[str, Any]:
         """Dict of NumPy arrays, one entry per recorded step (see the class
         docstring). A step whose ``after_step`` has not run yet has NaN
         weight norm, clip coefficient and update ratio."""
@@ -314,7 +315,7 @@ class GradMonitor:
                 mat[i] = r
             for j, name in enumerate(self.names):
                 out[f"{k}/{name}"] = mat[:, j]
-        ts = {}
+        ts: Dict[str, Any] = {}
         for name, rows in self._timesteps.items():
             if len({r.shape for r in rows}) == 1:
                 ts[name] = np.stack(rows)

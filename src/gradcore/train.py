@@ -16,7 +16,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class TrainResult:
             where = f" in {self.stop_parameter}" + (f" at flat index {self.stop_index}"
                                                     if self.stop_index is not None else "")
         what = {"nonfinite_loss": "loss", "nonfinite_gradient": "gradient",
-                "nonfinite_weights": "weights after the update"}.get(self.stop_reason, self.stop_reason)
+                "nonfinite_weights": "weights after the update"}.get(str(self.stop_reason), self.stop_reason)
         restored = ("the initial weights" if self.restored_step == -1 else
                     f"the weights after step {self.restored_step}")
         return (f"stopped at step {self.stop_step}: {self.stop_kind} {what}{where}; restored {restored} "
@@ -76,6 +76,21 @@ class TrainResult:
 
     def __str__(self) -> str:
         return self.message
+
+    def __repr__(self) -> str:
+        """Summary without the per-step arrays.
+
+        >>> import numpy as np
+        >>> TrainResult(2, np.array([1.0, 0.5]), np.ones(2), np.ones(2))
+        TrainResult(steps=2, final_loss=0.5, stopped=False, seconds=0.000)
+        """
+        stop = ""
+        if self.stopped:
+            stop = (f", stop_step={self.stop_step}, stop_reason={self.stop_reason!r}, "
+                    f"stop_parameter={self.stop_parameter!r}, stop_kind={self.stop_kind!r}, "
+                    f"restored_step={self.restored_step}")
+        return (f"TrainResult(steps={self.steps}, final_loss={self.final_loss:.6g}, "
+                f"stopped={self.stopped}{stop}, seconds={self.seconds:.3f})")
 
 
 def _loss_fn(loss) -> Callable:
@@ -119,7 +134,7 @@ def _progress(enabled: bool, total):
 
 def _locate(arrays: dict):
     stats = grad_stats(arrays)
-    if stats.finite:
+    if stats.finite or stats.first_nonfinite is None:
         return None
     name, idx = stats.first_nonfinite
     v = float(np.asarray(arrays[name]).reshape(-1)[idx])
@@ -159,13 +174,13 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
         raise ValueError("monitor: it watches a different model")
     total = steps
     if total is None and hasattr(batches, "__len__"):
-        total = len(batches)
+        total = len(batches)  # type: ignore[arg-type]  # checked just above
     bar = _progress(progress, total)
 
     good = arena.data.copy()  # weights after the last fully finite step
     good_step = -1
     losses, norms, coefs = [], [], []
-    stop = {}
+    stop: Dict[str, Any] = {}
     t0 = time.perf_counter()
     step = 0
     try:
@@ -218,7 +233,7 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
             if monitor is not None:
                 monitor.after_step(coef)
                 ws = monitor.last_weight_stats  # the monitor's weight-norm pass doubles as the check
-                wbad = None if ws.finite else _locate(model.parameters())
+                wbad = None if ws is not None and ws.finite else _locate(model.parameters())
             else:
                 wbad = _locate(model.parameters())
             if wbad is not None:

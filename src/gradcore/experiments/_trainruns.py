@@ -182,7 +182,7 @@ class TrainingComparison(ExperimentResult):
         self.seeds = list(seeds)
         self.claims = list(claims or [])
         self.note = note
-        self._figure_fn = None
+        self._figure_fn: Optional[Any] = None
 
     @property
     def verdict(self) -> str:

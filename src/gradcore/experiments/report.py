@@ -15,7 +15,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._common import PLOT_HINT, have_matplotlib, jsonable
 
@@ -40,7 +40,8 @@ class Report:
 def _items(results) -> List:
     if isinstance(results, Mapping):
         return list(results.items())
-    out, seen = [], {}
+    out: List = []
+    seen: Dict[str, int] = {}
     for r in results:
         key = getattr(r, "name", "result")
         seen[key] = seen.get(key, 0) + 1
@@ -49,7 +50,7 @@ def _items(results) -> List:
 
 
 def write_report(results: Union[Mapping[str, object], Sequence[object]], out_dir="gradcore-report",
-                 title: str = "gradcore report", plots: bool = True, extra: Mapping = None) -> Report:
+                 title: str = "gradcore report", plots: bool = True, extra: Optional[Mapping] = None) -> Report:
     """Write ``results`` (a dict key -> result, or a list of results keyed by
     their ``name``) into ``out_dir`` (created if needed) and return a
     :class:`Report`. ``plots=False`` skips the PNGs even with matplotlib."""
@@ -59,7 +60,7 @@ def write_report(results: Union[Mapping[str, object], Sequence[object]], out_dir
     can_plot = plots and have_matplotlib()
     rep = Report(out_dir, plots=can_plot)
     sections = []
-    summary = {"title": title, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "plots": can_plot,
+    summary: Dict[str, Any] = {"title": title, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "plots": can_plot,
                "experiments": {}}
     if extra:
         summary.update(jsonable(dict(extra)))

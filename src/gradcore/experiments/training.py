@@ -39,15 +39,6 @@ def _pixels(n: int, features: int, rng):
     return img, y
 
 
-def _epochs(x, y, batch_size, rng):
-    n = len(x)
-    while True:
-        perm = rng.permutation(n)
-        for i in range(0, n - batch_size + 1, batch_size):
-            idx = perm[i:i + batch_size]
-            yield x[idx], y[idx]
-
-
 def normalization_study(n_samples: int = 512, features: int = 64, hidden: Sequence[int] = (64, 64),
                         steps: int = 200, lr: float = 0.01, batch_size: int = 32, seed: int = 0,
                         dtype: str = "float32") -> TrainingComparison:

@@ -19,7 +19,10 @@ like torch's, and says which parameter and element hold the first NaN/Inf.
 
 from __future__ import annotations
 
-from typing import Iterable, Union
+from typing import TYPE_CHECKING, Iterable, Union
+
+if TYPE_CHECKING:  # annotations only; torch is imported lazily
+    import torch
 
 from .. import clip as _clip
 
