@@ -94,13 +94,13 @@ def seed_arg(seed, name: str = "seed", who=None):
     NumPy) or a ``numpy.random.Generator`` (returned as is). Returns a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None:
-        return np.random.default_rng()
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{_prefix(who)}{name}: expected an int >= 0, None or a numpy.random.Generator, "
+        raise TypeError(f"{_prefix(who)}{name} must be an int >= 0, None or a numpy.random.Generator, "
                         f"got {seed!r} ({type(seed).__name__})")
     if seed < 0:
-        raise ValueError(f"{_prefix(who)}{name}: expected an int >= 0, None or a numpy.random.Generator, "
+        raise ValueError(f"{_prefix(who)}{name} must be an int >= 0, None or a numpy.random.Generator, "
                          f"got {seed!r}")
     return np.random.default_rng(int(seed))
 

@@ -76,3 +76,20 @@ def check_labels(labels, name: str, B: int, C: int):
         bad = int(np.flatnonzero((labels < 0) | (labels >= C))[0])
         raise ValueError(f"{name}: class index {int(labels[bad])} at position {bad} is out of range [0, {C})")
     return labels
+
+
+def check_disjoint(out, oname: str, other, name: str, same_ok: bool = False) -> None:
+    """Same rule as the binding: output ``out`` and argument ``other``
+    (C-contiguous arrays or None) occupy disjoint memory (``same_ok``: or
+    exactly the same memory)."""
+    if out is None or other is None:
+        return
+    lo1 = out.__array_interface__["data"][0]
+    lo2 = other.__array_interface__["data"][0]
+    hi1, hi2 = lo1 + out.nbytes, lo2 + other.nbytes
+    if lo1 < hi2 and lo2 < hi1:
+        if same_ok and lo1 == lo2 and hi1 == hi2:
+            return
+        raise ValueError(f"{oname}: output overlaps argument {name}"
+                         + (" (only exactly the same array is allowed)" if same_ok else "")
+                         + "; pass a separate output array")
