@@ -25,7 +25,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from ._validate import int_arg, seed_arg
+from ._contract import int_arg, seed_arg
 from .init import as_float_dtype
 
 __all__ = [

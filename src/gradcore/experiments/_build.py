@@ -73,7 +73,7 @@ def activation_grad(act: str, y: np.ndarray, dy: np.ndarray, slope: float = 0.01
     definition every backend uses (``reference.activation``: relu/leaky_relu
     pass dy where y is NaN, like the C kernels and PyTorch)."""
     from ..reference.activation import activation_backward_values
-    from ..reference._checks import check_act
+    from .._contract import check_activation
 
-    check_act(act)
+    check_activation(act)
     return activation_backward_values(dy, y, act, slope)
