@@ -3,7 +3,8 @@
 ``gradcore demo`` runs the six experiments and writes a report;
 ``gradcore chain | depth | bptt | clip | normalize | init`` run one experiment
 with a flag for every knob; ``gradcore sweep CONFIG.toml`` runs a grid;
-``gradcore bench`` times the canonical workloads against the installed peers;
+``gradcore reproduce NAME|all`` runs a classic paper's setup and checks its
+claims; ``gradcore bench`` times the canonical workloads against the installed peers;
 ``gradcore info`` describes the build. Exit codes: 0 success, 1 a run failed,
 2 bad usage (flags, values or config file).
 """
@@ -175,6 +176,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
     _add_common(p, dtype="float32")
+
+    from .experiments.reproduce import PAPERS
+
+    p = add("reproduce", "run a classic paper's own setup and check its claims against the paper's numbers")
+    p.add_argument("name", choices=PAPERS + ("all",), metavar="NAME",
+                   help=f"the paper: {', '.join(PAPERS)}, or all")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's longer setup (says how long up front) instead of the quick budget")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (default: the budget's)")
+    p.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="also write a report (claims, PNG plots, CSV, JSON, index.html) into DIR")
+    _add_threads(p)
 
     p = add("sweep", "run a grid of experiment runs described by a TOML file")
     p.add_argument("config", metavar="CONFIG.toml", help="the sweep description (see gradcore sweep --help)")
@@ -349,6 +363,42 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from .experiments.reproduce import PAPERS, expected_seconds, reproduce_all
+
+    budget = "full" if args.full else "quick"
+    names = PAPERS if args.name == "all" else (args.name,)
+    if args.n_jobs == 0:
+        raise UsageError("--n-jobs: expected a non-zero integer (-1 = all cores)")
+    est = sum(expected_seconds(n, budget) for n in names)
+    print(f"gradcore reproduce {args.name} ({budget} budget): about {_duration(est)} on 2 idle cores\n")
+
+    def show(r):
+        print(r.table())
+        print()
+
+    results = reproduce_all(budget, args.seeds, args.n_jobs, names=names, on_done=show)
+    if len(results) > 1:
+        print("summary:")
+        for r in results:
+            print(f"  {r.name:16s} {r.verdict:15s} {sum(c['holds'] for c in r.claims)}/{len(r.claims)} claims, "
+                  f"{r.seconds:.1f} s")
+    if args.out:
+        from .experiments.report import write_report
+
+        rep = write_report({r.name: r for r in results}, args.out, title=f"gradcore reproduce {args.name}")
+        print(f"report: {rep.index}" + ("" if rep.plots else ' (no plots: pip install "gradcore[plot]")'))
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 # -------------------------------------------------------------------- sweep
 _TOP_KEYS = ("experiment", "n_jobs", "backend", "scheduler", "out", "params", "grid")
 
@@ -462,7 +512,7 @@ def cmd_info(args) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
-            "normalize": cmd_normalize, "init": cmd_init, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
+            "normalize": cmd_normalize, "init": cmd_init, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
