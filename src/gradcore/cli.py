@@ -83,6 +83,10 @@ def _add_common(p, dtype="float64", seed=True):
     _add_threads(p)
 
 
+def _add_seeds(p):
+    p.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (--seed, --seed + 1, ...)")
+
+
 def _add_threads(p):
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="BLAS threads (the experiments' matrices are small: one thread is fastest and "
@@ -144,17 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("clip", "train the same RNN with and without gradient clipping")
     p.add_argument("--task", choices=("adding", "adding_hochreiter", "temporal_order", "temporal_order3", "copy"),
                    default="adding", help="sequence task")
-    p.add_argument("--T", type=_positive_int, default=50, help="sequence length")
-    p.add_argument("--steps", type=_positive_int, default=300, help="training steps")
-    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0, 10.0], metavar="C",
+    p.add_argument("--T", type=_positive_int, default=30, help="sequence length")
+    p.add_argument("--steps", type=_positive_int, default=3000, help="training steps")
+    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
     p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
     p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
-    p.add_argument("--radius", type=_nonneg, default=1.5, help="initial spectral radius of the recurrent weight")
+    p.add_argument("--radius", type=_nonneg, default=1.2, help="initial spectral radius of the recurrent weight")
     p.add_argument("--lr", type=_positive, default=0.1, help="SGD learning rate")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_seeds(p)
     _add_common(p, dtype="float32")
 
     p = add("normalize", "raw 0-255 inputs against min-max scaled inputs, same net and seed")
@@ -286,8 +291,8 @@ def cmd_clip(args) -> int:
     from .experiments.training import clipping_study
 
     _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
-                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype),
-          args, "clipping")
+                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype,
+                         seeds=args.seeds), args, "clipping")
     return 0
 
 
@@ -317,7 +322,7 @@ def demo_plan(quick: bool, seed: int = 0):
             ("depth", "deep-net gradient profiles",
              lambda: ex.depth_sweep(20, 128, ("normal(1.0)", "xavier", "he"), ("relu", "tanh"), 16, seed)),
             ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 1.0, 1.01, 1.1), (50, 100), 16, seed=seed)),
-            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 60, seed=seed)),
+            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 10, 1200, seed=seed)),
             ("normalization", "input scaling study", lambda: ex.normalization_study(256, 32, (32, 32), 60, seed=seed)),
             ("initialization", "initialization study",
              lambda: ex.initialization_study(10, 32, steps=60, n_samples=256, seed=seed)),
@@ -328,7 +333,7 @@ def demo_plan(quick: bool, seed: int = 0):
          lambda: ex.depth_sweep(30, 512, ex.depth.DEFAULT_INITS, ("relu", "tanh"), 64, seed)),
         ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 0.99, 1.0, 1.01, 1.1), (50, 100, 200), 32,
                                                          seed=seed)),
-        ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 300, seed=seed)),
+        ("clipping", "clipping study", lambda: ex.clipping_study(seed=seed)),
         ("normalization", "input scaling study", lambda: ex.normalization_study(seed=seed)),
         ("initialization", "initialization study", lambda: ex.initialization_study(seed=seed)),
     ]
