@@ -15,6 +15,7 @@ from .clip import (
     grad_stats,
 )
 from .adaptive import AutoClip, adaptive_clip_
+from .checkpoint import CheckpointError, load, save
 from .errors import NonFiniteGradientError
 from .info import info
 from .monitor import GradMonitor
@@ -31,6 +32,9 @@ __all__ = [
     "train",
     "tasks",
     "NonFiniteGradientError",
+    "CheckpointError",
+    "save",
+    "load",
     "clip_grad_norm_",
     "clip_grad_value_",
     "get_backend",
