@@ -54,16 +54,18 @@ static int cell_fwd(real *restrict gi, real *restrict gf, real *restrict gg, rea
 
 /* One batch row of the backward cell: activated gates in, pre-activation
  * gradients out (in place); dc holds the carried dc_t on entry and dc_{t-1}
- * (through f) on exit; returns 1 when dc holds NaN/Inf. */
+ * (through f) on exit; dct := the whole dL/dc_t (carry + the path through
+ * h_t); returns 1 when dc holds NaN/Inf. */
 static int cell_bwd(real *restrict gi, real *restrict gf, real *restrict gg, real *restrict go,
-                    real *restrict dcb, const real *restrict dhb, const real *restrict c,
-                    const real *restrict cp, int64_t H) {
+                    real *restrict dcb, real *restrict dct, const real *restrict dhb,
+                    const real *restrict c, const real *restrict cp, int64_t H) {
     int bad = 0;
     for (int64_t j = 0; j < H; j++) {
         real i = gi[j], f = gf[j], g = gg[j], o = go[j];
         real tc = gc_rec_tanh(c[j]);
         real dhv = dhb[j];
         real dc = dcb[j] + dhv * o * ((real)1 - tc * tc);
+        dct[j] = dc;
         gi[j] = dc * g * i * ((real)1 - i);
         gf[j] = dc * cp[j] * f * ((real)1 - f);
         gg[j] = dc * i * ((real)1 - g * g);
@@ -142,12 +144,14 @@ static int grads(real *dx, real *dw_ih, real *dw_hh, const real *ga, const real 
  * dw_hh (4H, H), db_ih, db_hh (4H) accumulate (+=; biases may be NULL); dx
  * (T, B, I), dh0, dc0 (B, H) are overwritten (NULL: not computed). d_out
  * (T, B, H), d_hT, d_cT (B, H) may be NULL (zero). step_norms (T,) :=
- * ||dL/dh_t|| (the h part of the gradient flowing at step t) or NULL.
+ * ||dL/dh_t|| (the h part of the gradient flowing at step t) or NULL;
+ * cell_norms (T,) := ||dL/dc_t|| (the whole gradient reaching c_t: the carry
+ * from c_{t+1} through f plus the path through h_t) or NULL.
  * truncate, first_nonfinite (checks dh_t and dc_t), stop_on_nonfinite: as in
  * gc_rnn_backward. */
 int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw_hh,
-                           real *db_ih, real *db_hh, double *step_norms, const real *d_out,
-                           const real *d_hT, const real *d_cT, const real *x, const real *h0,
+                           real *db_ih, real *db_hh, double *step_norms, double *cell_norms,
+                           const real *d_out, const real *d_hT, const real *d_cT, const real *x, const real *h0,
                            const real *c0, const real *out, const real *cs, real *gates,
                            const real *w_ih, const real *w_hh, int64_t T, int64_t B, int64_t I,
                            int64_t H, int64_t truncate, int stop_on_nonfinite,
@@ -157,10 +161,10 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
         return GC_ERR_ARG;
     *first_nonfinite = -1;
     const int64_t BH = B * H, G4 = 4 * H;
-    real *scratch = malloc(sizeof(real) * (size_t)(4 * BH));
+    real *scratch = malloc(sizeof(real) * (size_t)(5 * BH));
     if (!scratch) return GC_ERR_NOMEM;
     real *dh = scratch, *carry_h = scratch + BH, *carry_c = scratch + 2 * BH,
-         *zeros = scratch + 3 * BH;
+         *zeros = scratch + 3 * BH, *dct = scratch + 4 * BH;
     memset(zeros, 0, sizeof(real) * (size_t)BH);
     memcpy(carry_h, d_hT ? d_hT : zeros, sizeof(real) * (size_t)BH);
     memcpy(carry_c, d_cT ? d_cT : zeros, sizeof(real) * (size_t)BH);
@@ -180,16 +184,19 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
         double nrm = gc_rec_combine(dh, d_out ? d_out + t * BH : NULL, carry_h, NULL, BH, &bad);
         for (int64_t b = 0; b < B; b++) {
             real *gb = gt + b * G4;
-            bad |= cell_bwd(gb, gb + H, gb + 2 * H, gb + 3 * H, carry_c + b * H, dh + b * H,
-                            cs + t * BH + b * H, cprev + b * H, H);
+            bad |= cell_bwd(gb, gb + H, gb + 2 * H, gb + 3 * H, carry_c + b * H, dct + b * H,
+                            dh + b * H, cs + t * BH + b * H, cprev + b * H, H);
         }
         if (bacc) gc_rec_rowsum_acc(bacc, gt, B, G4, G4);
         if (step_norms) step_norms[t] = nrm;
+        if (cell_norms) cell_norms[t] = gc_rec_norm(dct, BH);
         if (bad && *first_nonfinite < 0) {
             *first_nonfinite = t;
             if (stop_on_nonfinite) {
-                if (step_norms)
-                    for (int64_t s = 0; s < t; s++) step_norms[s] = NAN;
+                for (int64_t s = 0; s < t; s++) {
+                    if (step_norms) step_norms[s] = NAN;
+                    if (cell_norms) cell_norms[s] = NAN;
+                }
                 free(scratch);
                 free(bacc);
                 return GC_OK;
@@ -231,10 +238,10 @@ GC_DISPATCH(int, lstm_forward,
              first_nonfinite))
 GC_DISPATCH(int, lstm_backward,
             (real *dx, real *dh0, real *dc0, real *dw_ih, real *dw_hh, real *db_ih, real *db_hh,
-             double *step_norms, const real *d_out, const real *d_hT, const real *d_cT,
+             double *step_norms, double *cell_norms, const real *d_out, const real *d_hT, const real *d_cT,
              const real *x, const real *h0, const real *c0, const real *out, const real *cs,
              real *gates, const real *w_ih, const real *w_hh, int64_t T, int64_t B, int64_t I,
              int64_t H, int64_t truncate, int stop_on_nonfinite, int64_t *first_nonfinite),
-            (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, d_cT, x, h0, c0,
+            (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, cell_norms, d_out, d_hT, d_cT, x, h0, c0,
              out, cs, gates, w_ih, w_hh, T, B, I, H, truncate, stop_on_nonfinite,
              first_nonfinite))

@@ -282,6 +282,21 @@ static inline double gc_rec_combine(real *restrict dh, const real *a, const real
     return sqrt(s);
 }
 
+/* ||v||_2 over v[0..n) (float64, GC_NACC accumulators in fixed order; the
+ * scaled pass when the plain sum overflows). */
+static inline double gc_rec_norm(const real *v, int64_t n) {
+    double acc[GC_NACC] = {0};
+    int64_t i = 0;
+    for (; i + GC_NACC <= n; i += GC_NACC)
+        for (int k = 0; k < GC_NACC; k++) acc[k] += (double)v[i + k] * (double)v[i + k];
+    for (int k = 0; i < n; i++, k++) acc[k] += (double)v[i] * (double)v[i];
+    for (int w = GC_NACC / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    double s = acc[0];
+    if (isinf(s)) return gc_rec_scaled_norm(v, n);
+    return sqrt(s);
+}
+
 /* 1 when any of x[0..n) is NaN/Inf. */
 static inline int gc_rec_any_bad(const real *x, int64_t n) {
     int flag = 0;

@@ -74,10 +74,11 @@ def backward(K, kind, c, f, g, act="tanh", truncate=None, stop=False):
                                     c["w_ih"], c["w_hh"], act, truncate, stop)
     elif kind == "lstm":
         r["dc0"] = np.zeros((B, H), dt)
+        r["cnorms"] = np.zeros(T)
         r["first"] = K.lstm_backward(r["dx"], r["dh0"], r["dc0"], r["dw_ih"], r["dw_hh"], r["db_ih"],
                                      r["db_hh"], r["norms"], g["d_out"], g["d_hT"], g["d_cT"], c["x"],
                                      c["h0"], c["c0"], f["out"], f["cs"], f["gates"], c["w_ih"],
-                                     c["w_hh"], truncate, stop)
+                                     c["w_hh"], truncate, stop, cell_norms=r["cnorms"])
     else:
         r["first"] = K.gru_backward(r["dx"], r["dh0"], r["dw_ih"], r["dw_hh"], r["db_ih"], r["db_hh"],
                                     r["norms"], g["d_out"], g["d_hT"], c["x"], c["h0"], f["out"],

@@ -23,7 +23,7 @@ VARIANTS = {
 
 
 def _outs(kind, f, b):
-    keys = ["dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "norms"] + (["dc0"] if kind == "lstm" else [])
+    keys = ["dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh", "norms"] + (["dc0", "cnorms"] if kind == "lstm" else [])
     fk = ["out"] + (["cs"] if kind == "lstm" else [])
     return {**{k: f[k] for k in fk}, **{k: b[k] for k in keys if b[k] is not None}}
 
@@ -235,6 +235,8 @@ def test_backward_reports_and_stops_at_first_nonfinite_gradient(K, kind):
     assert b["first"] == 6
     assert np.isfinite(b["norms"][7:]).all() and not np.isfinite(b["norms"][6])
     assert np.isnan(b["norms"][:6]).all()
+    if kind == "lstm":
+        assert np.isfinite(b["cnorms"][7:]).all() and np.isnan(b["cnorms"][:6]).all()
     for key in ("dx", "dh0", "dw_ih", "dw_hh", "db_ih", "db_hh"):
         assert not b[key].any(), f"{key} was written although the loop stopped"
 

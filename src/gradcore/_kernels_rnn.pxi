@@ -33,14 +33,14 @@ cdef extern from "gradcore.h" nogil:
                             int64_t B, int64_t In, int64_t H, int stop_on_nonfinite,
                             int64_t *first_nonfinite)
     int gc_lstm_backward_f32(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh,
-                             float *db_ih, float *db_hh, double *step_norms, const float *d_out,
+                             float *db_ih, float *db_hh, double *step_norms, double *cell_norms, const float *d_out,
                              const float *d_hT, const float *d_cT, const float *x, const float *h0,
                              const float *c0, const float *out, const float *cs, float *gates,
                              const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
                              int64_t H, int64_t truncate, int stop_on_nonfinite,
                              int64_t *first_nonfinite)
     int gc_lstm_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, double *dw_hh,
-                             double *db_ih, double *db_hh, double *step_norms, const double *d_out,
+                             double *db_ih, double *db_hh, double *step_norms, double *cell_norms, const double *d_out,
                              const double *d_hT, const double *d_cT, const double *x,
                              const double *h0, const double *c0, const double *out,
                              const double *cs, double *gates, const double *w_ih,
@@ -298,9 +298,11 @@ def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, bint stop_on
 
 
 def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, d_cT, x, h0,
-                  c0, out, cs, gates, w_ih, w_hh, truncate=None, bint stop_on_nonfinite=False):
+                  c0, out, cs, gates, w_ih, w_hh, truncate=None, bint stop_on_nonfinite=False,
+                  cell_norms=None):
     """LSTM BPTT over the whole sequence; consumes (overwrites) ``gates``.
-    Returns the first step (backward order) whose dh or dc is non-finite."""
+    ``cell_norms`` (T,) float64 or None receives ||dL/dc_t||. Returns the
+    first step (backward order) whose dh or dc is non-finite."""
     a = _RecArgs(x, w_hh, 4)
     cdef int64_t T = a.T, B = a.B, I = a.In, H = a.H
     cdef int64_t k = _rec_truncate(truncate)
@@ -323,6 +325,8 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     a.arr(db_ih, "db_ih", (4 * H,), writable=True, optional=True)
     a.arr(db_hh, "db_hh", (4 * H,), writable=True, optional=True)
     a.norms(step_norms, "step_norms")
+    a.norms(cell_norms, "cell_norms")
+    cdef double *p_cnorms = <double *>_rp(cell_norms)
     cdef void *p_dx = _rp(dx)
     cdef void *p_dh0 = _rp(dh0)
     cdef void *p_dc0 = _rp(dc0)
@@ -349,7 +353,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
         if f32:
             st = gc_lstm_backward_f32(<float *>p_dx, <float *>p_dh0, <float *>p_dc0,
                                       <float *>p_dwih, <float *>p_dwhh, <float *>p_dbih,
-                                      <float *>p_dbhh, p_norms, <const float *>p_dout,
+                                      <float *>p_dbhh, p_norms, p_cnorms, <const float *>p_dout,
                                       <const float *>p_dhT, <const float *>p_dcT,
                                       <const float *>p_x, <const float *>p_h0, <const float *>p_c0,
                                       <const float *>p_out, <const float *>p_cs, <float *>p_g,
@@ -358,7 +362,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
         else:
             st = gc_lstm_backward_f64(<double *>p_dx, <double *>p_dh0, <double *>p_dc0,
                                       <double *>p_dwih, <double *>p_dwhh, <double *>p_dbih,
-                                      <double *>p_dbhh, p_norms, <const double *>p_dout,
+                                      <double *>p_dbhh, p_norms, p_cnorms, <const double *>p_dout,
                                       <const double *>p_dhT, <const double *>p_dcT,
                                       <const double *>p_x, <const double *>p_h0,
                                       <const double *>p_c0, <const double *>p_out,

@@ -122,5 +122,27 @@ class Arena:
     def __len__(self) -> int:
         return len(self.specs)
 
+    # A copied or unpickled arena rebuilds its views over its own (aligned)
+    # buffers; pickling the views themselves would detach them.
+    def __getstate__(self):
+        return {"specs": self.specs, "dtype": self.dtype.str, "data": self.data, "grad": self.grad}
+
+    def __setstate__(self, state):
+        self.specs = [(name, tuple(shape)) for name, shape in state["specs"]]
+        self.dtype = np.dtype(state["dtype"])
+        self.offsets = {}
+        pos = 0
+        for name, shape in self.specs:
+            n = int(np.prod(shape, dtype=np.int64))
+            self.offsets[name] = (pos, pos + n)
+            pos += n
+        self.size = pos
+        self.data = aligned_zeros(pos, self.dtype)
+        self.grad = aligned_zeros(pos, self.dtype)
+        self.data[...] = state["data"]
+        self.grad[...] = state["grad"]
+        self.params = self.views(self.data)
+        self.grads = self.views(self.grad)
+
     def __repr__(self) -> str:
         return f"Arena({len(self.specs)} parameters, {self.size} values, dtype={self.dtype})"

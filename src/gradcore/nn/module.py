@@ -29,6 +29,12 @@ Contract (for every layer, in gradcore and outside it)
   (``"0.weight"``, ``"0.bias"``, ``"1.weight"`` ...) -> views into the arena,
   in layer order, like PyTorch's ``named_parameters()``. A module's subtree
   occupies one contiguous slice of the arena.
+- Forward caches (what ``backward`` needs, per-shape work buffers) are held
+  in the attributes named in ``_forward_cache`` (name -> value meaning
+  "empty") and in any :class:`~gradcore.nn._util.ShapeCache` attribute.
+  ``clear_cache()`` empties them; ``copy.deepcopy`` and pickling leave them
+  out, and the copy's parameters and gradients are views of the copy's own
+  arena (re-bound through ``_bind()``).
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from .arena import Arena, as_float_dtype
+from ._util import ShapeCache
+
+#: attributes the gradcore layers use for forward caches, and their empty value
+FORWARD_CACHE = {"_x": None, "_y": None, "_dz": None, "_dx": None, "_xshape": None, "_shape": None,
+                 "_bufs": None, "_h0": None, "_c0": None, "_tb": None, "_cache_ok": False}
 
 
 class Module:
@@ -45,6 +56,8 @@ class Module:
 
     #: dtype used for a parameter-free module's arena; layers set ``self.dtype``.
     dtype: np.dtype = np.dtype(np.float32)
+    #: forward-cache attributes -> their empty value (see the module docstring)
+    _forward_cache: Dict[str, object] = FORWARD_CACHE
 
     def __new__(cls, *args, **kwargs):
         self = object.__new__(cls)
@@ -136,6 +149,7 @@ class Module:
         starts = [arena.offsets[e[2]][0] for e in entries] + [arena.size]
         for mod, first, last, prefix in spans:
             mod.arena = arena
+            mod._arena_prefix = prefix
             own = [(local, dotted) for (m, local, dotted, _) in entries[first:last] if m is mod]
             mod.p = {local: arena.params[dotted] for local, dotted in own}
             mod.g = {local: arena.grads[dotted] for local, dotted in own}
@@ -149,6 +163,50 @@ class Module:
 
     def _bind(self) -> None:
         """Hook called after the arena is (re)built: cache views here."""
+
+    # ------------------------------------------------- caches, copy, pickle
+    def _cleared(self, state: dict) -> dict:
+        """``state`` (a copy of ``__dict__``) with the forward caches emptied."""
+        for k, v in state.items():
+            if isinstance(v, ShapeCache):
+                state[k] = ShapeCache()
+        for k, empty in self._forward_cache.items():
+            if k in state and not isinstance(state[k], ShapeCache):
+                state[k] = empty
+        return state
+
+    def clear_cache(self) -> "Module":
+        """Drop every forward cache and work buffer of the tree (memory back;
+        the next ``backward`` needs a new ``forward``). Returns self."""
+        for _, mod in self.named_modules():
+            mod.__dict__.update(mod._cleared(dict(mod.__dict__)))
+        return self
+
+    def __getstate__(self):
+        state = self._cleared(self.__dict__.copy())
+        arena = state.get("arena")
+        if arena is not None:
+            # views are rebuilt over the copy's arena; cached ones by _bind()
+            state["_named_keys"] = list(self._named_p or ())
+            for k in ("p", "g", "_named_p", "_named_g"):
+                state.pop(k, None)
+            for k, v in list(state.items()):
+                if isinstance(v, np.ndarray) and (np.shares_memory(v, arena.data)
+                                                  or np.shares_memory(v, arena.grad)):
+                    del state[k]
+        return state
+
+    def __setstate__(self, state):
+        keys = state.pop("_named_keys", None)
+        self.__dict__.update(state)
+        arena = self.arena
+        if arena is not None and keys is not None:
+            pre = getattr(self, "_arena_prefix", "")
+            self.p = {k: arena.params[pre + k] for k in self._param_names}
+            self.g = {k: arena.grads[pre + k] for k in self._param_names}
+            self._named_p = {k: arena.params[pre + k] for k in keys}
+            self._named_g = {k: arena.grads[pre + k] for k in keys}
+            self._bind()
 
     # ---------------------------------------------------------------- access
     def _require_arena(self) -> Arena:

@@ -92,19 +92,35 @@ def scaled(init, spectral_radius):
 
 
 # ------------------------------------------------------------------- layers
+def _check_bias(bias, who, single_ok):
+    """True (b_ih and b_hh, PyTorch's layout), False (none) or, where the
+    cell allows it, "single" (one bias, named bias_ih)."""
+    if isinstance(bias, (bool, np.bool_)):
+        return bool(bias)
+    if isinstance(bias, str) and bias == "single":
+        if not single_ok:
+            raise ValueError(f"{who}: bias='single' is not available (the reset gate multiplies "
+                             "the hidden-side bias b_hn, so one bias is a different model); "
+                             "use bias=True or bias=False")
+        return "single"
+    allowed = "True, False or 'single'" if single_ok else "True or False"
+    raise TypeError(f"{who}: bias must be {allowed}, got {bias!r}")
+
+
 class _Recurrent(Module):
     """Shared machinery of RNN, LSTM and GRU (parameters, checks, buffers)."""
 
     G = 1            # gates
     _kind = "rnn"
     _consumes = False
+    _single_ok = True
 
     def __init__(self, input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype,
                  seed, who):
         self.input_size = check_size(input_size, "input_size", who)
         self.hidden_size = check_size(hidden_size, "hidden_size", who)
         self.dtype = as_float_dtype(dtype, f"{who} dtype")
-        self.bias = bool(bias)
+        self.bias = _check_bias(bias, who, self._single_ok)
         rng = seed_rng(seed, who)
         H, I, G = self.hidden_size, self.input_size, self.G
         k = 1.0 / math.sqrt(H)
@@ -123,7 +139,8 @@ class _Recurrent(Module):
         if self.bias:
             binit = default if bias_init is None else bias_init
             self._declare("bias_ih", _init.apply(binit, (G * H,), rng, self.dtype, label))
-            self._declare("bias_hh", _init.apply(binit, (G * H,), rng, self.dtype, label))
+            if self.bias is True:
+                self._declare("bias_hh", _init.apply(binit, (G * H,), rng, self.dtype, label))
         self._shape = None
         self._bufs = None
         self._x = None
@@ -138,8 +155,8 @@ class _Recurrent(Module):
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            s += ", bias=False"
+        if self.bias is not True:
+            s += f", bias={self.bias!r}"
         return s
 
     def _bind(self):
@@ -253,6 +270,8 @@ class _Recurrent(Module):
         self.first_nonfinite_step = self.first_nonfinite_state_step
         self.first_nonfinite_grad_step = None
         self.timestep_grad_norms = None
+        if self._kind == "lstm":
+            self.timestep_cell_grad_norms = None
         if first >= 0 and stop:
             self._x = None
             self._cache_ok = False
@@ -272,8 +291,13 @@ class _Recurrent(Module):
 
     def torch_state_dict(self):
         """PyTorch names (``weight_ih_l0`` ...) -> copies (NumPy arrays); load
-        with ``torch_module.load_state_dict({k: torch.from_numpy(v) ...})``."""
-        return {tk: self.p[k].copy() for k, tk in self._TORCH if k in self.p}
+        with ``torch_module.load_state_dict({k: torch.from_numpy(v) ...})``.
+        A single-bias layer exports its bias as ``bias_ih_l0`` and a zero
+        ``bias_hh_l0`` (the same model as a torch layer with bias=True)."""
+        sd = {tk: self.p[k].copy() for k, tk in self._TORCH if k in self.p}
+        if self.bias == "single":
+            sd["bias_hh_l0"] = np.zeros_like(self.p["bias_ih"])
+        return sd
 
     def load_torch_state_dict(self, state_dict):
         """Copy weights from a single-layer, unidirectional torch.nn.RNN / LSTM /
@@ -283,6 +307,8 @@ class _Recurrent(Module):
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"{who}.load_torch_state_dict: expected a dict, got {type(state_dict).__name__}")
         wanted = {tk: k for k, tk in self._TORCH if k in self.p}
+        if self.bias == "single":          # torch's two biases load as their sum
+            wanted["bias_hh_l0"] = "bias_hh"
         extra = [k for k in state_dict if k not in wanted]
         missing = [k for k in wanted if k not in state_dict]
         if extra or missing:
@@ -295,19 +321,33 @@ class _Recurrent(Module):
             if hasattr(v, "detach"):
                 v = v.detach().cpu().numpy()
             v = np.asarray(v)
-            if v.shape != self.p[k].shape:
+            want = self.p["bias_ih" if k == "bias_hh" and self.bias == "single" else k].shape
+            if v.shape != want:
                 raise ValueError(f"{who}.load_torch_state_dict: {tk!r} has shape {v.shape}, "
-                                 f"expected {self.p[k].shape}")
+                                 f"expected {want}")
             if not np.issubdtype(v.dtype, np.floating):
                 raise TypeError(f"{who}.load_torch_state_dict: {tk!r} has dtype {v.dtype}, expected floats")
             staged.append((k, v))
-        for k, v in staged:
+        staged = dict(staged)
+        if self.bias == "single":
+            staged["bias_ih"] = staged["bias_ih"].astype(np.float64) + staged.pop("bias_hh")
+        for k, v in staged.items():
             self.p[k][...] = v.astype(self.dtype)
 
 
 class RNN(_Recurrent):
     """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),
     ``nonlinearity`` "tanh" | "relu" | "identity".
+
+    ``bias``: True (``bias_ih`` and ``bias_hh``, PyTorch's layout), False
+    (none) or "single": one bias ``bias_ih``, h_t = act(x_t W_ih^T +
+    h_{t-1} W_hh^T + b), the nets of Pascanu et al. (2013) and Le et al.
+    (2015). A single-bias layer exchanges torch state dicts as the sum of
+    torch's two biases (export: ``bias_hh_l0`` zero).
+
+    >>> rnn = RNN(3, 4, bias="single", dtype="float64", seed=0)
+    >>> sorted(rnn.parameters())
+    ['bias_ih', 'weight_hh', 'weight_ih']
 
     ``init`` (weight_ih), ``recurrent_init`` (weight_hh: anything
     :func:`gradcore.init.get` accepts, e.g. "orthogonal", "identity" (IRNN),
@@ -382,15 +422,17 @@ class LSTM(_Recurrent):
     def __init__(self, input_size, hidden_size, bias=True, init=None, recurrent_init=None,
                  bias_init=None, forget_bias=None, dtype="float32", seed=None):
         super().__init__(input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype, seed, "LSTM")
+        self.timestep_cell_grad_norms = None
         if forget_bias is not None:
             if not self.bias:
-                raise ValueError("LSTM: forget_bias needs bias=True")
+                raise ValueError("LSTM: forget_bias needs bias=True or bias='single'")
             if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real) \
                     or not math.isfinite(forget_bias):
                 raise TypeError(f"LSTM: forget_bias must be None or a finite number, got {forget_bias!r}")
             H = self.hidden_size
             self.p["bias_ih"][H:2 * H] = forget_bias
-            self.p["bias_hh"][H:2 * H] = 0
+            if "bias_hh" in self.p:
+                self.p["bias_hh"][H:2 * H] = 0
         self.forget_bias = forget_bias
         self._finalize()
         self.dc0 = None
@@ -422,7 +464,9 @@ class LSTM(_Recurrent):
     def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False, d_cT=None):
         """BPTT (consumes the gate cache): accumulates the parameter gradients,
         returns dx (T, B, I); sets ``dh0``, ``dc0``, ``timestep_grad_norms``
-        (||dL/dh_t||), ``first_nonfinite_step``."""
+        (||dL/dh_t||), ``timestep_cell_grad_norms`` (||dL/dc_t||: the whole
+        gradient reaching c_t, through c_{t+1} and through h_t),
+        ``first_nonfinite_step``."""
         d_out, truncate = self._check_backward(d_out, truncate)
         T, B = self._shape
         if isinstance(d_hT, (tuple, list)):
@@ -436,14 +480,17 @@ class LSTM(_Recurrent):
         dh0 = np.empty((B, self.hidden_size), dt)
         dc0 = np.empty((B, self.hidden_size), dt)
         norms = np.empty(T)
+        cnorms = np.empty(T)
         self._cache_ok = False
         b = self._bufs
         first = kernels().lstm_backward(dx, dh0, dc0, self._gw_ih, self._gw_hh, self._gb_ih,
                                         self._gb_hh, norms, d_out, d_hT, d_cT, self._x, self._h0,
                                         self._c0, b["out"], b["cs"], b["gates"], self._w_ih,
-                                        self._w_hh, truncate, bool(stop_on_nonfinite))
+                                        self._w_hh, truncate, bool(stop_on_nonfinite),
+                                        cell_norms=cnorms)
         stopped = first >= 0 and stop_on_nonfinite
         self.dh0, self.dc0 = (None, None) if stopped else (dh0, dc0)
+        self.timestep_cell_grad_norms = cnorms
         self._record_backward(first, stop_on_nonfinite, norms)
         return dx
 
@@ -455,6 +502,7 @@ class GRU(_Recurrent):
     G = 3
     _kind = "gru"
     _consumes = True
+    _single_ok = False
 
     def __init__(self, input_size, hidden_size, bias=True, init=None, recurrent_init=None,
                  bias_init=None, dtype="float32", seed=None):

@@ -55,9 +55,11 @@ def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, stop_on_nonf
 
 
 def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, d_cT, x, h0,
-                  c0, out, cs, gates, w_ih, w_hh, truncate=None, stop_on_nonfinite=False):
-    """BPTT step by step (consumes ``gates``); returns the first step in
-    backward order whose dh or dc is non-finite, or -1."""
+                  c0, out, cs, gates, w_ih, w_hh, truncate=None, stop_on_nonfinite=False,
+                  cell_norms=None):
+    """BPTT step by step (consumes ``gates``); ``cell_norms`` (T,) or None
+    receives ||dL/dc_t||. Returns the first step in backward order whose dh
+    or dc is non-finite, or -1."""
     a = RecArgs(x, w_hh, 4)
     T, B, In, H = a.T, a.B, a.In, a.H
     k = check_truncate(truncate)
@@ -80,6 +82,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     a.arr(db_ih, "db_ih", (4 * H,), writable=True, optional=True)
     a.arr(db_hh, "db_hh", (4 * H,), writable=True, optional=True)
     a.norms(step_norms, "step_norms")
+    a.norms(cell_norms, "cell_norms")
     dt = a.dtype
     zeros = np.zeros((B, H), dtype=dt)
     gw_ih = np.zeros_like(dw_ih)
@@ -88,6 +91,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     gx = np.zeros((T, B, In), dtype=dt)
     gh0 = gc0 = None
     norms = np.full(T, np.nan)
+    cnorms = np.full(T, np.nan)
     carry_h = d_hT.copy() if d_hT is not None else zeros.copy()
     carry_c = d_cT.copy() if d_cT is not None else zeros.copy()
     first = -1
@@ -100,6 +104,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
             cprev = cs[t - 1] if t > 0 else (c0 if c0 is not None else zeros)
             tc = np.tanh(cs[t])
             dc = carry_c + dh * o * (1 - tc * tc)
+            cnorms[t] = step_norm(dc)
             da = np.concatenate(
                 [dc * g * i * (1 - i), dc * cprev * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)],
                 axis=1,
@@ -111,6 +116,8 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
                 if stop_on_nonfinite:
                     if step_norms is not None:
                         step_norms[:] = norms
+                    if cell_norms is not None:
+                        cell_norms[:] = cnorms
                     return first
             gw_ih += da.T @ x[t]
             hprev = out[t - 1] if t > 0 else h0
@@ -129,4 +136,6 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb, gb, norms)
     if dc0 is not None:
         dc0[:] = gc0
+    if cell_norms is not None:
+        cell_norms[:] = cnorms
     return first
