@@ -3,7 +3,8 @@
 ``gradcore demo`` runs the six experiments and writes a report;
 ``gradcore chain | depth | bptt | clip | normalize | init`` run one experiment
 with a flag for every knob; ``gradcore sweep CONFIG.toml`` runs a grid;
-``gradcore bench`` times the canonical workloads against the installed peers;
+``gradcore reproduce NAME|all`` runs a classic paper's setup and checks its
+claims; ``gradcore bench`` times the canonical workloads against the installed peers;
 ``gradcore info`` describes the build. Exit codes: 0 success, 1 a run failed,
 2 bad usage (flags, values or config file).
 """
@@ -82,6 +83,10 @@ def _add_common(p, dtype="float64", seed=True):
     _add_threads(p)
 
 
+def _add_seeds(p):
+    p.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (--seed, --seed + 1, ...)")
+
+
 def _add_threads(p):
     p.add_argument("--threads", type=_positive_int, default=1,
                    help="BLAS threads (the experiments' matrices are small: one thread is fastest and "
@@ -143,17 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("clip", "train the same RNN with and without gradient clipping")
     p.add_argument("--task", choices=("adding", "adding_hochreiter", "temporal_order", "temporal_order3", "copy"),
                    default="adding", help="sequence task")
-    p.add_argument("--T", type=_positive_int, default=50, help="sequence length")
-    p.add_argument("--steps", type=_positive_int, default=300, help="training steps")
-    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0, 10.0], metavar="C",
+    p.add_argument("--T", type=_positive_int, default=30, help="sequence length")
+    p.add_argument("--steps", type=_positive_int, default=3000, help="training steps")
+    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
     p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
     p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
-    p.add_argument("--radius", type=_nonneg, default=1.5, help="initial spectral radius of the recurrent weight")
+    p.add_argument("--radius", type=_nonneg, default=1.2, help="initial spectral radius of the recurrent weight")
     p.add_argument("--lr", type=_positive, default=0.1, help="SGD learning rate")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_seeds(p)
     _add_common(p, dtype="float32")
 
     p = add("normalize", "raw 0-255 inputs against min-max scaled inputs, same net and seed")
@@ -175,6 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
     _add_common(p, dtype="float32")
+
+    from .experiments.reproduce import PAPERS
+
+    p = add("reproduce", "run a classic paper's own setup and check its claims against the paper's numbers")
+    p.add_argument("name", choices=PAPERS + ("all",), metavar="NAME",
+                   help=f"the paper: {', '.join(PAPERS)}, or all")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's longer setup (says how long up front) instead of the quick budget")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (default: the budget's)")
+    p.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="also write a report (claims, PNG plots, CSV, JSON, index.html) into DIR")
+    _add_threads(p)
 
     p = add("sweep", "run a grid of experiment runs described by a TOML file")
     p.add_argument("config", metavar="CONFIG.toml", help="the sweep description (see gradcore sweep --help)")
@@ -272,8 +291,8 @@ def cmd_clip(args) -> int:
     from .experiments.training import clipping_study
 
     _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
-                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype),
-          args, "clipping")
+                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype,
+                         seeds=args.seeds), args, "clipping")
     return 0
 
 
@@ -303,7 +322,7 @@ def demo_plan(quick: bool, seed: int = 0):
             ("depth", "deep-net gradient profiles",
              lambda: ex.depth_sweep(20, 128, ("normal(1.0)", "xavier", "he"), ("relu", "tanh"), 16, seed)),
             ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 1.0, 1.01, 1.1), (50, 100), 16, seed=seed)),
-            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 60, seed=seed)),
+            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 10, 1200, seed=seed)),
             ("normalization", "input scaling study", lambda: ex.normalization_study(256, 32, (32, 32), 60, seed=seed)),
             ("initialization", "initialization study",
              lambda: ex.initialization_study(10, 32, steps=60, n_samples=256, seed=seed)),
@@ -314,7 +333,7 @@ def demo_plan(quick: bool, seed: int = 0):
          lambda: ex.depth_sweep(30, 512, ex.depth.DEFAULT_INITS, ("relu", "tanh"), 64, seed)),
         ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 0.99, 1.0, 1.01, 1.1), (50, 100, 200), 32,
                                                          seed=seed)),
-        ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 300, seed=seed)),
+        ("clipping", "clipping study", lambda: ex.clipping_study(seed=seed)),
         ("normalization", "input scaling study", lambda: ex.normalization_study(seed=seed)),
         ("initialization", "initialization study", lambda: ex.initialization_study(seed=seed)),
     ]
@@ -347,6 +366,42 @@ def cmd_demo(args) -> int:
         print(f"plot {key} failed: {err}")
     print(f"total {total:.1f} s")
     return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .experiments.reproduce import PAPERS, expected_seconds, reproduce_all
+
+    budget = "full" if args.full else "quick"
+    names = PAPERS if args.name == "all" else (args.name,)
+    if args.n_jobs == 0:
+        raise UsageError("--n-jobs: expected a non-zero integer (-1 = all cores)")
+    est = sum(expected_seconds(n, budget) for n in names)
+    print(f"gradcore reproduce {args.name} ({budget} budget): about {_duration(est)} on 2 idle cores\n")
+
+    def show(r):
+        print(r.table())
+        print()
+
+    results = reproduce_all(budget, args.seeds, args.n_jobs, names=names, on_done=show)
+    if len(results) > 1:
+        print("summary:")
+        for r in results:
+            print(f"  {r.name:16s} {r.verdict:15s} {sum(c['holds'] for c in r.claims)}/{len(r.claims)} claims, "
+                  f"{r.seconds:.1f} s")
+    if args.out:
+        from .experiments.report import write_report
+
+        rep = write_report({r.name: r for r in results}, args.out, title=f"gradcore reproduce {args.name}")
+        print(f"report: {rep.index}" + ("" if rep.plots else ' (no plots: pip install "gradcore[plot]")'))
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 # -------------------------------------------------------------------- sweep
@@ -462,7 +517,7 @@ def cmd_info(args) -> int:
 
 
 COMMANDS = {"demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
-            "normalize": cmd_normalize, "init": cmd_init, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
+            "normalize": cmd_normalize, "init": cmd_init, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -195,7 +195,8 @@ def _joblib():
 
 
 def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
-          scheduler: Optional[str] = None, verbose: int = 0) -> SweepResult:
+          scheduler: Optional[str] = None, verbose: int = 0,
+          on_result: Optional[Callable[[Run], None]] = None) -> SweepResult:
     """Call ``fn(**params)`` for every point of ``grid`` and return a
     :class:`SweepResult` in grid order.
 
@@ -208,6 +209,8 @@ def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
     ``distributed.Client`` may also be passed as ``scheduler``).
 
     A run that raises is kept with ``error`` and ``traceback`` set.
+    ``on_result``: called with each :class:`Run` as it finishes, in grid
+    order (e.g. to advance a progress bar).
 
     >>> sweep(lambda a, b: a * b, {"a": [1, 2], "b": [10]}, backend="sequential").values
     [10, 20]
@@ -222,7 +225,11 @@ def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
         raise ValueError(f"n_jobs: expected a non-zero integer (-1 = all cores), got {n_jobs!r}")
     t0 = time.perf_counter()
     if backend == "sequential" or len(points) <= 1 and backend != "dask":
-        runs = [_call(fn, i, p) for i, p in enumerate(points)]
+        runs = []
+        for i, p in enumerate(points):
+            runs.append(_call(fn, i, p))
+            if on_result is not None:
+                on_result(runs[-1])
         return SweepResult(runs, "sequential" if backend == "sequential" else backend, 1,
                            time.perf_counter() - t0)
     joblib = _joblib()
@@ -231,7 +238,13 @@ def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
         runs = _run_dask(joblib, tasks, n_jobs, scheduler, verbose)
     else:
         jb = {"loky": "loky", "processes": "loky", "threads": "threading", "threading": "threading"}[backend]
-        runs = joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose)(tasks)
+        if on_result is None:
+            runs = joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose)(tasks)
+        else:
+            runs = []
+            for run in joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose, return_as="generator")(tasks):
+                runs.append(run)
+                on_result(run)
     return SweepResult(list(runs), backend, n_jobs, time.perf_counter() - t0)
 
 
