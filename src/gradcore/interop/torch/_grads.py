@@ -3,7 +3,7 @@
 Contract: :func:`gather` validates every tensor (a dense CPU tensor of
 float16, bfloat16, float32 or float64) before anything is written, drops
 exact repeats of one buffer (a parameter tied into two places, or passed
-twice) and refuses partial overlaps (``gradcore._aliasing``), and sorts the
+twice) and refuses partial overlaps (``gradcore.clip.aliases``), and sorts the
 rest into
 
 - ``direct``: C-contiguous float32/float64 -- NumPy views of the tensors'
@@ -22,7 +22,7 @@ from typing import List
 
 import numpy as np
 
-from ..._aliasing import unique_arrays
+from ...clip import aliases
 
 
 def torch_module():
@@ -79,7 +79,7 @@ def gather(items, name: str = "parameters", grads: bool = True) -> Gathered:
     Parameters without a gradient are skipped, as torch does."""
     torch = torch_module()
     ok = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-    chosen, index, labels = [], [], []
+    chosen, index = [], []
     for i, p in enumerate(items):
         if not isinstance(p, torch.Tensor):
             raise TypeError(f"{name}[{i}]: expected a torch.Tensor, got {type(p).__name__}")
@@ -97,9 +97,16 @@ def gather(items, name: str = "parameters", grads: bool = True) -> Gathered:
                             f"torch.bfloat16, got {g.dtype}")
         chosen.append(g.detach())
         index.append(i)
-        labels.append(label)
     views = [_np_view(g) for g in chosen]
-    keep = unique_arrays(views, label=lambda k: labels[k]) if len(views) > 1 else list(range(len(views)))
+    keep = list(range(len(views)))
+    if len(views) > 1:
+        # positions as in the caller's list (None where a parameter has no gradient)
+        spread = [None] * (index[-1] + 1)
+        for k, v in zip(index, views):
+            spread[k] = v
+        dups = aliases(spread, name)
+        if dups:
+            keep = [k for k, i in enumerate(index) if i not in dups]
     out = Gathered()
     for k in keep:
         g, v = chosen[k], views[k]
