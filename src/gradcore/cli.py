@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from . import _contract
+
 DEFAULT_OUT = "gradcore-report"
 
 
@@ -67,8 +69,8 @@ def _clip_norm(s: str):
     return _positive(s)
 
 
-ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
-DTYPES = ("float32", "float64")
+ACTS = _contract.ACTIVATIONS
+DTYPES = _contract.DTYPES
 
 
 # ------------------------------------------------------------------- parser
@@ -132,12 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = add("bptt", "gradient norm through time in a recurrent net, loss on the last step")
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
+    p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
     p.add_argument("--T", type=_positive_int, nargs="+", default=[50, 100, 200], help="sequence length(s)")
     p.add_argument("--radius", type=_nonneg, nargs="+", default=[0.9, 0.99, 1.0, 1.01, 1.1],
                    help="spectral radius (radii) of the recurrent weight")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="identity",
+    p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="identity",
                    help="RNN nonlinearity")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size")
     p.add_argument("--input-size", type=_positive_int, default=4, help="input features per step")
@@ -154,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
+    p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
+    p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="tanh", help="RNN nonlinearity")
     p.add_argument("--radius", type=_nonneg, default=1.2, help="initial spectral radius of the recurrent weight")
     p.add_argument("--lr", type=_positive, default=0.1, help="SGD learning rate")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
@@ -341,23 +343,27 @@ def demo_plan(quick: bool, seed: int = 0):
 
 def cmd_demo(args) -> int:
     from .experiments._common import PLOT_HINT, have_matplotlib
-    from .experiments.report import write_report
+    from .experiments.report import ReportWriter
 
     t0 = time.perf_counter()
-    results = {}
     timings = {}
+    plots = not args.no_plots
+    # the report directory is made first and each section written as it completes,
+    # so a file-system problem shows before any experiment runs and a late failure
+    # loses nothing finished
+    writer = ReportWriter(args.out, title="gradcore: exploding and vanishing gradients, measured",
+                          plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
     print(f"gradcore demo{' --quick' if args.quick else ''}: six experiments on exploding and vanishing gradients\n")
     for i, (key, what, run) in enumerate(demo_plan(args.quick, args.seed), 1):
         t = time.perf_counter()
         res = run()
         timings[key] = time.perf_counter() - t
-        results[key] = res
         print(f"[{i}/6] {what} ({timings[key]:.1f} s)")
         print(res.table())
         print()
-    plots = not args.no_plots
-    rep = write_report(results, args.out, title="gradcore: exploding and vanishing gradients, measured",
-                       plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
+        writer.update_extra({"seconds": timings})
+        writer.add(key, res)
+    rep = writer.report
     total = time.perf_counter() - t0
     print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
     if plots and not have_matplotlib():
@@ -552,6 +558,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         except OSError:
             pass
         return 141
+    except OSError as exc:  # file-system errors (--out is a file, no permission, disk full): one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gradcore {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
