@@ -14,6 +14,7 @@ from .clip import (
     global_norm,
     grad_stats,
 )
+from .checkpoint import CheckpointError, load, save
 from .errors import NonFiniteGradientError
 from .info import info
 from .monitor import GradMonitor
@@ -28,6 +29,9 @@ __all__ = [
     "train",
     "tasks",
     "NonFiniteGradientError",
+    "CheckpointError",
+    "save",
+    "load",
     "clip_grad_norm_",
     "clip_grad_value_",
     "get_backend",
