@@ -59,11 +59,7 @@ cdef inline bint is_float_array(object a):
     return t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64
 
 
-def describe(object a):
-    """Short description of an object for error messages."""
-    if isinstance(a, np.ndarray):
-        return f"ndarray(dtype={a.dtype}, shape={a.shape})"
-    return type(a).__name__
+describe = _contract.describe
 
 
 cdef str item_label(str name, object keys, Py_ssize_t i):
@@ -89,20 +85,7 @@ cdef inline bint float_array_ok(object a, bint writable):
 
 
 cdef check_float_array(object a, str label, bint writable):
-    """Raise a clear error unless ``a`` is a usable float32/float64 array."""
-    if not cnp.PyArray_Check(a):
-        raise TypeError(f"{label}: expected a float32 or float64 numpy array, got {describe(a)}")
-    cdef cnp.ndarray arr = <cnp.ndarray>a
-    cdef int t = cnp.PyArray_TYPE(arr)
-    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
-        raise TypeError(f"{label}: expected dtype float32 or float64, got {arr.dtype}")
-    if not cnp.PyArray_ISNOTSWAPPED(arr):
-        raise TypeError(f"{label}: expected native byte order, got {arr.dtype.str}")
-    if not cnp.PyArray_ISALIGNED(arr):
-        raise ValueError(f"{label}: array is not aligned")
-    if writable:
-        if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
-            raise ValueError(f"{label}: in-place operation needs a C-contiguous array "
-                             f"(got strides {a.strides}); use np.ascontiguousarray and copy back")
-        if not cnp.PyArray_ISWRITEABLE(arr):
-            raise ValueError(f"{label}: in-place operation needs a writeable array, got a read-only one")
+    """Raise a clear error unless ``a`` is a usable float32/float64 array
+    (the message comes from ``_contract.check_float_array``)."""
+    if not float_array_ok(a, writable):
+        _contract.check_float_array(a, label, writable)

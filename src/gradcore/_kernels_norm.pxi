@@ -10,7 +10,7 @@ cdef extern from "gradcore.h" nogil:
 
 from libc.stdlib cimport qsort
 from libc.stdint cimport intptr_t
-from gradcore._validate import resolve_aliases as _resolve_aliases
+from gradcore._contract import resolve_aliases as _resolve_aliases
 
 ctypedef struct _span_t:
     intptr_t lo
@@ -24,7 +24,7 @@ cdef int _cmp_span(const void *a, const void *b) noexcept nogil:
 
 cdef bint _spans_overlap(list arrays) except -1:
     """Whether the byte ranges of any two non-empty arrays overlap (one sort;
-    the exact analysis is ``_validate.resolve_aliases``, run only then)."""
+    the exact analysis is ``_contract.resolve_aliases``, run only then)."""
     cdef Py_ssize_t n = len(arrays), m = 0, i, k
     if n < 2:
         return False
@@ -75,7 +75,7 @@ cdef class BufferList:
     Aliasing: an array given twice (or an identical view of the same memory)
     is counted once (``duplicates`` maps its index to the first occurrence;
     its ``per_array`` entry repeats that one); arrays sharing memory only in
-    part raise ``ValueError`` (see ``gradcore._validate.resolve_aliases``).
+    part raise ``ValueError`` (see ``gradcore._contract.resolve_aliases``).
     """
     cdef readonly list arrays
     cdef readonly object keys

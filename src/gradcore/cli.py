@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from . import _contract
+
 DEFAULT_OUT = "gradcore-report"
 
 
@@ -67,8 +69,8 @@ def _clip_norm(s: str):
     return _positive(s)
 
 
-ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
-DTYPES = ("float32", "float64")
+ACTS = _contract.ACTIVATIONS
+DTYPES = _contract.DTYPES
 
 
 # ------------------------------------------------------------------- parser
@@ -132,12 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = add("bptt", "gradient norm through time in a recurrent net, loss on the last step")
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
+    p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
     p.add_argument("--T", type=_positive_int, nargs="+", default=[50, 100, 200], help="sequence length(s)")
     p.add_argument("--radius", type=_nonneg, nargs="+", default=[0.9, 0.99, 1.0, 1.01, 1.1],
                    help="spectral radius (radii) of the recurrent weight")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="identity",
+    p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="identity",
                    help="RNN nonlinearity")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size")
     p.add_argument("--input-size", type=_positive_int, default=4, help="input features per step")
@@ -154,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
+    p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
+    p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="tanh", help="RNN nonlinearity")
     p.add_argument("--radius", type=_nonneg, default=1.2, help="initial spectral radius of the recurrent weight")
     p.add_argument("--lr", type=_positive, default=0.1, help="SGD learning rate")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")

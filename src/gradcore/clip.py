@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ._validate import real_arg, resolve_aliases
+from ._contract import real_arg, resolve_aliases
 from .backend import kernels
 from .errors import NonFiniteGradientError
 

@@ -29,17 +29,13 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 
+from . import _contract
+
 
 
 def as_float_dtype(dtype, what: str = "dtype") -> np.dtype:
     """``np.dtype`` of ``dtype`` if it is float32 or float64, else a clear error."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{what}: expected 'float32' or 'float64', got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"{what}: expected 'float32' or 'float64', got {dt}")
-    return dt
+    return _contract.check_dtype(dtype, what)
 
 __all__ = [
     "Initializer", "calculate_gain", "fans", "get", "names",

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .._contract import check_nonlinearity
 from ..nn import Dense, Module
 from ..nn.arena import as_float_dtype
 from ._build import seeds
@@ -36,8 +37,7 @@ class NumpyRNN(Module):
     ``backward(d_out) -> dx``, ``timestep_grad_norms`` = ||dL/dh_t|| per step."""
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", dtype="float32", seed=None):
-        if nonlinearity not in _NONLIN:
-            raise ValueError(f"NumpyRNN: nonlinearity must be one of {', '.join(_NONLIN)}, got {nonlinearity!r}")
+        check_nonlinearity(nonlinearity, "nonlinearity", "NumpyRNN")
         self.input_size, self.hidden_size, self.nonlinearity = int(input_size), int(hidden_size), nonlinearity
         self.dtype = as_float_dtype(dtype, "NumpyRNN dtype")
         rng = np.random.default_rng(seed)

@@ -29,8 +29,7 @@ from ._common import ExperimentResult, new_figure, text_table
 
 __all__ = ["bptt_profile", "bptt_sweep", "BPTTProfile", "BPTTSweep", "CELLS", "NONLINEARITIES"]
 
-CELLS = ("rnn", "lstm", "gru")
-NONLINEARITIES = ("tanh", "relu", "identity")
+from .._contract import CELLS, RNN_NONLINEARITIES as NONLINEARITIES, check_cell, check_nonlinearity
 
 
 def _orthogonal(rng, n: int) -> np.ndarray:
@@ -169,10 +168,8 @@ def bptt_profile(cell: str = "rnn", T: int = 100, hidden: int = 32, spectral_rad
                  dtype: str = "float64", engine: str = "auto") -> BPTTProfile:
     """Record ``||dL/dh_t||`` for t = 0..T with the loss on the last step (see
     the module docstring)."""
-    if cell not in CELLS:
-        raise ValueError(f"cell: expected one of {', '.join(CELLS)}, got {cell!r}")
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity: expected one of {', '.join(NONLINEARITIES)}, got {nonlinearity!r}")
+    check_cell(cell)
+    check_nonlinearity(nonlinearity)
     for name, v in (("T", T), ("hidden", hidden), ("batch", batch), ("input_size", input_size)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")

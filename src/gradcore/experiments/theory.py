@@ -35,14 +35,12 @@ import numpy as np
 __all__ = ["ACTIVATIONS", "phi", "dphi", "gaussian_expectation", "variance_map", "fixed_point",
            "FixedPoint", "FixedPointWarning", "chi1", "MeanField", "mean_field", "layer_predictions"]
 
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
+from .._contract import ACTIVATIONS, check_activation as _check
 LEAKY_SLOPE = 0.01
 
 
 def _check_activation(activation: str) -> str:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {', '.join(ACTIVATIONS)}, got {activation!r}")
-    return activation
+    return _check(activation, "activation")
 
 
 def phi(activation: str) -> Callable[[np.ndarray], np.ndarray]:

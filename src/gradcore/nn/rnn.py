@@ -38,7 +38,7 @@ import numbers
 
 import numpy as np
 
-from .. import init as _init
+from .. import _contract, init as _init
 from ..backend import kernels
 from .arena import as_float_dtype
 from ._util import check_size, seed_rng
@@ -234,13 +234,7 @@ class _Recurrent(Module):
             if not d_out.dtype.isnative:
                 raise TypeError(f"{who}: expected native byte order d_out, got {d_out.dtype.str}")
             d_out = np.ascontiguousarray(d_out)
-        if truncate is not None:
-            if isinstance(truncate, bool) or not isinstance(truncate, numbers.Integral):
-                raise TypeError(f"{who}: truncate must be None (full BPTT) or an int >= 1, got {truncate!r}")
-            if truncate < 1:
-                raise ValueError(f"{who}: truncate must be None (full BPTT) or an int >= 1, got {truncate}")
-            truncate = int(truncate)
-        return d_out, truncate
+        return d_out, _contract.check_truncate(truncate, who)
 
     def memory_bytes(self, T, B):
         """Bytes of the sequence buffers this layer keeps for a (T, B) input
@@ -359,8 +353,7 @@ class RNN(_Recurrent):
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", bias=True, init=None,
                  recurrent_init=None, bias_init=None, dtype="float32", seed=None):
-        if nonlinearity not in ("tanh", "relu", "identity"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh', 'relu' or 'identity', got {nonlinearity!r}")
+        _contract.check_nonlinearity(nonlinearity, "nonlinearity", "RNN")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype, seed, "RNN")
         self._finalize()

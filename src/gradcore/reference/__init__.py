@@ -8,7 +8,7 @@ Names and signatures match ``gradcore._kernels``.
 from .norm import BufferList, combine_norms
 
 # Dense networks: activations, dense, layernorm, batchnorm, losses, optimizers.
-from ._checks import ACTIVATIONS
+from .._contract import ACTIVATIONS
 from .activation import activation_backward, activation_forward
 from .batchnorm import batchnorm_backward, batchnorm_forward
 from .dense import dense_backward, dense_forward

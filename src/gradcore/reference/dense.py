@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ._checks import check_act, check_array, check_slope
+from .._contract import check_activation, check_array, check_slope
 from .activation import activation_backward_values, apply_activation
 
 
 def _check_common(x, w, act, slope):
     """The checks both passes start with: act, slope, x (B, I), w (O, I).
     Returns (slope, B, I, O)."""
-    check_act(act)
+    check_activation(act)
     slope = check_slope(slope)
     check_array(x, "x", ndim=2)
     B, I = x.shape

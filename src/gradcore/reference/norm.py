@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, check_float_array, resolve_aliases
+from .._contract import FLOAT_DTYPES, check_float_array, resolve_aliases
 
 _F32_MIN, _F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 
