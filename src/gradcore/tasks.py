@@ -38,6 +38,7 @@ __all__ = [
     "temporal_order",
     "temporal_order_batch",
     "temporal_order_baseline",
+    "temporal_order_windows",
     "copy_task",
     "copy_batch",
     "copy_baseline",
@@ -179,26 +180,61 @@ def adding_baseline(variant: str = "le", T: Optional[int] = None) -> Baseline:
 _N_SYMBOLS = 6
 
 
+# where the relevant symbols go, as fractions [lo, hi) of T: the papers'
+# windows for their sequence length 100 (Hochreiter & Schmidhuber 1997,
+# experiment 6: t1 in 10..20, t2 in 50..60 (6a); t1 in 10..20, t2 in 33..43,
+# t3 in 66..76 (6b); Pascanu, Mikolov & Bengio 2013 use 6a's windows scaled to T)
+_ORDER_WINDOWS = {2: ((10, 20), (50, 60)), 3: ((10, 20), (33, 43), (66, 76))}
+
+
+def temporal_order_windows(T: int, bits: int = 2):
+    """The half-open step windows ``[lo, hi)`` of the relevant symbols for
+    sequences of length ``T``: ``bits=2``: ``[T/10, 2T/10)`` and
+    ``[5T/10, 6T/10)``; ``bits=3``: ``[T/10, 2T/10)``, ``[33T/100, 43T/100)``
+    and ``[66T/100, 76T/100)`` (bounds rounded down; a window is at least one
+    step wide).
+
+    >>> temporal_order_windows(100, 2)
+    [(10, 20), (50, 60)]
+    >>> temporal_order_windows(100, 3)
+    [(10, 20), (33, 43), (66, 76)]
+    """
+    T = _check_int(T, "T", 10)
+    if bits not in _ORDER_WINDOWS:
+        raise ValueError(f"bits: expected 2 or 3, got {bits!r}")
+    out = []
+    for a, b in _ORDER_WINDOWS[bits]:
+        lo = a * T // 100
+        out.append((lo, max(b * T // 100, lo + 1)))
+    return out
+
+
 def temporal_order_batch(rng, T: int, batch_size: int, bits: int = 2, dtype=np.float32):
     """One batch of the temporal order problem: ``x`` (T, B, 6) one-hot,
     ``y`` (B,) int64 class labels in ``[0, 2**bits)``.
 
     Every step holds a random distractor symbol from {c, d, e, f} except
-    ``bits`` relevant positions, each holding A or B: the first in
-    ``[T/10, 2T/10)``, the second in ``[4T/10, 5T/10)``, the third (``bits=3``)
-    in ``[6T/10, 7T/10)``. The class is the binary number the relevant
-    symbols spell, first symbol most significant (A = 0, B = 1).
+    ``bits`` relevant positions, each holding A or B, drawn uniformly in the
+    windows of :func:`temporal_order_windows`, which are the papers' windows
+    scaled to T: with 2 bits the first in ``[T/10, 2T/10)`` and the second in
+    ``[5T/10, 6T/10)`` (Hochreiter & Schmidhuber 1997, task 6a; Pascanu et al.
+    2013); with 3 bits ``[T/10, 2T/10)``, ``[33T/100, 43T/100)`` and
+    ``[66T/100, 76T/100)`` (Hochreiter & Schmidhuber 1997, task 6b: 10..20,
+    33..43 and 66..76 of 100..110 steps). The class is the binary number the
+    relevant symbols spell, first symbol most significant (A = 0, B = 1). The
+    sequence length is fixed at T (the 1997 paper draws it from 100..110 and
+    adds start/trigger symbols, which only the windows' scale depends on).
     """
     T = _check_int(T, "T", 10)
     B = _check_int(batch_size, "batch_size", 1)
     if bits not in (2, 3):
         raise ValueError(f"bits: expected 2 or 3, got {bits!r}")
     sym = rng.integers(2, _N_SYMBOLS, size=(T, B))
-    windows = [(T // 10, 2 * T // 10), (4 * T // 10, 5 * T // 10), (6 * T // 10, 7 * T // 10)][:bits]
+    windows = temporal_order_windows(T, bits)
     cols = np.arange(B)
     label = np.zeros(B, dtype=np.int64)
     for lo, hi in windows:
-        pos = rng.integers(lo, max(hi, lo + 1), size=B)
+        pos = rng.integers(lo, hi, size=B)
         val = rng.integers(0, 2, size=B)
         sym[pos, cols] = val
         label = label * 2 + val
