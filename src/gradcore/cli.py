@@ -343,23 +343,27 @@ def demo_plan(quick: bool, seed: int = 0):
 
 def cmd_demo(args) -> int:
     from .experiments._common import PLOT_HINT, have_matplotlib
-    from .experiments.report import write_report
+    from .experiments.report import ReportWriter
 
     t0 = time.perf_counter()
-    results = {}
-    timings = {}
+    timings: Dict[str, float] = {}
+    plots = not args.no_plots
+    # the report directory is made first and each section written as it completes,
+    # so a file-system problem shows before any experiment runs and a late failure
+    # loses nothing finished
+    writer = ReportWriter(args.out, title="gradcore: exploding and vanishing gradients, measured",
+                          plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
     print(f"gradcore demo{' --quick' if args.quick else ''}: six experiments on exploding and vanishing gradients\n")
     for i, (key, what, run) in enumerate(demo_plan(args.quick, args.seed), 1):
         t = time.perf_counter()
         res = run()
         timings[key] = time.perf_counter() - t
-        results[key] = res
         print(f"[{i}/6] {what} ({timings[key]:.1f} s)")
         print(res.table())
         print()
-    plots = not args.no_plots
-    rep = write_report(results, args.out, title="gradcore: exploding and vanishing gradients, measured",
-                       plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
+        writer.update_extra({"seconds": timings})
+        writer.add(key, res)
+    rep = writer.report
     total = time.perf_counter() - t0
     print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
     if plots and not have_matplotlib():
@@ -554,6 +558,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         except OSError:
             pass
         return 141
+    except OSError as exc:  # file-system errors (--out is a file, no permission, disk full): one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gradcore {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
