@@ -125,7 +125,7 @@ def test_monitor_history_sets_the_clip_advice():
     rng = np.random.default_rng(4)
     m = chain(1.5, 12)
     mon = gradcore.GradMonitor(m)
-    batches = [(np.full((1, 1), v), np.zeros((1, 1))) for v in rng.uniform(0.1, 3, 8)]
+    batches = [(np.full((1, 1), v), np.zeros((1, 1))) for v in rng.uniform(0.1, 3, 12)]
     gradcore.train(m, batches, lr=1e-12, monitor=mon, progress=False)
     d = gradcore.diagnose(m, np.ones((1, 1)), np.zeros((1, 1)), monitor=mon)
     clip = [c for c in d.causes if c.name == "no_clipping"]
@@ -228,3 +228,26 @@ def test_doctests_and_critical_init():
     assert theory.mean_field(s, 0.0, "sigmoid").chi_1 == pytest.approx(1.0, rel=1e-4)
     s = critical_sigma_w2("tanh", 0.05)
     assert theory.mean_field(s, 0.05, "tanh").chi_1 == pytest.approx(1.0, rel=1e-4)
+
+
+def test_train_result_diagnosis_on_stop_and_on_explosion():
+    rng = np.random.default_rng(5)
+    m = nn.MLP([32, 64, 64, 1], seed=0)
+    x = rng.standard_normal((64, 32)).astype(np.float32)
+    y = rng.standard_normal((64, 1)).astype(np.float32)
+    r = gradcore.train(m, [(x, y)] * 50, lr=10.0, progress=False)
+    assert r.stopped
+    d = r.diagnosis
+    assert d is r.diagnosis and d.top.name == "learning_rate", d.report()
+    # an explosion flagged by the monitor (no stop: clipping keeps the weights finite)
+    m2 = chain(1.0, 3)
+    mon = gradcore.GradMonitor(m2, explode_factor=5.0, window=3)
+    batches = [(np.ones((1, 1)), np.zeros((1, 1)))] * 4 + [(np.full((1, 1), 1e3), np.zeros((1, 1)))]
+    r2 = gradcore.train(m2, batches, lr=1e-9, monitor=mon, progress=False)
+    assert not r2.stopped and any(e.kind == "explosion" for e in mon.events)
+    d2 = r2.diagnosis
+    assert d2 is not None and d2.measurements["input"]["max"] == 1e3
+    assert d2.top.name == "input_scale", d2.report()
+    # a quiet run has none
+    assert gradcore.train(chain(1.0, 2), [(np.ones((1, 1)), np.zeros((1, 1)))] * 3, lr=1e-3,
+                          progress=False).diagnosis is None

@@ -202,11 +202,16 @@ def rank(m: dict, lr_known: bool) -> List[Cause]:
         fix = "clip the global gradient norm: gradcore.AutoClip(percentile=10), or clip_norm at the typical norm"
         if mon.get("median"):
             spike = math.log10(mon["max"] / mon["median"]) if mon["max"] > 0 else 0.0
-            s_clip = max(s_clip, spike - 0.5)
+            # a spike the monitor saw has a cause of its own: clipping stays second to it
+            s_clip = s_clip if s_clip > 0 else max(0.0, spike - 0.5)
             ev += (f"; over {mon['steps']} steps the gradient norm ranged {_fmt(mon['min'])}..{_fmt(mon['max'])} "
                    f"(median {_fmt(mon['median'])})")
-            fix = (f"clip the global norm at {_fmt(mon['p90'])}, the 90th percentile of the norms seen "
-                   f"(or gradcore.AutoClip(percentile=10))")
+            if mon["steps"] >= 10:
+                fix = (f"clip the global norm at {_fmt(mon['p90'])}, the 90th percentile of the norms seen "
+                       f"(or gradcore.AutoClip(percentile=10))")
+            else:
+                fix = (f"clip the global norm at {_fmt(mon['median'])}, the median of the {mon['steps']} norms "
+                       f"seen (or gradcore.AutoClip(percentile=10))")
         elif s_clip > 0:
             infl = max([v for k, v in sev.items() if k in ("input_scale", "init_gain", "recurrent_weight")]
                        or [0.0])
@@ -220,6 +225,7 @@ def rank(m: dict, lr_known: bool) -> List[Cause]:
                        f"gradcore.AutoClip(percentile=10); clipping bounds the step, the learning rate sets it")
         if s_clip > 0:
             causes.append(Cause("no_clipping", score_of(s_clip), ev, fix))
+    causes = [c for c in causes if c.score >= 0.01]
     causes.sort(key=lambda c: -c.score)
     return causes
 
