@@ -6,7 +6,7 @@ import sys
 
 import gradcore
 
-LAZY = ("experiments", "tasks", "interop", "reference", "cli")
+LAZY = ("experiments", "tasks", "interop", "reference", "cli", "doctor")
 
 
 def _run(code):

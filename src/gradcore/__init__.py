@@ -16,13 +16,14 @@ from .clip import (
 )
 from .adaptive import AutoClip, adaptive_clip_
 from .checkpoint import CheckpointError, load, save
-from .errors import NonFiniteGradientError
+from .errors import ConcurrentUseError, NonFiniteGradientError
 from .info import info
 from .monitor import GradMonitor
 from .train import TrainResult, train
 
 __all__ = [
     "__version__",
+    "ConcurrentUseError",
     "AutoClip",
     "adaptive_clip_",
     "GradStats",
@@ -48,19 +49,25 @@ from . import data, init, losses, nn, optim  # noqa: E402
 
 # Submodules loaded on first use (PEP 562): ``gradcore.experiments`` and the
 # rest are attributes of the package without slowing ``import gradcore``.
-_LAZY_SUBMODULES = ("cli", "experiments", "interop", "reference", "tasks")
-__all__ += ["data", "init", "losses", "nn", "optim", *_LAZY_SUBMODULES]
+# The gradient doctor's names (gradcore.diagnose ...) load it the same way.
+_LAZY_SUBMODULES = ("cli", "doctor", "experiments", "interop", "reference", "tasks")
+_LAZY_NAMES = {"diagnose": "doctor", "Diagnosis": "doctor", "Cause": "doctor"}
+__all__ += ["data", "init", "losses", "nn", "optim", *_LAZY_SUBMODULES, *_LAZY_NAMES]
 
 
 def __getattr__(name: str):
-    if name in _LAZY_SUBMODULES:
-        import importlib
+    import importlib
 
+    if name in _LAZY_SUBMODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES) | set(_LAZY_NAMES))

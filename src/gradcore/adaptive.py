@@ -26,7 +26,7 @@ import numpy as np
 
 from .backend import kernels
 from .clip import _as_list, clip_grad_norm_, global_norm
-from ._validate import check_float_array
+from ._contract import check_float_array
 
 __all__ = ["AutoClip", "adaptive_clip_", "unit_counts"]
 
