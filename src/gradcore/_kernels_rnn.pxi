@@ -70,67 +70,11 @@ cdef extern from "gradcore.h" nogil:
     void gc_rec_act_f64(double *y, const double *x, int64_t n, int which)
 
 
-RNN_NONLINEARITIES = ("identity", "relu", "tanh")
+RNN_NONLINEARITIES = _contract.RNN_NONLINEARITIES
 
-
-cdef class _RecArgs:
-    """Validation state of one recurrent kernel call: dtype (taken from x),
-    sizes, and every array seen so far (to refuse outputs overlapping any
-    other argument)."""
-    cdef public object dtype
-    cdef public int64_t T, B, In, H
-    cdef public list outputs
-    cdef public list inputs
-
-    def __init__(self, x, w_hh, int G):
-        check_float_array(x, "x", False)
-        if x.ndim != 3:
-            raise ValueError(f"x: expected a 3-D array (T, B, I) (time-major), got shape {x.shape}")
-        self.dtype = x.dtype
-        self.T, self.B, self.In = x.shape
-        if self.T < 1 or self.B < 1 or self.In < 1:
-            raise ValueError(f"x: every dimension of (T, B, I) must be >= 1, got shape {x.shape}")
-        check_float_array(w_hh, "w_hh", False)
-        if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != G * w_hh.shape[1]:
-            raise ValueError(f"w_hh: expected shape ({G}*H, H) with H >= 1, got {w_hh.shape}")
-        self.H = w_hh.shape[1]
-        self.outputs = []
-        self.inputs = []
-
-    def arr(self, a, str name, tuple shape, bint writable=False, bint optional=False):
-        if a is None:
-            if optional:
-                return
-            raise TypeError(f"{name}: expected a {self.dtype} array of shape {shape}, got None")
-        check_float_array(a, name, writable)
-        if not a.flags.c_contiguous:
-            raise ValueError(f"{name}: expected a C-contiguous array, got strides {a.strides}")
-        if a.dtype != self.dtype:
-            raise TypeError(f"{name}: expected dtype {self.dtype} (the dtype of x), got {a.dtype}")
-        if a.shape != shape:
-            raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
-        if writable:
-            for other, oname in self.outputs + self.inputs:
-                if np.may_share_memory(a, other):
-                    raise ValueError(f"{name}: output overlaps argument {oname}")
-            self.outputs.append((a, name))
-        else:
-            for other, oname in self.outputs:
-                if np.may_share_memory(a, other):
-                    raise ValueError(f"{name}: argument overlaps output {oname}")
-            self.inputs.append((a, name))
-
-    def norms(self, a, str name):
-        if a is None:
-            return
-        if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.shape != (self.T,):
-            raise TypeError(f"{name}: expected a float64 array of shape ({self.T},), got {describe(a)}")
-        if not a.flags.c_contiguous or not a.flags.writeable:
-            raise ValueError(f"{name}: expected a C-contiguous writeable array")
-        for other, oname in self.outputs + self.inputs:
-            if np.may_share_memory(a, other):
-                raise ValueError(f"{name}: output overlaps argument {oname}")
-        self.outputs.append((a, name))
+# Argument checks of one recurrent call (dtype from x, sizes, no output
+# overlapping another argument): one implementation, shared with the reference.
+_RecArgs = _contract.RecurrentArgs
 
 
 cdef inline void *_rp(object a):
@@ -140,17 +84,19 @@ cdef inline void *_rp(object a):
 cdef int64_t _rec_truncate(object truncate) except -1:
     if truncate is None:
         return 0
-    if isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)):
-        raise TypeError(f"truncate: expected None (full BPTT) or an int >= 1, got {truncate!r}")
-    if truncate < 1:
-        raise ValueError(f"truncate: expected None (full BPTT) or an int >= 1, got {truncate}")
-    return truncate
+    if type(truncate) is int and truncate >= 1:
+        return truncate
+    return _contract.check_truncate(truncate)
 
 
 cdef int _rec_act(object act) except -1:
-    if act not in RNN_NONLINEARITIES:
-        raise ValueError(f"act: expected one of {RNN_NONLINEARITIES}, got {act!r}")
-    return RNN_NONLINEARITIES.index(act)
+    if act == "identity":
+        return 0
+    if act == "relu":
+        return 1
+    if act == "tanh":
+        return 2
+    return _contract.nonlinearity_code(act, "act")
 
 
 def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, bint stop_on_nonfinite=False):

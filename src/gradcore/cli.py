@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from . import _contract
+
 DEFAULT_OUT = "gradcore-report"
 
 
@@ -67,8 +69,8 @@ def _clip_norm(s: str):
     return _positive(s)
 
 
-ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
-DTYPES = ("float32", "float64")
+ACTS = _contract.ACTIVATIONS
+DTYPES = _contract.DTYPES
 
 
 # ------------------------------------------------------------------- parser
@@ -81,6 +83,10 @@ def _add_common(p, dtype="float64", seed=True):
                    help="also write a report (PNG plot, CSV, JSON, index.html) into DIR")
     p.add_argument("--plot", metavar="PATH", default=None, help="also draw the plot to PATH (needs matplotlib)")
     _add_threads(p)
+
+
+def _add_seeds(p):
+    p.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (--seed, --seed + 1, ...)")
 
 
 def _add_threads(p):
@@ -128,12 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = add("bptt", "gradient norm through time in a recurrent net, loss on the last step")
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
+    p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
     p.add_argument("--T", type=_positive_int, nargs="+", default=[50, 100, 200], help="sequence length(s)")
     p.add_argument("--radius", type=_nonneg, nargs="+", default=[0.9, 0.99, 1.0, 1.01, 1.1],
                    help="spectral radius (radii) of the recurrent weight")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="identity",
+    p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="identity",
                    help="RNN nonlinearity")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size")
     p.add_argument("--input-size", type=_positive_int, default=4, help="input features per step")
@@ -144,17 +150,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("clip", "train the same RNN with and without gradient clipping")
     p.add_argument("--task", choices=("adding", "adding_hochreiter", "temporal_order", "temporal_order3", "copy"),
                    default="adding", help="sequence task")
-    p.add_argument("--T", type=_positive_int, default=50, help="sequence length")
-    p.add_argument("--steps", type=_positive_int, default=300, help="training steps")
-    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0, 10.0], metavar="C",
+    p.add_argument("--T", type=_positive_int, default=30, help="sequence length")
+    p.add_argument("--steps", type=_positive_int, default=3000, help="training steps")
+    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
-    p.add_argument("--radius", type=_nonneg, default=1.5, help="initial spectral radius of the recurrent weight")
+    p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
+    p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="tanh", help="RNN nonlinearity")
+    p.add_argument("--radius", type=_nonneg, default=1.2, help="initial spectral radius of the recurrent weight")
     p.add_argument("--lr", type=_positive, default=0.1, help="SGD learning rate")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_seeds(p)
     _add_common(p, dtype="float32")
 
     p = add("normalize", "raw 0-255 inputs against min-max scaled inputs, same net and seed")
@@ -286,8 +293,8 @@ def cmd_clip(args) -> int:
     from .experiments.training import clipping_study
 
     _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
-                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype),
-          args, "clipping")
+                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype,
+                         seeds=args.seeds), args, "clipping")
     return 0
 
 
@@ -317,7 +324,7 @@ def demo_plan(quick: bool, seed: int = 0):
             ("depth", "deep-net gradient profiles",
              lambda: ex.depth_sweep(20, 128, ("normal(1.0)", "xavier", "he"), ("relu", "tanh"), 16, seed)),
             ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 1.0, 1.01, 1.1), (50, 100), 16, seed=seed)),
-            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 60, seed=seed)),
+            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 10, 1200, seed=seed)),
             ("normalization", "input scaling study", lambda: ex.normalization_study(256, 32, (32, 32), 60, seed=seed)),
             ("initialization", "initialization study",
              lambda: ex.initialization_study(10, 32, steps=60, n_samples=256, seed=seed)),
@@ -328,7 +335,7 @@ def demo_plan(quick: bool, seed: int = 0):
          lambda: ex.depth_sweep(30, 512, ex.depth.DEFAULT_INITS, ("relu", "tanh"), 64, seed)),
         ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 0.99, 1.0, 1.01, 1.1), (50, 100, 200), 32,
                                                          seed=seed)),
-        ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 300, seed=seed)),
+        ("clipping", "clipping study", lambda: ex.clipping_study(seed=seed)),
         ("normalization", "input scaling study", lambda: ex.normalization_study(seed=seed)),
         ("initialization", "initialization study", lambda: ex.initialization_study(seed=seed)),
     ]
@@ -336,23 +343,27 @@ def demo_plan(quick: bool, seed: int = 0):
 
 def cmd_demo(args) -> int:
     from .experiments._common import PLOT_HINT, have_matplotlib
-    from .experiments.report import write_report
+    from .experiments.report import ReportWriter
 
     t0 = time.perf_counter()
-    results = {}
     timings = {}
+    plots = not args.no_plots
+    # the report directory is made first and each section written as it completes,
+    # so a file-system problem shows before any experiment runs and a late failure
+    # loses nothing finished
+    writer = ReportWriter(args.out, title="gradcore: exploding and vanishing gradients, measured",
+                          plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
     print(f"gradcore demo{' --quick' if args.quick else ''}: six experiments on exploding and vanishing gradients\n")
     for i, (key, what, run) in enumerate(demo_plan(args.quick, args.seed), 1):
         t = time.perf_counter()
         res = run()
         timings[key] = time.perf_counter() - t
-        results[key] = res
         print(f"[{i}/6] {what} ({timings[key]:.1f} s)")
         print(res.table())
         print()
-    plots = not args.no_plots
-    rep = write_report(results, args.out, title="gradcore: exploding and vanishing gradients, measured",
-                       plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
+        writer.update_extra({"seconds": timings})
+        writer.add(key, res)
+    rep = writer.report
     total = time.perf_counter() - t0
     print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
     if plots and not have_matplotlib():
@@ -547,6 +558,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         except OSError:
             pass
         return 141
+    except OSError as exc:  # file-system errors (--out is a file, no permission, disk full): one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gradcore {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
