@@ -82,7 +82,7 @@ def run_unit(seed, model, T, hidden, lr, batch, clip_norm, steps, eval_every, ev
     ratio = float(norms[0] / norms[-1]) if norms[-1] > 0 else math.nan
     m.zero_grad()
     opt = optim.SGD(m, lr=lr)
-    batches = tasks.adding(T, batch, seed=[seed, 150, 1])
+    batches = tasks.adding(T, batch, seed=np.random.default_rng([seed, 150, 1]))
     curve = [(0, float(np.mean((m.forward(xe) - ye) ** 2)))]
     done = 0
     skipped = 0

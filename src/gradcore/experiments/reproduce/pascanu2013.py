@@ -84,7 +84,7 @@ def run_unit(seed, T, arm, clip_norm, hidden, lr, batch, max_steps, check_every,
 
     model = build_model(seed, hidden)
     opt = optim.SGD(model, lr=lr)
-    batches = tasks.temporal_order(T, batch, seed=[seed, T, 1])
+    batches = tasks.temporal_order(T, batch, seed=np.random.default_rng([seed, T, 1]))
     xe, ye = tasks.temporal_order_batch(np.random.default_rng([seed, T, 2]), T, eval_size)
     steps = 0
     solved = None

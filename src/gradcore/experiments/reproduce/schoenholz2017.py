@@ -80,6 +80,10 @@ def theory_point(sigma_w2, sigma_b2):
 
     mf = mean_field(sigma_w2, sigma_b2, "tanh")
     q = mf.q_star
+    if not (q > 1e-12 and math.isfinite(q)):
+        # the variance dies out (or blows up): no correlation map to iterate
+        xi = -1.0 / math.log(mf.chi_1) if 0 < mf.chi_1 < 1 else math.inf
+        return dict(q_star=q, chi_1=mf.chi_1, c_star=1.0, chi_c=mf.chi_1, xi_c=xi)
     g = _grid()
     c = 0.5
     for _ in range(20000):
@@ -127,7 +131,8 @@ def run_unit(seed, sigma_w2, sigma_b2, width, depth, batch, pairs):
     c0 = 0.0 if th["c_star"] < 0.999 else 0.5
     a = rng.standard_normal((pairs, N))
     b = c0 * a + math.sqrt(1 - c0 * c0) * rng.standard_normal((pairs, N))
-    x = math.sqrt(th["q_star"]) * np.concatenate([rng.standard_normal((batch, N)), a, b])
+    q_in = th["q_star"] if th["q_star"] > 1e-6 and math.isfinite(th["q_star"]) else 1.0
+    x = math.sqrt(q_in) * np.concatenate([rng.standard_normal((batch, N)), a, b])
     h = np.tanh(x)          # z_1 = W_1 tanh(x) + b_1
     ys, zs = [], []
     for layer in layers:
