@@ -280,7 +280,13 @@ class GradMonitor:
 
     def _check_time_vanishing(self, step: int, name: str, norms: np.ndarray) -> None:
         """Flag (once, when it starts) a recurrent layer whose gradient at the
-        first time step is below ``vanish_threshold`` times the last step's."""
+        first time step is below ``vanish_threshold`` times the last step's.
+        A 2-D array (one row per layer and direction) is checked row by row,
+        as ``name[row]``."""
+        if norms.ndim == 2:
+            for k, row in enumerate(norms):
+                self._check_time_vanishing(step, f"{name}[{k}]", row)
+            return
         vanishing = False
         ratio = math.nan
         if norms.size >= 2 and np.all(np.isfinite(norms)) and norms[-1] > 0.0:
@@ -347,9 +353,10 @@ class GradMonitor:
             big = max(last, key=lambda k: last[k] if math.isfinite(last[k]) else math.inf)
             lines.append(f"  largest parameter gradient at the last step: {big} ({last[big]:.4g})")
         for name, rows in h["timestep_norms"].items():
-            r = rows[-1] if isinstance(rows, list) else rows[-1]
-            if len(r) and r[-1] > 0:
-                lines.append(f"  {name}: per-time-step gradient norm first/last = {r[0] / r[-1]:.4g}")
+            r = np.asarray(rows[-1])
+            for label, row in ([(name, r)] if r.ndim == 1 else [(f"{name}[{k}]", x) for k, x in enumerate(r)]):
+                if len(row) and row[-1] > 0:
+                    lines.append(f"  {label}: per-time-step gradient norm first/last = {row[0] / row[-1]:.4g}")
         if self.events:
             lines.append(f"  {len(self.events)} events:")
             lines.extend(f"    {e}" for e in self.events[:20])
