@@ -25,6 +25,9 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from ._contract import int_arg, seed_arg
+from .init import as_float_dtype
+
 __all__ = [
     "Baseline",
     "TaskSpec",
@@ -57,7 +60,16 @@ class Baseline:
 
 
 def _rng(seed):
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return seed_arg(seed, "seed")
+
+
+def _dtype(dtype) -> np.dtype:
+    """float32 or float64 (an integer dtype would truncate the inputs to 0/1)."""
+    return as_float_dtype(dtype, "dtype")
+
+
+def _n_batches(n_batches):
+    return None if n_batches is None else int_arg(n_batches, "n_batches", lo=1)
 
 
 def _check_int(value, name, minimum):
@@ -69,7 +81,11 @@ def _check_int(value, name, minimum):
 
 
 def _generate(make_batch, seed, n_batches) -> Iterator:
-    rng = _rng(seed)
+    """Validate seed and n_batches now, then return the lazy generator."""
+    return _batches(make_batch, _rng(seed), _n_batches(n_batches))
+
+
+def _batches(make_batch, rng, n_batches) -> Iterator:
     i = 0
     while n_batches is None or i < n_batches:
         yield make_batch(rng)
@@ -125,6 +141,7 @@ def adding_batch(rng, T: int, batch_size: int, variant: str = "le", dtype=np.flo
         x[i1, cols, 1] = 1.0
         x[i2, cols, 1] = 1.0
         y = 0.5 + (x[i1, cols, 0] + x[i2, cols, 0]) / 4.0
+    dtype = _dtype(dtype)
     return x.astype(dtype, copy=False), y.reshape(B, 1).astype(dtype, copy=False)
 
 
@@ -137,6 +154,7 @@ def adding(T: int = 100, batch_size: int = 32, seed=0, variant: str = "le", dtyp
     >>> x.shape, y.shape
     ((10, 4, 2), (4, 1))
     """
+    dtype = _dtype(dtype)
     adding_batch(np.random.default_rng(0), T, batch_size, variant)  # validate eagerly
     return _generate(lambda rng: adding_batch(rng, T, batch_size, variant, dtype), seed, n_batches)
 
@@ -220,7 +238,7 @@ def temporal_order_batch(rng, T: int, batch_size: int, bits: int = 2, dtype=np.f
         val = rng.integers(0, 2, size=B)
         sym[pos, cols] = val
         label = label * 2 + val
-    x = np.zeros((T, B, _N_SYMBOLS), dtype=dtype)
+    x = np.zeros((T, B, _N_SYMBOLS), dtype=_dtype(dtype))
     np.put_along_axis(x, sym[:, :, None], 1.0, axis=2)
     return x, label
 
@@ -230,6 +248,7 @@ def temporal_order(T: int = 100, batch_size: int = 32, seed=0, bits: int = 2, dt
     """Generator of temporal-order batches (see :func:`temporal_order_batch`);
     ``bits=3`` is the 3-bit temporal order problem (8 classes). Baseline:
     :func:`temporal_order_baseline`."""
+    dtype = _dtype(dtype)
     temporal_order_batch(np.random.default_rng(0), T, batch_size, bits)
     return _generate(lambda rng: temporal_order_batch(rng, T, batch_size, bits, dtype), seed, n_batches)
 
@@ -268,7 +287,7 @@ def copy_batch(rng, T: int, batch_size: int, n_symbols: int = 8, length: int = 1
     sym[length + T - 1] = n_symbols + 1
     y = np.zeros((total, B), dtype=np.int64)
     y[total - length:] = data
-    x = np.zeros((total, B, n_symbols + 2), dtype=dtype)
+    x = np.zeros((total, B, n_symbols + 2), dtype=_dtype(dtype))
     np.put_along_axis(x, sym[:, :, None], 1.0, axis=2)
     return x, y
 
@@ -277,6 +296,7 @@ def copy_task(T: int = 50, batch_size: int = 32, seed=0, n_symbols: int = 8, len
               dtype=np.float32, n_batches: Optional[int] = None) -> Iterator:
     """Generator of copy-task batches (see :func:`copy_batch`). Baseline:
     :func:`copy_baseline`."""
+    dtype = _dtype(dtype)
     copy_batch(np.random.default_rng(0), T, batch_size, n_symbols, length)
     return _generate(lambda rng: copy_batch(rng, T, batch_size, n_symbols, length, dtype), seed, n_batches)
 
@@ -286,6 +306,9 @@ def copy_baseline(T: int = 50, n_symbols: int = 8, length: int = 10) -> Baseline
     uniformly over the data symbols for the last ``length``: mean cross-entropy
     per step ``length * ln(n_symbols) / (T + 2 length)`` (Arjovsky et al. 2016);
     accuracy ``(T + length + length / n_symbols) / (T + 2 length)``."""
+    T = _check_int(T, "T", 1)
+    n_symbols = _check_int(n_symbols, "n_symbols", 1)
+    length = _check_int(length, "length", 1)
     total = T + 2 * length
     return Baseline(length * math.log(n_symbols) / total,
                     (T + length + length / n_symbols) / total,
