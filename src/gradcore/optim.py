@@ -92,8 +92,10 @@ class Optimizer:
             return norm, 1.0
         return norm, clip_coefficient(norm, clip_norm)
 
-    def step(self, clip_norm=None) -> float:
-        """One update; returns the pre-clip global gradient norm (see module docstring)."""
+    def step(self, clip_norm=None, norm=None) -> float:
+        """One update; returns the pre-clip global gradient norm (see module
+        docstring). ``norm``: the global L2 norm of the gradient buffer when
+        the caller has just computed it (``grad_norm()``), to skip that pass."""
         who = type(self).__name__
         if isinstance(self.model, Module) and self.model.arena is not self.arena:
             raise RuntimeError(f"{who}: the model's parameters moved to a new arena (it was put in a "
@@ -101,7 +103,12 @@ class Optimizer:
                                "optimizer after the model is complete")
         if clip_norm is not None:
             clip_norm = check_real(clip_norm, "clip_norm", who, lo=0.0, lo_open=True)
-        norm, scale = self._scale(clip_norm)
+        if norm is None:
+            norm, scale = self._scale(clip_norm)
+        else:
+            norm = float(norm)
+            scale = None if not math.isfinite(norm) else (1.0 if clip_norm is None
+                                                          else clip_coefficient(norm, clip_norm))
         if scale is None:
             self.skipped += 1
             return norm
@@ -313,3 +320,12 @@ class AdamW(Adam):
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(model, lr, betas, eps, weight_decay, decoupled=True)
+
+
+# ``gradcore.optim.lr_scheduler`` (PyTorch's spelling); the module lives in
+# gradcore/lr_scheduler.py and is registered under both names.
+import sys as _sys  # noqa: E402
+
+from . import lr_scheduler  # noqa: E402
+
+_sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler
