@@ -14,6 +14,7 @@ from .clip import (
     global_norm,
     grad_stats,
 )
+from .adaptive import AutoClip, adaptive_clip_
 from .checkpoint import CheckpointError, load, save
 from .errors import NonFiniteGradientError
 from .info import info
@@ -23,6 +24,8 @@ from . import tasks
 
 __all__ = [
     "__version__",
+    "AutoClip",
+    "adaptive_clip_",
     "GradStats",
     "GradMonitor",
     "TrainResult",

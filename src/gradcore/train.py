@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
+from .adaptive import AutoClip
 from .clip import clip_coefficient, clip_grad_value_, grad_stats
 from .monitor import GradMonitor
 
@@ -129,7 +130,7 @@ def _locate(arrays: dict):
 def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[int] = None,
           clip_norm: Optional[float] = None, clip_value: Optional[float] = None,
           monitor: Optional[GradMonitor] = None, progress: bool = True, stop_on_nonfinite: bool = True,
-          lr: Optional[float] = None) -> TrainResult:
+          lr: Optional[float] = None, agc: Optional[float] = None) -> TrainResult:
     """Train ``model`` on ``batches`` (any iterable of ``(x, y)`` pairs).
 
     ``loss``: ``"mse"``, ``"bce_with_logits"``, ``"softmax_cross_entropy"`` or
@@ -137,7 +138,9 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
     built on ``model`` (anything with ``step(clip_norm=None) -> norm``), or
     ``"sgd"`` (default, lr 0.01) / ``"adam"`` (lr 1e-3) with ``lr``.
     ``steps``: stop after this many steps (None: when ``batches`` ends).
-    ``clip_norm``: clip the global gradient norm (folded into the update);
+    ``clip_norm``: clip the global gradient norm (folded into the update),
+    a number or a :class:`gradcore.AutoClip` (percentile of the norms seen);
+    ``agc``: unit-wise adaptive clipping factor (:func:`gradcore.adaptive_clip_`);
     ``clip_value``: clamp every gradient element first. ``monitor``: a
     :class:`GradMonitor` fed at every step. ``progress``: a tqdm bar, shown
     only when stderr is a terminal. ``stop_on_nonfinite``: stop and restore
@@ -146,7 +149,9 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
     """
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps: expected an integer >= 1 or None, got {steps!r}")
-    for name, v in (("clip_norm", clip_norm), ("clip_value", clip_value)):
+    for name, v in (("clip_norm", clip_norm), ("clip_value", clip_value), ("agc", agc)):
+        if name == "clip_norm" and isinstance(v, AutoClip):
+            continue
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
                               or not math.isfinite(v)):
             raise ValueError(f"{name}: expected a finite number > 0 or None, got {v!r}")
@@ -213,8 +218,10 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
             if clip_value is not None:
                 clip_grad_value_(arena.grad, clip_value)
             with np.errstate(all="ignore"):
-                norm = float(opt.step(clip_norm=clip_norm))
-            coef = clip_coefficient(norm, clip_norm) if clip_norm is not None else 1.0
+                norm = float(opt.step(clip_norm=clip_norm) if agc is None else
+                             opt.step(clip_norm=clip_norm, agc=agc))
+            used = getattr(opt, "last_clip_norm", clip_norm) if clip_norm is not None else None
+            coef = clip_coefficient(norm, used) if used is not None else 1.0
             if monitor is not None:
                 monitor.after_step(coef)
                 ws = monitor.last_weight_stats  # the monitor's weight-norm pass doubles as the check

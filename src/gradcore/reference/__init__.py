@@ -40,3 +40,8 @@ __all__ += [
 ]
 __all__ += ["RNN_NONLINEARITIES", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
             "gru_forward", "gru_backward", "recurrent_activation"]
+
+# Unit-wise (row) norms for adaptive gradient clipping.
+from .unitnorm import unit_norms  # noqa: E402
+
+__all__ += ["unit_norms"]
