@@ -8,8 +8,8 @@ scheduler was built), so a restored state gives exactly the same rates:
 
 - ``StepLR(opt, step_size, gamma=0.1)``: ``base * gamma ** (epoch // step_size)``;
 - ``CosineAnnealingLR(opt, T_max, eta_min=0)``:
-  ``eta_min + (base - eta_min) (1 + cos(pi epoch / T_max)) / 2``, for
-  ``epoch <= T_max`` (then it stays at ``eta_min``);
+  ``eta_min + (base - eta_min) (1 + cos(pi epoch / T_max)) / 2`` (past
+  ``T_max`` it rises again, as PyTorch's does);
 - ``LinearLR(opt, start_factor=1/3, end_factor=1, total_iters=5)``: warm-up,
   ``base * (start + (end - start) min(epoch, total_iters) / total_iters)``.
 
@@ -142,8 +142,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _lr(self, epoch):
-        e = min(epoch, self.T_max)
-        return self.eta_min + (self.base_lr - self.eta_min) * (1.0 + math.cos(math.pi * e / self.T_max)) / 2.0
+        return self.eta_min + (self.base_lr - self.eta_min) * (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
 
 
 class LinearLR(LRScheduler):

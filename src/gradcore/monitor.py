@@ -137,6 +137,8 @@ class GradMonitor:
         self._step = self._step + 1 if step is None else int(step)
         step = self._step
         n_before = len(self.events)
+        self._marks = ({k: len(v) for k, v in self._rec.items()}, {k: len(v) for k, v in self._per.items()},
+                       {k: len(v) for k, v in self._timesteps.items()}, n_before)
         grads = self.model.gradients()
         stats = grad_stats(grads)
         per = np.asarray(stats.per_array, dtype=np.float64)
@@ -176,6 +178,25 @@ class GradMonitor:
             self._before = self._before_buf
         self._pending = True
         return self.events[n_before:]
+
+    def _drop_pending(self) -> None:
+        """Forget the half-recorded step (after_backward without after_step):
+        what :func:`gradcore.train` does when Ctrl-C aborts a step."""
+        if not self._pending:
+            return
+        rec, per, ts, n_events = self._marks
+        for k, n in rec.items():
+            del self._rec[k][n:]
+        for k, n in per.items():
+            del self._per[k][n:]
+        for k in list(self._timesteps):
+            if k in ts:
+                del self._timesteps[k][ts[k]:]
+            else:
+                del self._timesteps[k]
+        del self.events[n_events:]
+        self._pending = False
+        self._step -= 1
 
     def note_event(self, step: int, kind: str, detail: str, value: float = math.nan,
                    parameter: Optional[str] = None) -> Event:
