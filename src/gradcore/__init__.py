@@ -47,3 +47,8 @@ __all__ = [
 
 # Dense networks: layers and the parameter arena, initializers, losses, optimizers, data scaling.
 from . import data, init, losses, nn, optim  # noqa: E402
+
+# The gradient doctor.
+from .doctor import Cause, Diagnosis, diagnose  # noqa: E402
+
+__all__ += ["diagnose", "Diagnosis", "Cause"]

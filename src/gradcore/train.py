@@ -24,6 +24,7 @@ losses and weights are bit-identical to a run that was never interrupted.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
@@ -88,6 +89,24 @@ class TrainResult:
     checkpoint: Optional[str] = None
     resumed_from: Optional[int] = None
     optimizer: Any = field(default=None, repr=False)
+    _doctor: Optional[dict] = field(default=None, repr=False)
+
+    @property
+    def diagnosis(self):
+        """:func:`gradcore.diagnose` of the run when its monitor flagged an
+        explosion (the weights and batch of the first one) or it stopped on a
+        non-finite value (the weights and batch of the last step whose loss
+        was within 10x the first loss: where the run was still calm); None
+        otherwise. Computed on first access from copies taken then."""
+        d = self._doctor
+        if d is None:
+            return None
+        if "result" not in d:
+            from .doctor import diagnose
+
+            d["result"] = diagnose(d["model"], d["x"], d["y"], loss=d["loss"], optimizer=d["optimizer"],
+                                   lr=d["lr"], monitor=self.monitor, clipping=d["clipping"])
+        return d["result"]
 
     @property
     def final_loss(self) -> float:
@@ -327,6 +346,8 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
     rollbacks: List[Dict[str, Any]] = []
     stop: Dict[str, Any] = {}
     interrupted = False
+    doctor = None
+    calm, calm_xy, L0 = arena.data.copy(), None, None
     t0 = time.perf_counter()
     taken = 0
 
@@ -366,6 +387,12 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
                         pred = model.forward(x)
                         L, dpred = loss_fn(pred, y)
                     L = float(L)
+                    if math.isfinite(L) and (L0 is None or L <= 10.0 * L0):
+                        # the last calm step (loss within 10x the first): the weights that
+                        # produced it and its batch are what a diagnosis of a stop looks at
+                        L0 = L if L0 is None else L0
+                        calm[...] = arena.data
+                        calm_xy = (x, y)
                     if not math.isfinite(L):
                         if monitor is not None:
                             monitor.note_nonfinite_loss(step, L)
@@ -380,6 +407,8 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
                         if monitor is not None:
                             events = monitor.after_backward(step, L)
                             recorded = True
+                            if events and doctor is None and any(e.kind == "explosion" for e in events):
+                                doctor = _doctor_context(model, opt, x, y, loss, clip_norm)
                             nonfinite = [e for e in events if e.kind == "nonfinite" and e.parameter is not None]
                             where = (nonfinite[0].parameter, nonfinite[0].index,
                                      "NaN" if math.isnan(nonfinite[0].value) else "Inf") if nonfinite else None
@@ -493,4 +522,23 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
         result.restored_step = snap.step if snap.step >= first_step else -1
         for k, v in stop.items():
             setattr(result, k, v)
+        if doctor is None and calm_xy is not None:
+            doctor = _doctor_context(model, opt, *calm_xy, loss, clip_norm, weights=calm)
+    result._doctor = doctor
     return result
+
+
+def _doctor_context(model, opt, x, y, loss, clip_norm, weights=None) -> dict:
+    """Copies of what :attr:`TrainResult.diagnosis` needs, taken now
+    (``weights``: a flat arena buffer to put in the model's copy)."""
+    from .optim import Optimizer
+
+    if isinstance(opt, Optimizer) and opt.model is model:
+        m, o = copy.deepcopy((model, opt))
+        lr = None
+    else:
+        m, o, lr = copy.deepcopy(model), None, getattr(opt, "lr", None)
+    if weights is not None:
+        m.arena.data[...] = weights
+    return {"model": m, "optimizer": o, "lr": lr, "x": np.array(x, copy=True), "y": np.array(y, copy=True),
+            "loss": loss, "clipping": clip_norm}
