@@ -348,3 +348,163 @@ def test_layer_seed_errors_name_seed():
     with pytest.raises(TypeError, match="Dense: seed must be an int >= 0"):
         gradcore.nn.Dense(2, 2, seed="x")
     gradcore.nn.Dense(2, 2, seed=np.int64(3))
+
+
+# --------------------------------------------------------------- concurrency
+def _two_threads(target):
+    import threading
+
+    errors, box = [], {}
+    ts = [threading.Thread(target=target, args=(k, errors, box)) for k in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return errors, box
+
+
+def test_module_used_from_two_threads_at_once_raises():
+    import threading
+
+    d = gradcore.nn.Dense(4, 4, "tanh", seed=0)
+    inside, release = threading.Event(), threading.Event()
+    real = type(d).forward.__wrapped__
+
+    class Slow(gradcore.nn.Dense):
+        def forward(self, x):
+            inside.set()
+            release.wait(5)
+            return real(self, x)
+
+    s = Slow(4, 4, "tanh", seed=0)
+    x = np.ones((2, 4), "f4")
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("y", s(x)))
+    t.start()
+    assert inside.wait(5)
+    with pytest.raises(gradcore.ConcurrentUseError, match=r"Slow\(4 -> 4, tanh\)\.forward: called from thread .* one thread"):
+        s(x)
+    release.set()
+    t.join()
+    assert out["y"].shape == (2, 4)
+    d(x)  # the other module is unaffected
+
+
+def test_backward_after_another_threads_forward_raises():
+    import threading
+
+    m = gradcore.nn.MLP([3, 5, 2], seed=0)
+    x = np.ones((4, 3), "f4")
+    t = threading.Thread(target=lambda: m(x))
+    t.start()
+    t.join()
+    m(x)  # the thread that ran forward has ended: handing over is fine
+    caught = []
+
+    def probe():
+        try:
+            m(x)
+        except gradcore.ConcurrentUseError as exc:
+            caught.append(str(exc))
+
+    t = threading.Thread(target=probe)  # this (live) thread ran the last forward
+    t.start()
+    t.join()
+    assert len(caught) == 1 and "is still alive" in caught[0] and "clear_cache()" in caught[0]
+    m.clear_cache()  # hands the model over explicitly
+    done = threading.Event()
+    hold = threading.Event()
+
+    def other():
+        m(x)
+        done.set()
+        hold.wait(5)
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert done.wait(5)
+    with pytest.raises(gradcore.ConcurrentUseError, match="backward: called from thread .* last forward ran in"):
+        m.backward(np.ones((4, 2), "f4"))
+    with pytest.raises(gradcore.ConcurrentUseError, match="is still alive"):
+        m(x)  # its output buffers may still be in use there
+    hold.set()
+    t.join()
+    m(x)
+    m.backward(np.ones((4, 2), "f4"))
+
+
+def test_separate_models_in_threads_match_sequential():
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((8, 6)).astype("f4") for _ in range(20)]
+
+    def run(k, errors, box):
+        m = gradcore.nn.MLP([6, 16, 3], seed=k)
+        try:
+            box[k] = [m(x).copy() for x in xs]
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    errors, box = _two_threads(run)
+    assert not errors
+    for k in range(2):
+        m = gradcore.nn.MLP([6, 16, 3], seed=k)
+        for x, y in zip(xs, box[k]):
+            np.testing.assert_array_equal(m(x), y)
+
+
+def test_copied_model_has_its_own_guard():
+    import copy
+    import threading
+
+    m = gradcore.nn.MLP([3, 4, 2], seed=0)
+    x = np.ones((2, 3), "f4")
+    m(x)
+    c = copy.deepcopy(m)
+    t = threading.Thread(target=lambda: c(x))  # a copy is a separate model
+    t.start()
+    t.join()
+    assert c._gc_guard is not m._gc_guard
+    assert all(mod._gc_guard is c._gc_guard for _, mod in c.named_modules())
+
+
+def test_use_backend_is_per_thread():
+    import threading
+
+    barrier = threading.Barrier(2)
+    seen = {}
+
+    def run(name):
+        with gradcore.use_backend(name):
+            barrier.wait(5)  # both blocks are open at once
+            seen[name] = gradcore.get_backend()
+            barrier.wait(5)
+        seen[name + " after"] = gradcore.get_backend()
+
+    ts = [threading.Thread(target=run, args=(n,)) for n in ("numpy", "c")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert seen == {"numpy": "numpy", "c": "c", "numpy after": "c", "c after": "c"}
+    assert gradcore.get_backend() == "c"
+
+
+def test_use_backend_nests_and_restores():
+    ub = gradcore.use_backend("numpy")
+    with ub:
+        with ub:
+            assert gradcore.get_backend() == "numpy"
+        with gradcore.use_backend("c"):
+            assert gradcore.get_backend() == "c"
+        assert gradcore.get_backend() == "numpy"
+    assert gradcore.get_backend() == "c"
+    with pytest.raises(ValueError, match="unknown backend 'cuda'"):
+        gradcore.use_backend("cuda")
+
+
+def test_sweep_threads_run_on_the_callers_backend():
+    from gradcore.experiments import sweep
+
+    with gradcore.use_backend("numpy"):
+        res = sweep(lambda a: (a, gradcore.get_backend()), {"a": [1, 2, 3]}, n_jobs=2, backend="threads")
+    assert [v[1] for v in res.values] == ["numpy"] * 3

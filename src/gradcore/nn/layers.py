@@ -16,7 +16,7 @@ from ..backend import kernels
 from .arena import as_float_dtype
 from ._util import (ShapeCache, check_activation, check_dy, check_input, check_real, check_size,
                     seed_rng)
-from .module import Module
+from .module import Module, unguarded
 
 _ndarray = np.ndarray
 
@@ -195,8 +195,8 @@ class Sequential(Module):
     def _bind(self):
         layers = list(self._children.values())
         self._layers = layers
-        self._fwd = [m.forward for m in layers]
-        self._bwd = [m.backward for m in reversed(layers)]
+        self._fwd = [unguarded(m.forward) for m in layers]  # guarded once, by this call
+        self._bwd = [unguarded(m.backward) for m in reversed(layers)]
 
     def __len__(self):
         return len(self._children)
