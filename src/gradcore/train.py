@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
+from ._contract import int_arg, real_arg
 from .adaptive import AutoClip
 from .clip import clip_coefficient, clip_grad_value_, grad_stats
 from .monitor import GradMonitor
@@ -166,14 +167,18 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
     the last finite weights on NaN/Inf (otherwise the step is skipped and
     training goes on).
     """
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps: expected an integer >= 1 or None, got {steps!r}")
+    if steps is not None:
+        steps = int_arg(steps, "steps", lo=1)
+    checked = {}
     for name, v in (("clip_norm", clip_norm), ("clip_value", clip_value), ("agc", agc)):
-        if name == "clip_norm" and isinstance(v, AutoClip):
-            continue
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
-                              or not math.isfinite(v)):
-            raise ValueError(f"{name}: expected a finite number > 0 or None, got {v!r}")
+        if v is None or (name == "clip_norm" and isinstance(v, AutoClip)):
+            checked[name] = v
+        else:
+            checked[name] = real_arg(v, name, lo=0, lo_open=True)
+    clip_norm, clip_value, agc = checked["clip_norm"], checked["clip_value"], checked["agc"]
+    if batches is None or not hasattr(batches, "__iter__"):
+        raise TypeError(f"batches: expected an iterable of (x, y) pairs (a list, a generator, a "
+                        f"gradcore.tasks stream), got {type(batches).__name__}")
     arena = getattr(model, "arena", None)
     if arena is None:
         raise TypeError(f"model: expected a gradcore.nn.Module with a parameter arena, got {type(model).__name__}")
