@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # the machine may be shared: one thread keeps these tests fast
 
 import gradcore  # noqa: E402
 import gradcore.interop.torch  # noqa: E402

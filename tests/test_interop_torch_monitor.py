@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # the machine may be shared: one thread keeps these tests fast
 
 import gradcore.monitor  # noqa: E402
 from gradcore.interop.torch import GradMonitor  # noqa: E402

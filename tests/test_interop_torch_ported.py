@@ -9,6 +9,7 @@ import math
 import pytest
 
 torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # the machine may be shared: one thread keeps these tests fast
 
 from torch import inf, nn  # noqa: E402
 

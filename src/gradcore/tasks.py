@@ -30,6 +30,7 @@ from .init import as_float_dtype
 
 __all__ = [
     "Baseline",
+    "TaskStream",
     "TaskSpec",
     "TASKS",
     "adding",
@@ -80,16 +81,58 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
+class TaskStream:
+    """The iterator every task returns: batches drawn from one NumPy
+    ``Generator``, with its position saved and restored as plain data
+    (``state_dict()`` -> ``{"position": batches drawn, "rng": bit-generator
+    state}``; ``load_state_dict(state)`` continues exactly where that state
+    was), which is how :func:`gradcore.train` resumes a task's data stream.
+
+    >>> s = adding(T=10, batch_size=2, seed=0); _ = next(s); st = s.state_dict()
+    >>> a = next(s)[0]; s2 = adding(T=10, batch_size=2, seed=5); s2.load_state_dict(st)
+    >>> bool((next(s2)[0] == a).all()), s2.position
+    (True, 2)
+    """
+
+    def __init__(self, make_batch, seed, n_batches):
+        self._make = make_batch
+        self.rng = _rng(seed)
+        self.n_batches = n_batches
+        self.position = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.n_batches is not None and self.position >= self.n_batches:
+            raise StopIteration
+        batch = self._make(self.rng)
+        self.position += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        """``{"position": int, "rng": dict}`` (JSON-able)."""
+        return {"position": self.position, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state) -> None:
+        """Continue from ``state`` (what :meth:`state_dict` returned)."""
+        if not isinstance(state, dict) or set(state) != {"position", "rng"}:
+            raise ValueError(f"TaskStream.load_state_dict: expected a dict with 'position' and 'rng', got {state!r}")
+        pos = state["position"]
+        if isinstance(pos, bool) or not isinstance(pos, (int, np.integer)) or pos < 0:
+            raise ValueError(f"TaskStream.load_state_dict: 'position' must be an integer >= 0, got {pos!r}")
+        rng_state = state["rng"]
+        name = rng_state.get("bit_generator") if isinstance(rng_state, dict) else None
+        if name != type(self.rng.bit_generator).__name__:
+            raise ValueError(f"TaskStream.load_state_dict: the state is of a {name!r} generator, this stream "
+                             f"uses {type(self.rng.bit_generator).__name__}")
+        self.rng.bit_generator.state = rng_state
+        self.position = int(pos)
+
+
 def _generate(make_batch, seed, n_batches) -> Iterator:
-    """Validate seed and n_batches now, then return the lazy generator."""
-    return _batches(make_batch, _rng(seed), _n_batches(n_batches))
-
-
-def _batches(make_batch, rng, n_batches) -> Iterator:
-    i = 0
-    while n_batches is None or i < n_batches:
-        yield make_batch(rng)
-        i += 1
+    """Validate seed and n_batches now, then return the lazy stream."""
+    return TaskStream(make_batch, _rng(seed), _n_batches(n_batches))
 
 
 # --------------------------------------------------------------------------

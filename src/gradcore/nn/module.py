@@ -458,6 +458,31 @@ class Module:
     def __call__(self, x):
         return self.forward(x)
 
+    def inference(self, x):
+        """Evaluation-mode forward that keeps nothing: BatchNorm uses its
+        running statistics, every layer runs on fresh work buffers (a
+        recurrent layer keeps no BPTT cache), and afterwards every module of
+        the tree is exactly as before (mode, forward caches, work buffers),
+        so it may sit between a ``forward`` and its ``backward`` and use any
+        batch size. Returns a new array (the caller owns it).
+
+        >>> import numpy as np; from gradcore import nn
+        >>> m = nn.MLP([3, 4, 1], seed=0)
+        >>> m.inference(np.ones((5, 3), np.float32)).shape
+        (5, 1)
+        """
+        saved = [(mod, dict(mod.__dict__)) for _, mod in self.named_modules()]
+        try:
+            for mod, state in saved:
+                mod.__dict__.update(mod._cleared(dict(state)))
+                mod.training = False
+            out = self.forward(x)
+            return np.array(out, copy=True)
+        finally:
+            for mod, state in saved:
+                mod.__dict__.clear()
+                mod.__dict__.update(state)
+
     # ----------------------------------------------------------------- repr
     def extra_repr(self) -> str:
         return ""

@@ -6,6 +6,9 @@
 - :class:`GradMonitor`: global and per-parameter gradient norms of any
   ``torch.nn.Module`` after every backward, NaN/Inf located by parameter
   name and flat index, explosion/vanishing events (module :mod:`.monitor`);
+- :class:`RNN`, :class:`LSTM`, :class:`GRU`: ``torch.nn`` recurrent modules
+  running gradcore's fused forward and BPTT, with per-time-step gradient
+  norms after backward (module :mod:`.rnn`).
 
 PyTorch is imported when first needed, so ``import gradcore`` never needs it.
 """
@@ -16,9 +19,9 @@ from ._grads import gather
 from .clip import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm", "grad_arrays",
-           "GradMonitor"]
+           "GradMonitor", "RNN", "LSTM", "GRU"]
 
-_LAZY = {"GradMonitor": ".monitor"}
+_LAZY = {"GradMonitor": ".monitor", "RNN": ".rnn", "LSTM": ".rnn", "GRU": ".rnn"}
 
 
 def grad_arrays(parameters, name: str = "parameters"):
