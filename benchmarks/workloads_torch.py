@@ -44,6 +44,8 @@ SPECS = [
     ("lstm2bi-adding-T200-B32-H128-adam", "lstm", 200, 32, 128, 2, True, "adam"),
 ]
 STEPNORMS = "stepnorms-lstm-T200-B32-H128-adam"
+LAYERS = [("layer-lstm-T200-B32-H128", "lstm", 200, 32, 128), ("layer-rnn-T100-B20-H128", "rnn", 100, 20, 128),
+          ("layer-gru-T500-B16-H64", "gru", 500, 16, 64)]
 
 TARGETS = [
     ("lstm-adding-T200-B32-H128-adam", "torch", 1.6),
@@ -158,10 +160,6 @@ def _layer_cases(kind, T, B, H):
         nat.backward(None, d_hT=d)
 
     return {"gradcore": wrapped, "native": native}
-
-
-LAYERS = [("layer-lstm-T200-B32-H128", "lstm", 200, 32, 128), ("layer-rnn-T100-B20-H128", "rnn", 100, 20, 128),
-          ("layer-gru-T500-B16-H64", "gru", 500, 16, 64)]
 
 
 def workloads(only=None):
