@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
+    p.add_argument("--adaptive", action="store_true",
+                   help="add the adaptive arms: AutoClip at the 10th percentile and unit-wise AGC 0.01")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
     p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
     p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="tanh", help="RNN nonlinearity")
@@ -204,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("loky", "processes", "threads", "sequential", "dask"), default=None,
                    help="joblib backend (overrides the config)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (or env GRADCORE_DASK_SCHEDULER)")
-    p.add_argument("--out", metavar="DIR", default=None, help="write sweep.csv and sweep.json into DIR")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="write each run to DIR/runs.jsonl as it finishes, then sweep.csv and sweep.json")
+    p.add_argument("--resume", action="store_true", help="skip the points DIR/runs.jsonl already holds")
     p.epilog = SWEEP_HELP
     p.formatter_class = argparse.RawDescriptionHelpFormatter
 
@@ -313,9 +317,15 @@ def cmd_bptt(args) -> int:
 def cmd_clip(args) -> int:
     from .experiments.training import clipping_study
 
-    _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
+    arms = None
+    if getattr(args, "adaptive", False):
+        from .experiments.clipping import ADAPTIVE_ARMS, arms_from
+
+        arms = arms_from(args.clip_norms, args.clip_value) + list(ADAPTIVE_ARMS)
+    _emit(clipping_study(args.task, args.T, args.steps, None if arms else args.clip_norms,
+                         None if arms else args.clip_value, args.hidden, args.cell,
                          args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype,
-                         seeds=args.seeds), args, "clipping")
+                         seeds=args.seeds, arms=arms), args, "clipping")
     return 0
 
 
@@ -384,6 +394,10 @@ def cmd_demo(args) -> int:
         print()
         writer.update_extra({"seconds": timings})
         writer.add(key, res)
+    from .doctor.section import doctor_text
+
+    print(doctor_text({k: r for k, r, _, _ in writer.sections}))
+    print()
     rep = writer.report
     total = time.perf_counter() - t0
     print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
@@ -514,18 +528,24 @@ def cmd_sweep(args) -> int:
     n_jobs = args.n_jobs if args.n_jobs is not None else cfg["n_jobs"]
     backend = args.backend or cfg["backend"]
     out = args.out or cfg["out"]
+    if args.resume and not out:
+        raise UsageError("--resume needs --out DIR (or out = in the config)")
     points = expand_grid(cfg["grid"])
-    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}")
+    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}", flush=True)
     res = sweep(_bind_fixed(cfg["fn"], cfg["params"]), points, n_jobs=n_jobs, backend=backend,
-                scheduler=args.scheduler or cfg["scheduler"])
+                scheduler=args.scheduler or cfg["scheduler"], out=out, resume=args.resume)
     print(res.table())
     if out:
-        os.makedirs(out, exist_ok=True)
         res.to_csv(os.path.join(out, "sweep.csv"))
         res.to_json(os.path.join(out, "sweep.json"))
-        print(f"written: {os.path.join(out, 'sweep.csv')}, {os.path.join(out, 'sweep.json')}")
+        print(f"written: {os.path.join(out, 'runs.jsonl')}, {os.path.join(out, 'sweep.csv')}, "
+              f"{os.path.join(out, 'sweep.json')}")
     for r in res.errors:
         print(f"run {r.index} {r.params} failed: {r.error}", file=sys.stderr)
+    if res.interrupted:
+        kept = f" (kept in {os.path.join(out, 'runs.jsonl')}; run again with --resume)" if out else ""
+        print(f"gradcore sweep: interrupted, {len(res)} of {len(points)} runs finished{kept}", file=sys.stderr)
+        return 130
     return 1 if res.errors else 0
 
 
@@ -603,6 +623,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ImportError as exc:
         print(f"gradcore {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except MemoryError as exc:  # sizes too large for this machine (e.g. --T 10000000000)
+        print(f"gradcore {args.command}: error: out of memory ({exc or 'allocation failed'}); "
+              "use smaller sizes", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gradcore {args.command}: interrupted", file=sys.stderr)
         return 130
