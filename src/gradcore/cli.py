@@ -326,7 +326,7 @@ def demo_plan(quick: bool, seed: int = 0):
              lambda: ex.normalization_study(512, 32, (32, 32), 100, seed=seed, depth=12, width=16, arch_steps=200,
                                             heldout=256)),
             ("initialization", "initialization study",
-             lambda: ex.initialization_study(16, 16, steps=500, seed=seed, heldout=256)),
+             lambda: ex.initialization_study(30, 32, steps=600, seed=seed, heldout=256)),
         ]
     return [
         ("chain", "1x1 chains", lambda: ex.chain_table()),

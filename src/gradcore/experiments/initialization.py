@@ -174,7 +174,7 @@ def initialization_study(depth: int = 30, width: int = 32, activation: str = "re
                "lets it shrink layer by layer and learns far more slowly; a constant weight makes every unit "
                "of a layer identical.")
     note = ""
-    if steps < 1000:
+    if steps < 600:
         note = (f"note: {steps} steps are too few to separate He from Xavier at depth {depth} reliably "
                 "(about 1500 are needed at depth 30; the default run shows it).")
     comp = TrainingComparison("initialization", title, caption, runs, params, float(np.mean(bases)),
