@@ -305,3 +305,11 @@ def test_train_accepts_autoclip_and_agc():
     assert r2.steps == 6 and np.all(np.isfinite(r2.losses))
     with pytest.raises(ValueError, match="agc"):
         gradcore.train(_mlp(2), batches, agc=-1.0, progress=False)
+
+
+def test_doctest_examples_run():
+    import doctest
+
+    import gradcore.adaptive as A
+
+    assert doctest.testmod(A).failed == 0

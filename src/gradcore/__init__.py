@@ -16,7 +16,7 @@ from .clip import (
 )
 from .adaptive import AutoClip, adaptive_clip_
 from .checkpoint import CheckpointError, load, save
-from .errors import NonFiniteGradientError
+from .errors import ConcurrentUseError, NonFiniteGradientError
 from .info import info
 from .monitor import GradMonitor
 from .train import TrainResult, train
@@ -24,6 +24,7 @@ from . import tasks
 
 __all__ = [
     "__version__",
+    "ConcurrentUseError",
     "AutoClip",
     "adaptive_clip_",
     "GradStats",
@@ -47,3 +48,8 @@ __all__ = [
 
 # Dense networks: layers and the parameter arena, initializers, losses, optimizers, data scaling.
 from . import data, init, losses, nn, optim  # noqa: E402
+
+# The gradient doctor.
+from .doctor import Cause, Diagnosis, diagnose  # noqa: E402
+
+__all__ += ["diagnose", "Diagnosis", "Cause"]

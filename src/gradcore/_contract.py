@@ -161,13 +161,13 @@ def seed_arg(seed, name: str = "seed", who=None):
     NumPy) or a ``numpy.random.Generator`` (returned as is). Returns a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None:
-        return np.random.default_rng()
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{_prefix(who)}{name}: expected an int >= 0, None or a numpy.random.Generator, "
+        raise TypeError(f"{_prefix(who)}{name} must be an int >= 0, None or a numpy.random.Generator, "
                         f"got {seed!r} ({type(seed).__name__})")
     if seed < 0:
-        raise ValueError(f"{_prefix(who)}{name}: expected an int >= 0, None or a numpy.random.Generator, "
+        raise ValueError(f"{_prefix(who)}{name} must be an int >= 0, None or a numpy.random.Generator, "
                          f"got {seed!r}")
     return np.random.default_rng(int(seed))
 
@@ -255,7 +255,10 @@ def check_truncate(truncate: Any, who: Optional[str] = None) -> Optional[int]:
 
 
 def check_dtype(dtype: Any, name: str = "dtype", who: Optional[str] = None) -> np.dtype:
-    """``np.dtype`` of ``dtype`` if it is float32 or float64."""
+    """``np.dtype`` of ``dtype`` if it is float32 or float64 (``None`` is
+    refused: NumPy would read it as float64)."""
+    if dtype is None or isinstance(dtype, bool):
+        raise TypeError(f"{label(name, who)}: expected 'float32' or 'float64', got {dtype!r}")
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -442,6 +445,22 @@ def check_no_overlap(outputs: Sequence[Tuple[np.ndarray, str]],
         for _, other, (s2, e2) in ins:
             if s < e2 and s2 < e:
                 raise ValueError(f"{other}: argument overlaps output {name}")
+
+
+def check_disjoint(out, oname: str, other, name: str, same_ok: bool = False) -> None:
+    """Output ``out`` and argument ``other`` (C-contiguous arrays or None)
+    occupy disjoint memory (``same_ok``: or exactly the same memory, an
+    in-place element-wise pass). The binding has the same rule in C."""
+    if out is None or other is None:
+        return
+    lo1, hi1 = byte_range(out)
+    lo2, hi2 = byte_range(other)
+    if lo1 < hi2 and lo2 < hi1:
+        if same_ok and lo1 == lo2 and hi1 == hi2:
+            return
+        raise ValueError(f"{oname}: output overlaps argument {name}"
+                         + (" (only exactly the same array is allowed)" if same_ok else "")
+                         + "; pass a separate output array")
 
 
 # ---------------------------------------------------------------- recurrent calls

@@ -89,3 +89,23 @@ cdef check_float_array(object a, str label, bint writable):
     (the message comes from ``_contract.check_float_array``)."""
     if not float_array_ok(a, writable):
         _contract.check_float_array(a, label, writable)
+
+
+cdef int check_disjoint(object out, str oname, object other, str name, bint same_ok=False) except -1:
+    """Raise unless output ``out`` and argument ``other`` (C-contiguous arrays
+    or None) occupy disjoint memory; ``same_ok`` also allows exactly the same
+    memory (an in-place element-wise pass). Two pointer comparisons."""
+    if out is None or other is None:
+        return 0
+    cdef cnp.ndarray a = <cnp.ndarray>out, b = <cnp.ndarray>other
+    cdef char *lo1 = <char *>cnp.PyArray_DATA(a)
+    cdef char *lo2 = <char *>cnp.PyArray_DATA(b)
+    cdef char *hi1 = lo1 + cnp.PyArray_NBYTES(a)
+    cdef char *hi2 = lo2 + cnp.PyArray_NBYTES(b)
+    if lo1 < hi2 and lo2 < hi1:
+        if same_ok and lo1 == lo2 and hi1 == hi2:
+            return 0
+        raise ValueError(f"{oname}: output overlaps argument {name}"
+                         + (" (only exactly the same array is allowed)" if same_ok else "")
+                         + "; pass a separate output array")
+    return 0

@@ -176,6 +176,7 @@ def activation_forward(y, x, act, slope=0.01):
     cdef double s = _slope(slope)
     cdef int t = _first(x, "x", -1)
     cdef void *py = _same(y, "y", x, t, True, False)
+    check_disjoint(y, "y", x, "x", True)
     cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
     cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>x)
     cdef int st
@@ -194,6 +195,8 @@ def activation_backward(dx, dy, y, act, slope=0.01):
     cdef int t = _first(dy, "dy", -1)
     cdef void *pyy = _same(y, "y", dy, t, False, False)
     cdef void *pdx = _same(dx, "dx", dy, t, True, False)
+    check_disjoint(dx, "dx", dy, "dy", True)
+    check_disjoint(dx, "dx", y, "y", True)
     cdef void *pdy = cnp.PyArray_DATA(<cnp.ndarray>dy)
     cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>dy)
     cdef int st
@@ -231,6 +234,9 @@ def dense_forward(y, x, w, b, act, slope):
     cdef Py_ssize_t O = _w_rows(w, x, t)
     cdef void *pb = _chk(b, "b", t, 1, O, 0, False, True)
     cdef void *py = _chk(y, "y", t, 2, B, O, True, False)
+    check_disjoint(y, "y", x, "x")
+    check_disjoint(y, "y", w, "w")
+    check_disjoint(y, "y", b, "b")
     cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
     cdef void *pw = cnp.PyArray_DATA(<cnp.ndarray>w)
     cdef int st
@@ -242,6 +248,20 @@ def dense_forward(y, x, w, b, act, slope):
             st = gc_dense_forward_f64(<double *>py, <const double *>px, <const double *>pw,
                                       <const double *>pb, B, I, O, code, s)
     check_status(st, "dense_forward")
+
+
+cdef int _dense_backward_disjoint(dx, dw, db, dy, x, w, y, dz) except -1:
+    """Outputs dx, dw, db, dz overlap no other argument (dz may be dy exactly)."""
+    check_disjoint(dz, "dz", dy, "dy", True)
+    for a, an in ((x, "x"), (w, "w"), (y, "y")):
+        check_disjoint(dz, "dz", a, an)
+    for o, on in ((dw, "dw"), (db, "db"), (dx, "dx")):
+        for a, an in ((dy, "dy"), (x, "x"), (w, "w"), (y, "y"), (dz, "dz")):
+            check_disjoint(o, on, a, an)
+    check_disjoint(dw, "dw", db, "db")
+    check_disjoint(dw, "dw", dx, "dx")
+    check_disjoint(db, "db", dx, "dx")
+    return 0
 
 
 def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
@@ -258,6 +278,7 @@ def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
     cdef void *pdw = _chk(dw, "dw", t, 2, O, I, True, False)
     cdef void *pdb = _chk(db, "db", t, 1, O, 0, True, True)
     cdef void *pdx = _chk(dx, "dx", t, 2, B, I, True, True)
+    _dense_backward_disjoint(dx, dw, db, dy, x, w, y, dz)
     cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
     cdef void *pw = cnp.PyArray_DATA(<cnp.ndarray>w)
     cdef int st

@@ -25,8 +25,12 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from ._contract import int_arg, seed_arg
+from .init import as_float_dtype
+
 __all__ = [
     "Baseline",
+    "TaskStream",
     "TaskSpec",
     "TASKS",
     "adding",
@@ -57,7 +61,16 @@ class Baseline:
 
 
 def _rng(seed):
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return seed_arg(seed, "seed")
+
+
+def _dtype(dtype) -> np.dtype:
+    """float32 or float64 (an integer dtype would truncate the inputs to 0/1)."""
+    return as_float_dtype(dtype, "dtype")
+
+
+def _n_batches(n_batches):
+    return None if n_batches is None else int_arg(n_batches, "n_batches", lo=1)
 
 
 def _check_int(value, name, minimum):
@@ -68,12 +81,58 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
+class TaskStream:
+    """The iterator every task returns: batches drawn from one NumPy
+    ``Generator``, with its position saved and restored as plain data
+    (``state_dict()`` -> ``{"position": batches drawn, "rng": bit-generator
+    state}``; ``load_state_dict(state)`` continues exactly where that state
+    was), which is how :func:`gradcore.train` resumes a task's data stream.
+
+    >>> s = adding(T=10, batch_size=2, seed=0); _ = next(s); st = s.state_dict()
+    >>> a = next(s)[0]; s2 = adding(T=10, batch_size=2, seed=5); s2.load_state_dict(st)
+    >>> bool((next(s2)[0] == a).all()), s2.position
+    (True, 2)
+    """
+
+    def __init__(self, make_batch, seed, n_batches):
+        self._make = make_batch
+        self.rng = _rng(seed)
+        self.n_batches = n_batches
+        self.position = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.n_batches is not None and self.position >= self.n_batches:
+            raise StopIteration
+        batch = self._make(self.rng)
+        self.position += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        """``{"position": int, "rng": dict}`` (JSON-able)."""
+        return {"position": self.position, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state) -> None:
+        """Continue from ``state`` (what :meth:`state_dict` returned)."""
+        if not isinstance(state, dict) or set(state) != {"position", "rng"}:
+            raise ValueError(f"TaskStream.load_state_dict: expected a dict with 'position' and 'rng', got {state!r}")
+        pos = state["position"]
+        if isinstance(pos, bool) or not isinstance(pos, (int, np.integer)) or pos < 0:
+            raise ValueError(f"TaskStream.load_state_dict: 'position' must be an integer >= 0, got {pos!r}")
+        rng_state = state["rng"]
+        name = rng_state.get("bit_generator") if isinstance(rng_state, dict) else None
+        if name != type(self.rng.bit_generator).__name__:
+            raise ValueError(f"TaskStream.load_state_dict: the state is of a {name!r} generator, this stream "
+                             f"uses {type(self.rng.bit_generator).__name__}")
+        self.rng.bit_generator.state = rng_state
+        self.position = int(pos)
+
+
 def _generate(make_batch, seed, n_batches) -> Iterator:
-    rng = _rng(seed)
-    i = 0
-    while n_batches is None or i < n_batches:
-        yield make_batch(rng)
-        i += 1
+    """Validate seed and n_batches now, then return the lazy stream."""
+    return TaskStream(make_batch, _rng(seed), _n_batches(n_batches))
 
 
 # --------------------------------------------------------------------------
@@ -125,6 +184,7 @@ def adding_batch(rng, T: int, batch_size: int, variant: str = "le", dtype=np.flo
         x[i1, cols, 1] = 1.0
         x[i2, cols, 1] = 1.0
         y = 0.5 + (x[i1, cols, 0] + x[i2, cols, 0]) / 4.0
+    dtype = _dtype(dtype)
     return x.astype(dtype, copy=False), y.reshape(B, 1).astype(dtype, copy=False)
 
 
@@ -137,6 +197,7 @@ def adding(T: int = 100, batch_size: int = 32, seed=0, variant: str = "le", dtyp
     >>> x.shape, y.shape
     ((10, 4, 2), (4, 1))
     """
+    dtype = _dtype(dtype)
     adding_batch(np.random.default_rng(0), T, batch_size, variant)  # validate eagerly
     return _generate(lambda rng: adding_batch(rng, T, batch_size, variant, dtype), seed, n_batches)
 
@@ -220,7 +281,7 @@ def temporal_order_batch(rng, T: int, batch_size: int, bits: int = 2, dtype=np.f
         val = rng.integers(0, 2, size=B)
         sym[pos, cols] = val
         label = label * 2 + val
-    x = np.zeros((T, B, _N_SYMBOLS), dtype=dtype)
+    x = np.zeros((T, B, _N_SYMBOLS), dtype=_dtype(dtype))
     np.put_along_axis(x, sym[:, :, None], 1.0, axis=2)
     return x, label
 
@@ -230,6 +291,7 @@ def temporal_order(T: int = 100, batch_size: int = 32, seed=0, bits: int = 2, dt
     """Generator of temporal-order batches (see :func:`temporal_order_batch`);
     ``bits=3`` is the 3-bit temporal order problem (8 classes). Baseline:
     :func:`temporal_order_baseline`."""
+    dtype = _dtype(dtype)
     temporal_order_batch(np.random.default_rng(0), T, batch_size, bits)
     return _generate(lambda rng: temporal_order_batch(rng, T, batch_size, bits, dtype), seed, n_batches)
 
@@ -268,7 +330,7 @@ def copy_batch(rng, T: int, batch_size: int, n_symbols: int = 8, length: int = 1
     sym[length + T - 1] = n_symbols + 1
     y = np.zeros((total, B), dtype=np.int64)
     y[total - length:] = data
-    x = np.zeros((total, B, n_symbols + 2), dtype=dtype)
+    x = np.zeros((total, B, n_symbols + 2), dtype=_dtype(dtype))
     np.put_along_axis(x, sym[:, :, None], 1.0, axis=2)
     return x, y
 
@@ -277,6 +339,7 @@ def copy_task(T: int = 50, batch_size: int = 32, seed=0, n_symbols: int = 8, len
               dtype=np.float32, n_batches: Optional[int] = None) -> Iterator:
     """Generator of copy-task batches (see :func:`copy_batch`). Baseline:
     :func:`copy_baseline`."""
+    dtype = _dtype(dtype)
     copy_batch(np.random.default_rng(0), T, batch_size, n_symbols, length)
     return _generate(lambda rng: copy_batch(rng, T, batch_size, n_symbols, length, dtype), seed, n_batches)
 
@@ -286,6 +349,9 @@ def copy_baseline(T: int = 50, n_symbols: int = 8, length: int = 10) -> Baseline
     uniformly over the data symbols for the last ``length``: mean cross-entropy
     per step ``length * ln(n_symbols) / (T + 2 length)`` (Arjovsky et al. 2016);
     accuracy ``(T + length + length / n_symbols) / (T + 2 length)``."""
+    T = _check_int(T, "T", 1)
+    n_symbols = _check_int(n_symbols, "n_symbols", 1)
+    length = _check_int(length, "length", 1)
     total = T + 2 * length
     return Baseline(length * math.log(n_symbols) / total,
                     (T + length + length / n_symbols) / total,

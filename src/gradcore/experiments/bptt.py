@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from ._build import seeds
+from ._build import activation_grad, seeds
 from ._common import ExperimentResult, new_figure, text_table
 
 __all__ = ["bptt_profile", "bptt_sweep", "BPTTProfile", "BPTTSweep", "CELLS", "NONLINEARITIES"]
@@ -53,13 +53,7 @@ def _numpy_rnn(x, w_ih, w_hh, b, nonlinearity, u):
     g = np.broadcast_to(u, hs[-1].shape).copy()
     for t in range(steps - 1, -1, -1):
         norms[t] = np.linalg.norm(g)
-        if nonlinearity == "tanh":
-            dz = g * (1.0 - hs[t] ** 2)
-        elif nonlinearity == "relu":
-            dz = g * (hs[t] > 0)
-        else:
-            dz = g
-        g = dz @ w_hh
+        g = activation_grad(nonlinearity, hs[t], g) @ w_hh
     return norms
 
 

@@ -61,11 +61,8 @@ def check_dy(dy, who: str, expected: np.ndarray) -> np.ndarray:
 
 
 def seed_rng(seed, who: str) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"{who}: seed must be an int, None or a numpy.random.Generator, got {seed!r}")
+    """None, an int >= 0 or a numpy Generator -> a Generator (errors name ``seed``)."""
+    return _contract.seed_arg(seed, "seed", who)
 
 
 class ShapeCache:

@@ -127,20 +127,20 @@ class _Recurrent(Module):
         default = _init.uniform(-k, k)     # PyTorch's default for every parameter
         label = f"{who}({I}, {H})"
         self._declare("weight_ih", _init.apply(default if init is None else init, (G * H, I), rng,
-                                               self.dtype, label))
+                                               self.dtype, label, "init"))
         if recurrent_init is None:
             w_hh = _init.apply(default, (G * H, H), rng, self.dtype, label)
         else:
             # each gate's (H, H) block separately: orthogonal / identity /
             # scaled(...) then hold per gate
-            w_hh = np.concatenate([_init.apply(recurrent_init, (H, H), rng, self.dtype, label)
+            w_hh = np.concatenate([_init.apply(recurrent_init, (H, H), rng, self.dtype, label, "recurrent_init")
                                    for _ in range(G)], axis=0)
         self._declare("weight_hh", w_hh)
         if self.bias:
             binit = default if bias_init is None else bias_init
-            self._declare("bias_ih", _init.apply(binit, (G * H,), rng, self.dtype, label))
+            self._declare("bias_ih", _init.apply(binit, (G * H,), rng, self.dtype, label, "bias_init"))
             if self.bias is True:
-                self._declare("bias_hh", _init.apply(binit, (G * H,), rng, self.dtype, label))
+                self._declare("bias_hh", _init.apply(binit, (G * H,), rng, self.dtype, label, "bias_init"))
         self._shape = None
         self._bufs = None
         self._x = None
@@ -422,6 +422,9 @@ class LSTM(_Recurrent):
             if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real) \
                     or not math.isfinite(forget_bias):
                 raise TypeError(f"LSTM: forget_bias must be None or a finite number, got {forget_bias!r}")
+            if abs(float(forget_bias)) > float(np.finfo(self.dtype).max):
+                raise ValueError(f"LSTM: forget_bias={forget_bias!r} overflows {self.dtype} (largest finite "
+                                 f"{self.dtype}: {float(np.finfo(self.dtype).max):.4g})")
             H = self.hidden_size
             self.p["bias_ih"][H:2 * H] = forget_bias
             if "bias_hh" in self.p:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from .._contract import ACTIVATIONS, check_activation, check_array, check_slope
+from .._contract import ACTIVATIONS, check_activation, check_array, check_disjoint, check_slope
 
 
 def apply_activation(z: np.ndarray, act: str, slope: float) -> np.ndarray:
@@ -46,6 +46,7 @@ def activation_forward(y, x, act, slope=0.01):
     slope = check_slope(slope)
     check_array(x, "x")
     check_array(y, "y", dtype=x.dtype, shape=x.shape, writable=True)
+    check_disjoint(y, "y", x, "x", True)
     y[...] = apply_activation(x, act, slope)
 
 
@@ -56,6 +57,8 @@ def activation_backward(dx, dy, y, act, slope=0.01):
     check_array(dy, "dy")
     check_array(y, "y", dtype=dy.dtype, shape=dy.shape)
     check_array(dx, "dx", dtype=dy.dtype, shape=dy.shape, writable=True)
+    check_disjoint(dx, "dx", dy, "dy", True)
+    check_disjoint(dx, "dx", y, "y", True)
     dx[...] = activation_backward_values(dy, y, act, slope)
 
 
