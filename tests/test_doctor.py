@@ -222,6 +222,9 @@ def test_doctests_and_critical_init():
     from gradcore.experiments import theory
 
     assert doctest.testmod(D).failed == 0
+    import gradcore.doctor.modelspec as MS
+
+    assert doctest.testmod(MS).failed == 0
     assert critical_sigma_w2("relu") == 2.0
     assert critical_sigma_w2("tanh") == 1.0
     s = critical_sigma_w2("sigmoid")

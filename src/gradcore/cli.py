@@ -5,7 +5,8 @@
 with a flag for every knob; ``gradcore sweep CONFIG.toml`` runs a grid;
 ``gradcore reproduce NAME|all`` runs a classic paper's setup and checks its
 claims; ``gradcore bench`` times the canonical workloads against the installed peers;
-``gradcore info`` describes the build. Exit codes: 0 success, 1 a run failed,
+``gradcore info`` describes the build; ``gradcore doctor CHECKPOINT``
+says why a saved model's gradient explodes or vanishes. Exit codes: 0 success, 1 a run failed,
 2 bad usage (flags, values or config file).
 """
 
@@ -215,7 +216,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threads(p)
 
     add("info", "version, SIMD path, BLAS in use")
+
+    p = add("doctor", "why does the gradient explode or vanish? diagnose a checkpoint from gradcore.save on a batch")
+    p.add_argument("checkpoint", help="a checkpoint written by gradcore.save (with model_spec metadata, or --model)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--task", choices=sorted(_task_names()), help="draw the batch from a gradcore.tasks task")
+    src.add_argument("--data", metavar="FILE.npz", help="an .npz with arrays x and y")
+    p.add_argument("--T", type=_positive_int, default=100, help="sequence length (--task)")
+    p.add_argument("--batch", type=_positive_int, default=32, help="batch size (--task)")
+    p.add_argument("--seed", type=int, default=0, help="task seed (--task)")
+    p.add_argument("--model", metavar="JSON", help="model spec (gradcore.doctor.model_spec) when the checkpoint has none")
+    p.add_argument("--loss", default=None, help="loss (default: the task's, else mse)")
+    p.add_argument("--lr", type=_positive, default=None, help="learning rate to judge (default: the saved optimizer's)")
+    p.add_argument("--clip-norm", type=_positive, default=None, help="the clip norm in use, if any")
+    p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     return parser
+
+
+def _task_names():
+    from .tasks import TASKS
+
+    return list(TASKS)
 
 
 SWEEP_HELP = """\
@@ -521,7 +542,40 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
+def cmd_doctor(args) -> int:
+    import numpy as np
+
+    from . import doctor
+
+    if not os.path.exists(args.checkpoint):
+        raise UsageError(f"checkpoint {args.checkpoint!r} does not exist")
+    model, opt, meta = doctor.from_checkpoint(args.checkpoint, args.model)
+    dtype = np.dtype(model.dtype)
+    if args.task is not None:
+        from .tasks import get_task
+
+        spec = get_task(args.task)
+        x, y = next(spec.make(args.T, args.batch, args.seed, dtype))
+        if spec.every_step:
+            y = y.reshape(-1)
+        loss = args.loss or spec.loss
+    else:
+        try:
+            with np.load(args.data, allow_pickle=False) as z:
+                if "x" not in z.files or "y" not in z.files:
+                    raise UsageError(f"--data {args.data}: expected arrays 'x' and 'y', found {sorted(z.files)}")
+                x, y = z["x"], z["y"]
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--data {args.data}: cannot read it ({exc})") from None
+        x = np.ascontiguousarray(x, dtype=dtype)
+        y = np.ascontiguousarray(y, dtype=dtype) if np.issubdtype(y.dtype, np.floating) else y
+        loss = args.loss or "mse"
+    d = doctor.diagnose(model, x, y, loss=loss, lr=args.lr, optimizer=opt, clipping=args.clip_norm)
+    print(d.to_json() if args.json else d.report())
+    return 0
+
+
+COMMANDS = {"doctor": cmd_doctor, "demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
             "normalize": cmd_normalize, "init": cmd_init, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
 
 

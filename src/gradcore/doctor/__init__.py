@@ -37,10 +37,11 @@ from .inputs import input_severity, measure_inputs
 from .layers import measure_layers, saturation_summary
 from .optimizer import counterfactual, state_finite, trial_step
 from .recurrent import measure_recurrent
+from .modelspec import build_model, model_spec
 from .structure import measure_structure
 from ._trace import first_nonfinite, trace
 
-__all__ = ["diagnose", "Diagnosis", "Cause", "CAUSES", "THRESHOLD"]
+__all__ = ["diagnose", "Diagnosis", "Cause", "CAUSES", "THRESHOLD", "model_spec", "build_model", "from_checkpoint"]
 
 
 def _monitor_summary(monitor) -> dict:
@@ -137,3 +138,34 @@ def diagnose(model, x, y, loss="mse", lr=None, optimizer=None, monitor=None, cli
     causes = rank(m, eff_lr is not None)
     assert all(c.name in CAUSES for c in causes)
     return Diagnosis(causes, m, tr.loss, gnorm, THRESHOLD, passes, time.perf_counter() - t0)
+
+
+def from_checkpoint(path, model_spec=None):
+    """``(model, optimizer or None, metadata)`` rebuilt from a checkpoint
+    written by :func:`gradcore.save`: the model from ``model_spec`` (a dict
+    or JSON text) or from the checkpoint's ``model_spec`` metadata entry; the
+    optimizer (SGD / Adam / AdamW) from its saved state when there is one."""
+    import inspect
+
+    from .. import checkpoint, optim
+
+    model_sd, opt_sd, meta = checkpoint.split(checkpoint.read(path))
+    spec = model_spec if model_spec is not None else meta.get("model_spec")
+    if spec is None:
+        raise ValueError(f"{path}: the checkpoint does not say how to rebuild its model (no 'model_spec' metadata); "
+                         "save it with gradcore.save(path, model, optimizer, model=gradcore.doctor.model_spec(model)) "
+                         "or give the spec (--model JSON)")
+    model = build_model(spec)
+    opt = None
+    if opt_sd is not None:
+        from ..optim import _scalar
+
+        kind = _scalar(opt_sd["kind"])
+        cls = getattr(optim, str(kind), None)
+        if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
+            raise ValueError(f"{path}: unknown optimizer kind {kind!r} in the checkpoint")
+        params = inspect.signature(cls).parameters
+        kw = {k: _scalar(v) for k, v in opt_sd.items() if k in params and k != "model"}
+        opt = cls(model, **kw)
+    checkpoint.load(path, model, opt)
+    return model, opt, meta

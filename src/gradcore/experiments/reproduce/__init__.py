@@ -28,7 +28,7 @@ from ._base import BUDGET_NAMES, Reproduction, resolve_seeds, run_paper
 __all__ = ["reproduce", "reproduce_all", "Reproduction", "PAPERS", "paper_module", "expected_seconds"]
 
 # name -> module (one small file per paper)
-PAPERS = ("bengio1994",)
+PAPERS = ("bengio1994", "glorot2010", "saxe2014", "pascanu2013", "le2015", "he2015", "schoenholz2017")
 
 
 def paper_module(name: str):
