@@ -193,6 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seeds(p)
     _add_common(p, dtype="float32")
 
+    from .experiments.reproduce import PAPERS
+
+    p = add("reproduce", "run a classic paper's own setup and check its claims against the paper's numbers")
+    p.add_argument("name", choices=PAPERS + ("all",), metavar="NAME",
+                   help=f"the paper: {', '.join(PAPERS)}, or all")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's longer setup (says how long up front) instead of the quick budget")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (default: the budget's)")
+    p.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="also write a report (claims, PNG plots, CSV, JSON, index.html) into DIR")
+    _add_threads(p)
+
     p = add("sweep", "run a grid of experiment runs described by a TOML file")
     p.add_argument("config", metavar="CONFIG.toml", help="the sweep description (see gradcore sweep --help)")
     p.add_argument("--n-jobs", type=int, default=None, help="parallel jobs (overrides the config; -1 = all cores)")
