@@ -83,6 +83,13 @@ def initialization_study(depth: int = 30, width: int = 32, activation: str = "re
     from ..nn import MLP
     from .theory import mean_field
 
+    from .._contract import int_arg
+    from ._build import init_list
+
+    inits = init_list(inits)
+    depth = int_arg(depth, "depth", lo=1)
+    width = int_arg(width, "width", lo=1)
+    steps = int_arg(steps, "steps", lo=1)
     for name, v in (("n_samples", n_samples), ("batch_size", batch_size), ("heldout", heldout)):
         if name == "n_samples" and v is None:
             continue
