@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
+    p.add_argument("--adaptive", action="store_true",
+                   help="add the adaptive arms: AutoClip at the 10th percentile and unit-wise AGC 0.01")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
     p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
     p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="tanh", help="RNN nonlinearity")
@@ -323,9 +325,15 @@ def cmd_bptt(args) -> int:
 def cmd_clip(args) -> int:
     from .experiments.training import clipping_study
 
-    _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
+    arms = None
+    if getattr(args, "adaptive", False):
+        from .experiments.clipping import ADAPTIVE_ARMS, arms_from
+
+        arms = arms_from(args.clip_norms, args.clip_value) + list(ADAPTIVE_ARMS)
+    _emit(clipping_study(args.task, args.T, args.steps, None if arms else args.clip_norms,
+                         None if arms else args.clip_value, args.hidden, args.cell,
                          args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype,
-                         seeds=args.seeds), args, "clipping")
+                         seeds=args.seeds, arms=arms), args, "clipping")
     return 0
 
 
@@ -398,6 +406,10 @@ def cmd_demo(args) -> int:
         print()
         writer.update_extra({"seconds": timings})
         writer.add(key, res)
+    from .doctor.section import doctor_text
+
+    print(doctor_text({k: r for k, r, _, _ in writer.sections}))
+    print()
     rep = writer.report
     total = time.perf_counter() - t0
     print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
