@@ -204,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("loky", "processes", "threads", "sequential", "dask"), default=None,
                    help="joblib backend (overrides the config)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (or env GRADCORE_DASK_SCHEDULER)")
-    p.add_argument("--out", metavar="DIR", default=None, help="write sweep.csv and sweep.json into DIR")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="write each run to DIR/runs.jsonl as it finishes, then sweep.csv and sweep.json")
+    p.add_argument("--resume", action="store_true", help="skip the points DIR/runs.jsonl already holds")
     p.epilog = SWEEP_HELP
     p.formatter_class = argparse.RawDescriptionHelpFormatter
 
@@ -514,18 +516,24 @@ def cmd_sweep(args) -> int:
     n_jobs = args.n_jobs if args.n_jobs is not None else cfg["n_jobs"]
     backend = args.backend or cfg["backend"]
     out = args.out or cfg["out"]
+    if args.resume and not out:
+        raise UsageError("--resume needs --out DIR (or out = in the config)")
     points = expand_grid(cfg["grid"])
-    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}")
+    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}", flush=True)
     res = sweep(_bind_fixed(cfg["fn"], cfg["params"]), points, n_jobs=n_jobs, backend=backend,
-                scheduler=args.scheduler or cfg["scheduler"])
+                scheduler=args.scheduler or cfg["scheduler"], out=out, resume=args.resume)
     print(res.table())
     if out:
-        os.makedirs(out, exist_ok=True)
         res.to_csv(os.path.join(out, "sweep.csv"))
         res.to_json(os.path.join(out, "sweep.json"))
-        print(f"written: {os.path.join(out, 'sweep.csv')}, {os.path.join(out, 'sweep.json')}")
+        print(f"written: {os.path.join(out, 'runs.jsonl')}, {os.path.join(out, 'sweep.csv')}, "
+              f"{os.path.join(out, 'sweep.json')}")
     for r in res.errors:
         print(f"run {r.index} {r.params} failed: {r.error}", file=sys.stderr)
+    if res.interrupted:
+        kept = f" (kept in {os.path.join(out, 'runs.jsonl')}; run again with --resume)" if out else ""
+        print(f"gradcore sweep: interrupted, {len(res)} of {len(points)} runs finished{kept}", file=sys.stderr)
+        return 130
     return 1 if res.errors else 0
 
 
@@ -603,6 +611,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ImportError as exc:
         print(f"gradcore {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except MemoryError as exc:  # sizes too large for this machine (e.g. --T 10000000000)
+        print(f"gradcore {args.command}: error: out of memory ({exc or 'allocation failed'}); "
+              "use smaller sizes", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gradcore {args.command}: interrupted", file=sys.stderr)
         return 130
