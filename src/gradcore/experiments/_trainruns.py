@@ -174,6 +174,12 @@ class TrainingComparison(ExperimentResult):
     study claims and whether this run shows it. ``result[label]`` is the
     first seed's run of that setting, ``result.of(label)`` all of them."""
 
+    # set by the studies that measure them (initialization / normalization)
+    sigma_w2: Any
+    profiles: Any
+    theory_ratio: Any
+    chi_1: Any
+
     def __init__(self, name: str, title: str, caption: str, runs: List[RunCurve], params,
                  baseline: Optional[float] = None, baseline_label: str = "", seeds: Sequence[int] = (0,),
                  claims: Optional[List[Dict[str, Any]]] = None, note: str = ""):
