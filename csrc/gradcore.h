@@ -73,6 +73,17 @@ void gc_scale_f64(double *const *bufs, const int64_t *lens, int64_t n_bufs, doub
 int64_t gc_clamp_f32(float *const *bufs, const int64_t *lens, int64_t n_bufs, double c);
 int64_t gc_clamp_f64(double *const *bufs, const int64_t *lens, int64_t n_bufs, double c);
 
+/* ---- Unit-wise norms (unitnorm.c) ------------------------------------------
+ * L2 norm of every unit (row) of many buffers in one call: buffer b is
+ * units[b] rows of lens[b] / units[b] elements; out gets sum(units) float64
+ * norms in order. Overflow-safe like gc_norm; NaN in a row gives NaN, else
+ * Inf gives +Inf. GC_ERR_ARG for NULL pointers or units[b] < 1 not dividing
+ * lens[b]. */
+int gc_unit_norms_f32(const float *const *bufs, const int64_t *lens, const int64_t *units,
+                      int64_t n_bufs, double *out);
+int gc_unit_norms_f64(const double *const *bufs, const int64_t *lens, const int64_t *units,
+                      int64_t n_bufs, double *out);
+
 /* ---- Dense networks: activations, dense, layernorm, batchnorm, losses,
  * optimizers (activation.c, dense.c, layernorm.c, batchnorm.c, loss.c, optim.c) */
 

@@ -162,22 +162,6 @@ def test_bptt_sweep_table_and_bad_input():
 
 
 # -------------------------------------------------------------- training
-def test_clipping_study_unclipped_diverges_clipped_does_not():
-    r = ex.clipping_study("adding", T=50, steps=40, clip_norms=(None, 1.0), hidden=32, seed=0)
-    free, clipped = r["no clipping"], r["clip norm 1"]
-    assert free.diverged_step is not None
-    assert clipped.diverged_step is None and np.all(np.isfinite(clipped.losses))
-    assert np.nanmax(free.grad_norms) > 100 * np.nanmedian(clipped.grad_norms)
-    assert "no clipping" in r.table() and r.baseline == pytest.approx(1 / 6)
-    # the monitor attached to each run saw the explosion coming
-    assert free.extra["first_event_step"]["explosion"] <= free.diverged_step
-    # clipping bounds the update, not the raw gradient the monitor sees: a
-    # clipped run may still show an isolated norm spike (whether one lands in
-    # these 40 steps depends on the last bits of the BLAS summation order),
-    # but its gradients never become NaN/Inf
-    assert "nonfinite" not in clipped.extra["first_event_step"]
-
-
 def test_normalization_study_raw_explodes_scaled_learns():
     r = ex.normalization_study(n_samples=256, features=32, hidden=(32, 32), steps=60)
     raw, scaled = r["raw 0-255"], r["min-max scaled"]

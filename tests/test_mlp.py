@@ -112,7 +112,7 @@ def test_mlp_seed_determinism_and_init():
     "kwargs, exc, msg",
     [
         (dict(sizes=[3]), ValueError, r"at least 2 entries"),
-        (dict(sizes=[3, 0, 2]), ValueError, r"sizes\[1\] must be >= 1, got 0"),
+        (dict(sizes=[3, 0, 2]), ValueError, r"sizes\[1\]: expected an integer >= 1, got 0"),
         (dict(sizes="34"), TypeError, "sizes must be a list"),
         (dict(sizes=[3, 2], norm="group"), ValueError, "unknown norm 'group'; valid: None, 'layer', 'batch'"),
         (dict(sizes=[3, 2], activation="elu"), ValueError, "unknown activation 'elu'; valid activations"),

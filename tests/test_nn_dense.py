@@ -188,14 +188,14 @@ def test_dense_input_errors(backend):
 @pytest.mark.parametrize(
     "kwargs, exc, msg",
     [
-        (dict(in_features=0, out_features=2), ValueError, "in_features must be >= 1, got 0"),
-        (dict(in_features=2, out_features=-1), ValueError, "out_features must be >= 1"),
-        (dict(in_features=2.5, out_features=2), TypeError, "in_features must be an int"),
+        (dict(in_features=0, out_features=2), ValueError, "in_features: expected an integer >= 1, got 0"),
+        (dict(in_features=2, out_features=-1), ValueError, "out_features: expected an integer >= 1"),
+        (dict(in_features=2.5, out_features=2), TypeError, "in_features: expected an integer"),
         (dict(in_features=2, out_features=2, activation="gelu"), ValueError,
          "unknown activation 'gelu'; valid activations: identity, relu, leaky_relu, tanh, sigmoid"),
         (dict(in_features=2, out_features=2, init="he"), ValueError, "unknown initializer 'he'; valid names"),
         (dict(in_features=2, out_features=2, dtype="float16"), TypeError, "expected 'float32' or 'float64'"),
-        (dict(in_features=2, out_features=2, slope=float("nan")), ValueError, "slope must be a finite number"),
+        (dict(in_features=2, out_features=2, slope=float("nan")), ValueError, "slope: expected a finite number"),
         (dict(in_features=2, out_features=2, seed="x"), TypeError, "seed must be an int"),
     ],
 )

@@ -102,11 +102,11 @@ def test_norm_layers_input_errors_change_nothing(backend):
             layer.backward(np.ones((4, 3)))
         for k, v in layer.state_dict().items():
             np.testing.assert_array_equal(v, before[k])
-    with pytest.raises(ValueError, match="features must be >= 1"):
+    with pytest.raises(ValueError, match="features: expected an integer >= 1"):
         nn.LayerNorm(0)
-    with pytest.raises(ValueError, match="momentum must be a finite number >= 0.0 and <= 1.0"):
+    with pytest.raises(ValueError, match="momentum: expected a finite number >= 0.0 and <= 1.0"):
         nn.BatchNorm1d(3, momentum=1.5)
-    with pytest.raises(ValueError, match="eps must be a finite number >= 0.0"):
+    with pytest.raises(ValueError, match="eps: expected a finite number >= 0.0"):
         nn.LayerNorm(3, eps=float("nan"))
 
 

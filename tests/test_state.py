@@ -198,3 +198,32 @@ def test_optimizer_pickles_with_its_model():
     data = _data(3, seed=4)
     assert _train(m2, opt2, data) == _train(m, opt, data)
     assert np.array_equal(m.arena.data, m2.arena.data)
+
+
+def train_copy(model, lr):
+    """A sweep point: train the model it was sent (a pickled copy) and report."""
+    x = np.random.default_rng(1).normal(size=(20, 8, 3)).astype(np.float32)
+    y = np.ones((8, 1), np.float32)
+    opt = optim.Adam(model, lr=lr)
+    ls = []
+    for _ in range(10):
+        model.zero_grad()
+        L, d = losses.mse(model.forward(x), y)
+        model.backward(d)
+        opt.step()
+        ls.append(L)
+    return {"first": ls[0], "last": ls[-1]}
+
+
+def test_models_sent_to_loky_workers_train():
+    pytest.importorskip("joblib")
+    from gradcore.experiments import sweep
+
+    m = _lstm_model(T_cache=200)
+    res = sweep(train_copy, {"model": [m], "lr": [0.05, 0.02]}, n_jobs=2, backend="loky")
+    ref = train_copy(copy.deepcopy(m), 0.05)
+    assert not res.errors
+    for run in res.runs:
+        assert run.value["last"] < 0.5 * run.value["first"]
+        assert run.value["first"] == ref["first"]     # every worker started from the same weights
+    assert res.runs[0].value["last"] == ref["last"]

@@ -67,6 +67,26 @@ def test_temporal_order_labels_spell_the_relevant_symbols(bits):
     assert base.loss == pytest.approx(math.log(2 ** bits)) and base.accuracy == 1.0 / 2 ** bits
 
 
+@pytest.mark.parametrize("T", [10, 50, 100, 137])
+def test_temporal_order_windows_are_the_papers(T):
+    # Hochreiter & Schmidhuber 1997 (6a, 6b) and Pascanu et al. 2013, scaled to T
+    assert tasks.temporal_order_windows(100, 2) == [(10, 20), (50, 60)]
+    assert tasks.temporal_order_windows(100, 3) == [(10, 20), (33, 43), (66, 76)]
+    fractions = {2: [(0.1, 0.2), (0.5, 0.6)], 3: [(0.1, 0.2), (0.33, 0.43), (0.66, 0.76)]}
+    for bits, fr in fractions.items():
+        wins = tasks.temporal_order_windows(T, bits)
+        x, _ = tasks.temporal_order_batch(np.random.default_rng(T), T, 2000, bits)
+        sym = x.argmax(axis=2)
+        t, b = np.nonzero(sym < 2)
+        order = np.lexsort((t, b))
+        pos = t[order].reshape(2000, bits)  # the relevant positions of each sequence, in time order
+        for k, ((lo, hi), (a, c)) in enumerate(zip(wins, fr)):
+            assert lo == math.floor(a * T + 1e-9) and hi == max(math.floor(c * T + 1e-9), lo + 1)
+            assert pos[:, k].min() >= lo and pos[:, k].max() < hi
+            if hi - lo > 1:  # every step of the window is used
+                assert set(pos[:, k]) == set(range(lo, hi))
+
+
 def test_copy_task_structure_and_baseline():
     T, K, n = 15, 4, 5
     x, y = tasks.copy_batch(np.random.default_rng(0), T, 7, n, K)

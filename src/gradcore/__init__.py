@@ -14,7 +14,9 @@ from .clip import (
     global_norm,
     grad_stats,
 )
-from .errors import NonFiniteGradientError
+from .adaptive import AutoClip, adaptive_clip_
+from .checkpoint import CheckpointError, load, save
+from .errors import ConcurrentUseError, NonFiniteGradientError
 from .info import info
 from .monitor import GradMonitor
 from .train import TrainResult, train
@@ -22,12 +24,18 @@ from . import tasks
 
 __all__ = [
     "__version__",
+    "ConcurrentUseError",
+    "AutoClip",
+    "adaptive_clip_",
     "GradStats",
     "GradMonitor",
     "TrainResult",
     "train",
     "tasks",
     "NonFiniteGradientError",
+    "CheckpointError",
+    "save",
+    "load",
     "clip_grad_norm_",
     "clip_grad_value_",
     "get_backend",
@@ -40,3 +48,8 @@ __all__ = [
 
 # Dense networks: layers and the parameter arena, initializers, losses, optimizers, data scaling.
 from . import data, init, losses, nn, optim  # noqa: E402
+
+# The gradient doctor.
+from .doctor import Cause, Diagnosis, diagnose  # noqa: E402
+
+__all__ += ["diagnose", "Diagnosis", "Cause"]

@@ -15,6 +15,8 @@ from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName
 import numpy as np
 import scipy.linalg.cython_blas as _cython_blas
 
+from gradcore import _contract
+
 cnp.import_array()
 
 include "_kernels_capi.pxi"
@@ -23,3 +25,4 @@ include "_kernels_norm.pxi"
 include "_kernels_dense.pxi"
 include "_kernels_optim.pxi"
 include "_kernels_rnn.pxi"
+include "_kernels_unitnorm.pxi"

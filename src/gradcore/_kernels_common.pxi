@@ -59,11 +59,7 @@ cdef inline bint is_float_array(object a):
     return t == cnp.NPY_FLOAT32 or t == cnp.NPY_FLOAT64
 
 
-def describe(object a):
-    """Short description of an object for error messages."""
-    if isinstance(a, np.ndarray):
-        return f"ndarray(dtype={a.dtype}, shape={a.shape})"
-    return type(a).__name__
+describe = _contract.describe
 
 
 cdef str item_label(str name, object keys, Py_ssize_t i):
@@ -89,20 +85,27 @@ cdef inline bint float_array_ok(object a, bint writable):
 
 
 cdef check_float_array(object a, str label, bint writable):
-    """Raise a clear error unless ``a`` is a usable float32/float64 array."""
-    if not cnp.PyArray_Check(a):
-        raise TypeError(f"{label}: expected a float32 or float64 numpy array, got {describe(a)}")
-    cdef cnp.ndarray arr = <cnp.ndarray>a
-    cdef int t = cnp.PyArray_TYPE(arr)
-    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
-        raise TypeError(f"{label}: expected dtype float32 or float64, got {arr.dtype}")
-    if not cnp.PyArray_ISNOTSWAPPED(arr):
-        raise TypeError(f"{label}: expected native byte order, got {arr.dtype.str}")
-    if not cnp.PyArray_ISALIGNED(arr):
-        raise ValueError(f"{label}: array is not aligned")
-    if writable:
-        if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
-            raise ValueError(f"{label}: in-place operation needs a C-contiguous array "
-                             f"(got strides {a.strides}); use np.ascontiguousarray and copy back")
-        if not cnp.PyArray_ISWRITEABLE(arr):
-            raise ValueError(f"{label}: in-place operation needs a writeable array, got a read-only one")
+    """Raise a clear error unless ``a`` is a usable float32/float64 array
+    (the message comes from ``_contract.check_float_array``)."""
+    if not float_array_ok(a, writable):
+        _contract.check_float_array(a, label, writable)
+
+
+cdef int check_disjoint(object out, str oname, object other, str name, bint same_ok=False) except -1:
+    """Raise unless output ``out`` and argument ``other`` (C-contiguous arrays
+    or None) occupy disjoint memory; ``same_ok`` also allows exactly the same
+    memory (an in-place element-wise pass). Two pointer comparisons."""
+    if out is None or other is None:
+        return 0
+    cdef cnp.ndarray a = <cnp.ndarray>out, b = <cnp.ndarray>other
+    cdef char *lo1 = <char *>cnp.PyArray_DATA(a)
+    cdef char *lo2 = <char *>cnp.PyArray_DATA(b)
+    cdef char *hi1 = lo1 + cnp.PyArray_NBYTES(a)
+    cdef char *hi2 = lo2 + cnp.PyArray_NBYTES(b)
+    if lo1 < hi2 and lo2 < hi1:
+        if same_ok and lo1 == lo2 and hi1 == hi2:
+            return 0
+        raise ValueError(f"{oname}: output overlaps argument {name}"
+                         + (" (only exactly the same array is allowed)" if same_ok else "")
+                         + "; pass a separate output array")
+    return 0

@@ -63,14 +63,14 @@ cdef extern from "gradcore.h" nogil:
                                           int64_t B, int64_t C, double *loss)
 
 
-from gradcore.reference._checks import ACTIVATIONS, check_range as _check_range, check_labels as _check_labels
+from gradcore._contract import ACTIVATIONS, check_range as _check_range, check_labels as _check_labels
 
 
 cdef double _num(object v, str name, double lo, double hi, bint lo_open=False,
                  bint hi_open=False) except? -1.0:
     """A finite number in [lo, hi] (open ends where asked; hi = inf: no upper
     bound). Python floats/ints take a fast path; anything else, and every
-    failure, goes through the reference check for the same message."""
+    failure, goes through the contract check for the message."""
     cdef double d
     cdef object t = type(v)
     if t is float or t is int:
@@ -95,32 +95,28 @@ cdef int _act_code(object act) except -1:
         return 3
     if act == "sigmoid":
         return 4
-    raise ValueError(f"act: unknown activation {act!r}; valid activations: {', '.join(ACTIVATIONS)}")
+    return _contract.activation_code(act)
 
 
 cdef double _slope(object slope) except? -1.0:
+    cdef double s
     if type(slope) is float:
         s = <double>slope
         if s >= 0.0 and s != float("inf"):
             return s
-        raise ValueError(f"slope: expected a finite number >= 0, got {slope!r}")
-    if isinstance(slope, (bool, np.bool_)) or not isinstance(slope, (int, float, np.integer, np.floating)):
-        raise TypeError(f"slope: expected a real number, got {type(slope).__name__}")
-    return _slope(float(slope))
+    return _contract.check_slope(slope)
 
 
 cdef int _first(object a, str name, int ndim) except -1:
     """Validate the array that fixes the dtype of the call; return its type number."""
-    check_float_array(a, name, False)
-    cdef cnp.ndarray arr = <cnp.ndarray>a
-    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
-        raise ValueError(f"{name}: expected a C-contiguous array (got strides {a.strides}); "
-                         "use np.ascontiguousarray")
-    if ndim >= 0 and cnp.PyArray_NDIM(arr) != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {a.shape}")
-    if cnp.PyArray_SIZE(arr) == 0:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {a.shape}")
-    return cnp.PyArray_TYPE(arr)
+    cdef cnp.ndarray arr
+    if float_array_ok(a, False):
+        arr = <cnp.ndarray>a
+        if (cnp.PyArray_IS_C_CONTIGUOUS(arr) and (ndim < 0 or cnp.PyArray_NDIM(arr) == ndim)
+                and cnp.PyArray_SIZE(arr) > 0):
+            return cnp.PyArray_TYPE(arr)
+    _contract.check_array(a, name, ndim=None if ndim < 0 else ndim)
+    raise KernelError(f"{name}: refused by the binding but accepted by the contract")
 
 
 cdef inline Py_ssize_t _dim(object a, int k):
@@ -135,39 +131,26 @@ cdef str _dtname(int t):
 cdef void *_chk(object a, str name, int t, int ndim, Py_ssize_t d0, Py_ssize_t d1,
                 bint writable, bint allow_none) except? NULL:
     """Validate one more array of a call: dtype t, C-contiguous, shape
-    (d0,) / (d0, d1) (ndim -1: same shape as given by `_same`), writeable when
-    it is an output. Returns its data pointer (NULL for an allowed None)."""
+    (d0,) / (d0, d1) (ndim 0: any shape, checked by `_same`), writeable when
+    it is an output. Returns its data pointer (NULL for an allowed None).
+    Cheap checks here; a refusal is explained by ``_contract.check_array``."""
+    cdef cnp.ndarray arr
+    cdef cnp.npy_intp *dims
+    cdef int nd
     if a is None:
         if allow_none:
             return NULL
-        raise TypeError(f"{name}: expected a float32 or float64 numpy array, got None")
-    if not cnp.PyArray_Check(a):
-        raise TypeError(f"{name}: expected a float32 or float64 numpy array, got {describe(a)}")
-    cdef cnp.ndarray arr = <cnp.ndarray>a
-    cdef int at = cnp.PyArray_TYPE(arr)
-    if at != cnp.NPY_FLOAT32 and at != cnp.NPY_FLOAT64:
-        raise TypeError(f"{name}: expected dtype float32 or float64, got {arr.dtype}")
-    if not cnp.PyArray_ISNOTSWAPPED(arr):
-        raise TypeError(f"{name}: expected native byte order, got {arr.dtype.str}")
-    if not cnp.PyArray_ISALIGNED(arr):
-        raise ValueError(f"{name}: array is not aligned")
-    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
-        if writable:
-            raise ValueError(f"{name}: in-place operation needs a C-contiguous array "
-                             f"(got strides {a.strides}); use np.ascontiguousarray and copy back")
-        raise ValueError(f"{name}: expected a C-contiguous array (got strides {a.strides}); "
-                         "use np.ascontiguousarray")
-    if writable and not cnp.PyArray_ISWRITEABLE(arr):
-        raise ValueError(f"{name}: in-place operation needs a writeable array, got a read-only one")
-    if at != t:
-        raise TypeError(f"{name}: expected dtype {_dtname(t)} (the dtype of the other arrays), got {arr.dtype}")
-    cdef cnp.npy_intp *dims = cnp.PyArray_DIMS(arr)
-    cdef int nd = cnp.PyArray_NDIM(arr)
-    if ndim == 1 and not (nd == 1 and dims[0] == d0):
-        raise ValueError(f"{name}: expected shape ({d0},), got {a.shape}")
-    if ndim == 2 and not (nd == 2 and dims[0] == d0 and dims[1] == d1):
-        raise ValueError(f"{name}: expected shape ({d0}, {d1}), got {a.shape}")
-    return cnp.PyArray_DATA(arr)
+    elif float_array_ok(a, writable):
+        arr = <cnp.ndarray>a
+        dims = cnp.PyArray_DIMS(arr)
+        nd = cnp.PyArray_NDIM(arr)
+        if (cnp.PyArray_TYPE(arr) == t and cnp.PyArray_IS_C_CONTIGUOUS(arr)
+                and (ndim <= 0 or (ndim == 1 and nd == 1 and dims[0] == d0)
+                     or (ndim == 2 and nd == 2 and dims[0] == d0 and dims[1] == d1))):
+            return cnp.PyArray_DATA(arr)
+    shape = (d0,) if ndim == 1 else (d0, d1) if ndim == 2 else None
+    _contract.check_array(a, name, dtype=_dtname(t), shape=shape, writable=writable, nonempty=False)
+    raise KernelError(f"{name}: refused by the binding but accepted by the contract")
 
 
 cdef void *_same(object a, str name, object ref, int t, bint writable, bint allow_none) except? NULL:
@@ -193,6 +176,7 @@ def activation_forward(y, x, act, slope=0.01):
     cdef double s = _slope(slope)
     cdef int t = _first(x, "x", -1)
     cdef void *py = _same(y, "y", x, t, True, False)
+    check_disjoint(y, "y", x, "x", True)
     cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
     cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>x)
     cdef int st
@@ -211,6 +195,8 @@ def activation_backward(dx, dy, y, act, slope=0.01):
     cdef int t = _first(dy, "dy", -1)
     cdef void *pyy = _same(y, "y", dy, t, False, False)
     cdef void *pdx = _same(dx, "dx", dy, t, True, False)
+    check_disjoint(dx, "dx", dy, "dy", True)
+    check_disjoint(dx, "dx", y, "y", True)
     cdef void *pdy = cnp.PyArray_DATA(<cnp.ndarray>dy)
     cdef int64_t n = cnp.PyArray_SIZE(<cnp.ndarray>dy)
     cdef int st
@@ -248,6 +234,9 @@ def dense_forward(y, x, w, b, act, slope):
     cdef Py_ssize_t O = _w_rows(w, x, t)
     cdef void *pb = _chk(b, "b", t, 1, O, 0, False, True)
     cdef void *py = _chk(y, "y", t, 2, B, O, True, False)
+    check_disjoint(y, "y", x, "x")
+    check_disjoint(y, "y", w, "w")
+    check_disjoint(y, "y", b, "b")
     cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
     cdef void *pw = cnp.PyArray_DATA(<cnp.ndarray>w)
     cdef int st
@@ -259,6 +248,20 @@ def dense_forward(y, x, w, b, act, slope):
             st = gc_dense_forward_f64(<double *>py, <const double *>px, <const double *>pw,
                                       <const double *>pb, B, I, O, code, s)
     check_status(st, "dense_forward")
+
+
+cdef int _dense_backward_disjoint(dx, dw, db, dy, x, w, y, dz) except -1:
+    """Outputs dx, dw, db, dz overlap no other argument (dz may be dy exactly)."""
+    check_disjoint(dz, "dz", dy, "dy", True)
+    for a, an in ((x, "x"), (w, "w"), (y, "y")):
+        check_disjoint(dz, "dz", a, an)
+    for o, on in ((dw, "dw"), (db, "db"), (dx, "dx")):
+        for a, an in ((dy, "dy"), (x, "x"), (w, "w"), (y, "y"), (dz, "dz")):
+            check_disjoint(o, on, a, an)
+    check_disjoint(dw, "dw", db, "db")
+    check_disjoint(dw, "dw", dx, "dx")
+    check_disjoint(db, "db", dx, "dx")
+    return 0
 
 
 def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
@@ -275,6 +278,7 @@ def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
     cdef void *pdw = _chk(dw, "dw", t, 2, O, I, True, False)
     cdef void *pdb = _chk(db, "db", t, 1, O, 0, True, True)
     cdef void *pdx = _chk(dx, "dx", t, 2, B, I, True, True)
+    _dense_backward_disjoint(dx, dw, db, dy, x, w, y, dz)
     cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
     cdef void *pw = cnp.PyArray_DATA(<cnp.ndarray>w)
     cdef int st

@@ -8,6 +8,60 @@ cdef extern from "gradcore.h" nogil:
                        double ord, int flags, double *per_buf, gc_norm_result *out)
 
 
+from libc.stdlib cimport qsort
+from libc.stdint cimport intptr_t
+from gradcore._contract import resolve_aliases as _resolve_aliases
+
+ctypedef struct _span_t:
+    intptr_t lo
+    intptr_t hi
+
+
+cdef int _cmp_span(const void *a, const void *b) noexcept nogil:
+    cdef intptr_t x = (<const _span_t *>a).lo, y = (<const _span_t *>b).lo
+    return -1 if x < y else (1 if x > y else 0)
+
+
+cdef bint _spans_overlap(list arrays) except -1:
+    """Whether the byte ranges of any two non-empty arrays overlap (one sort;
+    the exact analysis is ``_contract.resolve_aliases``, run only then)."""
+    cdef Py_ssize_t n = len(arrays), m = 0, i, k
+    if n < 2:
+        return False
+    cdef _span_t *sp = <_span_t *>malloc(sizeof(_span_t) * n)
+    if sp == NULL:
+        raise MemoryError()
+    cdef cnp.ndarray arr
+    cdef intptr_t lo, hi, s, end
+    cdef bint found = False
+    try:
+        for i in range(n):
+            arr = <cnp.ndarray>arrays[i]
+            if cnp.PyArray_SIZE(arr) == 0:
+                continue
+            lo = hi = <intptr_t>cnp.PyArray_DATA(arr)
+            for k in range(cnp.PyArray_NDIM(arr)):
+                s = cnp.PyArray_STRIDE(arr, k) * (cnp.PyArray_DIM(arr, k) - 1)
+                if s < 0:
+                    lo += s
+                else:
+                    hi += s
+            sp[m].lo = lo
+            sp[m].hi = hi + cnp.PyArray_ITEMSIZE(arr)
+            m += 1
+        qsort(sp, m, sizeof(_span_t), _cmp_span)
+        end = sp[0].hi if m else 0
+        for i in range(1, m):
+            if sp[i].lo < end:
+                found = True
+                break
+            if sp[i].hi > end:
+                end = sp[i].hi
+    finally:
+        free(sp)
+    return found
+
+
 cdef class BufferList:
     """A validated list of float32/float64 arrays, grouped by dtype, with the
     pointer tables the C kernels take. Build it once, then call ``norm``,
@@ -15,11 +69,18 @@ cdef class BufferList:
 
     ``keys`` (optional) names the arrays in error messages and results.
     ``writable=True`` requires every array to be C-contiguous and writeable
-    (for in-place operations); otherwise non-contiguous arrays are read
-    through a contiguous copy.
+    and is needed for ``scale_`` / ``clamp_``; otherwise non-contiguous arrays
+    are read through a contiguous copy and the in-place methods refuse to run.
+
+    Aliasing: an array given twice (or an identical view of the same memory)
+    is counted once (``duplicates`` maps its index to the first occurrence;
+    its ``per_array`` entry repeats that one); arrays sharing memory only in
+    part raise ``ValueError`` (see ``gradcore._contract.resolve_aliases``).
     """
     cdef readonly list arrays
     cdef readonly object keys
+    cdef readonly bint writable
+    cdef readonly dict duplicates
     cdef readonly Py_ssize_t n
     cdef readonly int64_t size
     cdef Py_ssize_t n32, n64
@@ -33,6 +94,7 @@ cdef class BufferList:
     def __cinit__(self, list arrays, str name="arrays", object keys=None, bint writable=False):
         self.n = len(arrays)
         self.keys = keys
+        self.writable = writable
         cdef Py_ssize_t i, n = self.n
         self.p32 = <void **>malloc(sizeof(void *) * (n + 1))
         self.p64 = <void **>malloc(sizeof(void *) * (n + 1))
@@ -51,7 +113,13 @@ cdef class BufferList:
             a = arrays[i]
             if not float_array_ok(a, writable):  # the label is built only for the error
                 check_float_array(a, item_label(name, keys, i), writable)
+        self.duplicates = _resolve_aliases(arrays, name, keys) if _spans_overlap(arrays) else {}
+        for i in range(n):
+            a = arrays[i]
             arr = <cnp.ndarray>a
+            if self.duplicates and i in self.duplicates:
+                kept.append(arr)  # counted once, through its first occurrence
+                continue
             if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
                 arr = np.ascontiguousarray(arr)
             kept.append(arr)
@@ -111,6 +179,8 @@ cdef class BufferList:
                 perv[self.idx32[i]] = v32[i]
             for i in range(self.n64):
                 perv[self.idx64[i]] = v64[i]
+            for j, i in self.duplicates.items():
+                perv[j] = perv[i]
         total = combine_norms(r32.norm, r64.norm, ord) if self.n32 and self.n64 else (
             r32.norm if self.n32 else r64.norm if self.n64 else 0.0)
         first = None
@@ -125,14 +195,28 @@ cdef class BufferList:
         max_abs = max(r32.max_abs if self.n32 else 0.0, r64.max_abs if self.n64 else 0.0) if stats else None
         return total, per, max_abs, n_nan, n_inf, first
 
+    def _check_writable(self, str what):
+        if not self.writable:
+            raise ValueError(f"BufferList.{what}: this list was built with writable=False (arrays may be "
+                             "read-only or read through a contiguous copy); build it with writable=True "
+                             "to modify the arrays in place")
+
     def scale_(self, double factor):
-        """Multiply every element of every array by ``factor`` in place."""
+        """Multiply every element of every array by ``factor`` (finite) in
+        place (each element once, even when an array was given twice)."""
+        self._check_writable("scale_")
+        if not (factor - factor == 0.0):
+            raise ValueError(f"factor: expected a finite number, got {factor!r}")
         with nogil:
             gc_scale_f32(<float *const *>self.p32, self.len32, self.n32, factor)
             gc_scale_f64(<double *const *>self.p64, self.len64, self.n64, factor)
 
     def clamp_(self, double c):
-        """Clamp every element to [-c, c] in place; return how many changed."""
+        """Clamp every element to [-c, c] (c >= 0, not NaN) in place; return
+        how many changed."""
+        self._check_writable("clamp_")
+        if not (c >= 0.0):
+            raise ValueError(f"c: expected a number >= 0 (the clamp bound), got {c!r}")
         cdef int64_t a = 0, b = 0
         with nogil:
             a = gc_clamp_f32(<float *const *>self.p32, self.len32, self.n32, c)

@@ -87,7 +87,9 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_equal(pthread_t a, pthread_t b)
 
 
-from gradcore.reference.rnn import RNN_NONLINEARITIES, RecArgs as _RefRecArgs, check_truncate as _ref_truncate
+RNN_NONLINEARITIES = _contract.RNN_NONLINEARITIES
+# the slow path's checks and messages (shared with the NumPy reference)
+_RefRecArgs = _contract.RecurrentArgs
 
 
 # ---------------------------------------------------------------- Ctrl-C
@@ -157,11 +159,11 @@ cdef object _rec_fault(_RecCall *c, object a, str name, tuple shape, bint writab
     ``a``, after replaying the arrays checked before it (for overlaps)."""
     ref = _RefRecArgs.__new__(_RefRecArgs)
     ref.dtype = np.dtype(np.float32 if c.typenum == cnp.NPY_FLOAT32 else np.float64)
-    ref.T, ref.B, ref.In, ref.H = c.T, c.B, c.In, c.H
+    ref.T, ref.B, ref.I, ref.H = c.T, c.B, c.In, c.H
     ref.outputs, ref.inputs = [], []
     cdef int k
     for k in range(c.n):
-        (ref.outputs if c.out[k] else ref.inputs).append((<object>c.obj[k], <object>c.name[k]))
+        ref._overlap(<object>c.obj[k], <object>c.name[k], c.out[k])
     if shape is None:
         ref.norms(a, name)
     else:
@@ -218,7 +220,7 @@ cdef _i64 _rec_truncate(object truncate) except -1:
         return 0
     if type(truncate) is int and truncate >= 1:
         return truncate
-    return _ref_truncate(truncate)
+    return _contract.check_truncate(truncate)
 
 
 cdef int _rec_act(object act) except -1:
@@ -228,7 +230,7 @@ cdef int _rec_act(object act) except -1:
         return 1
     if act == "identity":
         return 0
-    raise ValueError(f"act: expected one of {RNN_NONLINEARITIES}, got {act!r}")
+    return _contract.nonlinearity_code(act, "act")
 
 
 # ---------------------------------------------------------------- wrappers

@@ -3,8 +3,10 @@
 ``gradcore demo`` runs the six experiments and writes a report;
 ``gradcore chain | depth | bptt | clip | normalize | init`` run one experiment
 with a flag for every knob; ``gradcore sweep CONFIG.toml`` runs a grid;
-``gradcore bench`` times the canonical workloads against the installed peers;
-``gradcore info`` describes the build. Exit codes: 0 success, 1 a run failed,
+``gradcore reproduce NAME|all`` runs a classic paper's setup and checks its
+claims; ``gradcore bench`` times the canonical workloads against the installed peers;
+``gradcore info`` describes the build; ``gradcore doctor CHECKPOINT``
+says why a saved model's gradient explodes or vanishes. Exit codes: 0 success, 1 a run failed,
 2 bad usage (flags, values or config file).
 """
 
@@ -17,6 +19,8 @@ import os
 import sys
 import time
 from typing import Any, Dict, List, Optional
+
+from . import _contract
 
 DEFAULT_OUT = "gradcore-report"
 
@@ -66,8 +70,8 @@ def _clip_norm(s: str):
     return _positive(s)
 
 
-ACTS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
-DTYPES = ("float32", "float64")
+ACTS = _contract.ACTIVATIONS
+DTYPES = _contract.DTYPES
 
 
 # ------------------------------------------------------------------- parser
@@ -80,6 +84,10 @@ def _add_common(p, dtype="float64", seed=True):
                    help="also write a report (PNG plot, CSV, JSON, index.html) into DIR")
     p.add_argument("--plot", metavar="PATH", default=None, help="also draw the plot to PATH (needs matplotlib)")
     _add_threads(p)
+
+
+def _add_seeds(p):
+    p.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (--seed, --seed + 1, ...)")
 
 
 def _add_threads(p):
@@ -127,12 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = add("bptt", "gradient norm through time in a recurrent net, loss on the last step")
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
+    p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
     p.add_argument("--T", type=_positive_int, nargs="+", default=[50, 100, 200], help="sequence length(s)")
     p.add_argument("--radius", type=_nonneg, nargs="+", default=[0.9, 0.99, 1.0, 1.01, 1.1],
                    help="spectral radius (radii) of the recurrent weight")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="identity",
+    p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="identity",
                    help="RNN nonlinearity")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size")
     p.add_argument("--input-size", type=_positive_int, default=4, help="input features per step")
@@ -143,17 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("clip", "train the same RNN with and without gradient clipping")
     p.add_argument("--task", choices=("adding", "adding_hochreiter", "temporal_order", "temporal_order3", "copy"),
                    default="adding", help="sequence task")
-    p.add_argument("--T", type=_positive_int, default=50, help="sequence length")
-    p.add_argument("--steps", type=_positive_int, default=300, help="training steps")
-    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0, 10.0], metavar="C",
+    p.add_argument("--T", type=_positive_int, default=30, help="sequence length")
+    p.add_argument("--steps", type=_positive_int, default=3000, help="training steps")
+    p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="recurrent cell")
-    p.add_argument("--nonlinearity", choices=("tanh", "relu", "identity"), default="tanh", help="RNN nonlinearity")
-    p.add_argument("--radius", type=_nonneg, default=1.5, help="initial spectral radius of the recurrent weight")
+    p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
+    p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="tanh", help="RNN nonlinearity")
+    p.add_argument("--radius", type=_nonneg, default=1.2, help="initial spectral radius of the recurrent weight")
     p.add_argument("--lr", type=_positive, default=0.1, help="SGD learning rate")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_seeds(p)
     _add_common(p, dtype="float32")
 
     p = add("normalize", "raw 0-255 inputs against min-max scaled inputs, same net and seed")
@@ -175,6 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
     _add_common(p, dtype="float32")
+
+    from .experiments.reproduce import PAPERS
+
+    p = add("reproduce", "run a classic paper's own setup and check its claims against the paper's numbers")
+    p.add_argument("name", choices=PAPERS + ("all",), metavar="NAME",
+                   help=f"the paper: {', '.join(PAPERS)}, or all")
+    p.add_argument("--full", action="store_true",
+                   help="the paper's longer setup (says how long up front) instead of the quick budget")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds (default: the budget's)")
+    p.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="also write a report (claims, PNG plots, CSV, JSON, index.html) into DIR")
+    _add_threads(p)
 
     p = add("sweep", "run a grid of experiment runs described by a TOML file")
     p.add_argument("config", metavar="CONFIG.toml", help="the sweep description (see gradcore sweep --help)")
@@ -199,7 +221,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threads(p)
 
     add("info", "version, SIMD path, BLAS in use")
+
+    p = add("doctor", "why does the gradient explode or vanish? diagnose a checkpoint from gradcore.save on a batch")
+    p.add_argument("checkpoint", help="a checkpoint written by gradcore.save (with model_spec metadata, or --model)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--task", choices=sorted(_task_names()), help="draw the batch from a gradcore.tasks task")
+    src.add_argument("--data", metavar="FILE.npz", help="an .npz with arrays x and y")
+    p.add_argument("--T", type=_positive_int, default=100, help="sequence length (--task)")
+    p.add_argument("--batch", type=_positive_int, default=32, help="batch size (--task)")
+    p.add_argument("--seed", type=int, default=0, help="task seed (--task)")
+    p.add_argument("--model", metavar="JSON", help="model spec (gradcore.doctor.model_spec) when the checkpoint has none")
+    p.add_argument("--loss", default=None, help="loss (default: the task's, else mse)")
+    p.add_argument("--lr", type=_positive, default=None, help="learning rate to judge (default: the saved optimizer's)")
+    p.add_argument("--clip-norm", type=_positive, default=None, help="the clip norm in use, if any")
+    p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     return parser
+
+
+def _task_names():
+    from .tasks import TASKS
+
+    return list(TASKS)
 
 
 SWEEP_HELP = """\
@@ -272,8 +314,8 @@ def cmd_clip(args) -> int:
     from .experiments.training import clipping_study
 
     _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
-                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype),
-          args, "clipping")
+                         args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype,
+                         seeds=args.seeds), args, "clipping")
     return 0
 
 
@@ -303,7 +345,7 @@ def demo_plan(quick: bool, seed: int = 0):
             ("depth", "deep-net gradient profiles",
              lambda: ex.depth_sweep(20, 128, ("normal(1.0)", "xavier", "he"), ("relu", "tanh"), 16, seed)),
             ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 1.0, 1.01, 1.1), (50, 100), 16, seed=seed)),
-            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 60, seed=seed)),
+            ("clipping", "clipping study", lambda: ex.clipping_study("adding", 10, 1200, seed=seed)),
             ("normalization", "input scaling study", lambda: ex.normalization_study(256, 32, (32, 32), 60, seed=seed)),
             ("initialization", "initialization study",
              lambda: ex.initialization_study(10, 32, steps=60, n_samples=256, seed=seed)),
@@ -314,7 +356,7 @@ def demo_plan(quick: bool, seed: int = 0):
          lambda: ex.depth_sweep(30, 512, ex.depth.DEFAULT_INITS, ("relu", "tanh"), 64, seed)),
         ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 0.99, 1.0, 1.01, 1.1), (50, 100, 200), 32,
                                                          seed=seed)),
-        ("clipping", "clipping study", lambda: ex.clipping_study("adding", 50, 300, seed=seed)),
+        ("clipping", "clipping study", lambda: ex.clipping_study(seed=seed)),
         ("normalization", "input scaling study", lambda: ex.normalization_study(seed=seed)),
         ("initialization", "initialization study", lambda: ex.initialization_study(seed=seed)),
     ]
@@ -322,23 +364,27 @@ def demo_plan(quick: bool, seed: int = 0):
 
 def cmd_demo(args) -> int:
     from .experiments._common import PLOT_HINT, have_matplotlib
-    from .experiments.report import write_report
+    from .experiments.report import ReportWriter
 
     t0 = time.perf_counter()
-    results = {}
     timings = {}
+    plots = not args.no_plots
+    # the report directory is made first and each section written as it completes,
+    # so a file-system problem shows before any experiment runs and a late failure
+    # loses nothing finished
+    writer = ReportWriter(args.out, title="gradcore: exploding and vanishing gradients, measured",
+                          plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
     print(f"gradcore demo{' --quick' if args.quick else ''}: six experiments on exploding and vanishing gradients\n")
     for i, (key, what, run) in enumerate(demo_plan(args.quick, args.seed), 1):
         t = time.perf_counter()
         res = run()
         timings[key] = time.perf_counter() - t
-        results[key] = res
         print(f"[{i}/6] {what} ({timings[key]:.1f} s)")
         print(res.table())
         print()
-    plots = not args.no_plots
-    rep = write_report(results, args.out, title="gradcore: exploding and vanishing gradients, measured",
-                       plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
+        writer.update_extra({"seconds": timings})
+        writer.add(key, res)
+    rep = writer.report
     total = time.perf_counter() - t0
     print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
     if plots and not have_matplotlib():
@@ -347,6 +393,42 @@ def cmd_demo(args) -> int:
         print(f"plot {key} failed: {err}")
     print(f"total {total:.1f} s")
     return 0
+
+
+def cmd_reproduce(args) -> int:
+    from .experiments.reproduce import PAPERS, expected_seconds, reproduce_all
+
+    budget = "full" if args.full else "quick"
+    names = PAPERS if args.name == "all" else (args.name,)
+    if args.n_jobs == 0:
+        raise UsageError("--n-jobs: expected a non-zero integer (-1 = all cores)")
+    est = sum(expected_seconds(n, budget) for n in names)
+    print(f"gradcore reproduce {args.name} ({budget} budget): about {_duration(est)} on 2 idle cores\n")
+
+    def show(r):
+        print(r.table())
+        print()
+
+    results = reproduce_all(budget, args.seeds, args.n_jobs, names=names, on_done=show)
+    if len(results) > 1:
+        print("summary:")
+        for r in results:
+            print(f"  {r.name:16s} {r.verdict:15s} {sum(c['holds'] for c in r.claims)}/{len(r.claims)} claims, "
+                  f"{r.seconds:.1f} s")
+    if args.out:
+        from .experiments.report import write_report
+
+        rep = write_report({r.name: r for r in results}, args.out, title=f"gradcore reproduce {args.name}")
+        print(f"report: {rep.index}" + ("" if rep.plots else ' (no plots: pip install "gradcore[plot]")'))
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 # -------------------------------------------------------------------- sweep
@@ -461,8 +543,41 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
-            "normalize": cmd_normalize, "init": cmd_init, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
+def cmd_doctor(args) -> int:
+    import numpy as np
+
+    from . import doctor
+
+    if not os.path.exists(args.checkpoint):
+        raise UsageError(f"checkpoint {args.checkpoint!r} does not exist")
+    model, opt, meta = doctor.from_checkpoint(args.checkpoint, args.model)
+    dtype = np.dtype(model.dtype)
+    if args.task is not None:
+        from .tasks import get_task
+
+        spec = get_task(args.task)
+        x, y = next(spec.make(args.T, args.batch, args.seed, dtype))
+        if spec.every_step:
+            y = y.reshape(-1)
+        loss = args.loss or spec.loss
+    else:
+        try:
+            with np.load(args.data, allow_pickle=False) as z:
+                if "x" not in z.files or "y" not in z.files:
+                    raise UsageError(f"--data {args.data}: expected arrays 'x' and 'y', found {sorted(z.files)}")
+                x, y = z["x"], z["y"]
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--data {args.data}: cannot read it ({exc})") from None
+        x = np.ascontiguousarray(x, dtype=dtype)
+        y = np.ascontiguousarray(y, dtype=dtype) if np.issubdtype(y.dtype, np.floating) else y
+        loss = args.loss or "mse"
+    d = doctor.diagnose(model, x, y, loss=loss, lr=args.lr, optimizer=opt, clipping=args.clip_norm)
+    print(d.to_json() if args.json else d.report())
+    return 0
+
+
+COMMANDS = {"doctor": cmd_doctor, "demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
+            "normalize": cmd_normalize, "init": cmd_init, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -497,6 +612,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         except OSError:
             pass
         return 141
+    except OSError as exc:  # file-system errors (--out is a file, no permission, disk full): one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"gradcore {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

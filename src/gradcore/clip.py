@@ -8,11 +8,13 @@ float32 and float64 may be mixed. Each function makes one C call per dtype
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 
+from ._contract import real_arg, resolve_aliases
 from .backend import kernels
 from .errors import NonFiniteGradientError
 
@@ -44,24 +46,38 @@ def _as_list(arrays: Any, name: str = "arrays"):
     )
 
 
-def _check_ord(ord) -> float:
-    try:
-        p = float(ord)
-    except (TypeError, ValueError):
-        raise TypeError(f"ord: expected a number (2, 1, inf or any finite p > 0), got {ord!r}") from None
+def _check_ord(ord, name: str = "ord") -> float:
+    """A norm order: any real scalar > 0 (inf allowed); bool and str refused."""
+    if isinstance(ord, (bool, np.bool_)) or not isinstance(ord, numbers.Real):
+        raise TypeError(f"{name}: expected a number (2, 1, inf or any finite p > 0), "
+                        f"got {ord!r} ({type(ord).__name__})")
+    p = float(ord)
     if not (p > 0.0):
-        raise ValueError(f"ord: expected 2, 1, inf or any finite p > 0, got {ord!r}")
+        raise ValueError(f"{name}: expected 2, 1, inf or any finite p > 0, got {ord!r}")
     return p
 
 
 def _check_threshold(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected a finite number >= 0, got {value!r}") from None
-    if not math.isfinite(v) or v < 0.0:
-        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
-    return v
+    return real_arg(value, name, lo=0)
+
+
+def aliases(arrays: Any, name: str = "arrays") -> dict:
+    """``{j: i}`` for every array ``j`` of ``arrays`` that is the same memory
+    as an earlier array ``i``; raises ``ValueError`` naming both when two
+    arrays share memory only in part. Every function here counts such a
+    duplicate once (its norm, its scaling and clamping), so tied parameters
+    and a gradient given twice are not clipped twice; wrappers (e.g. the
+    PyTorch interop) can call this to report or drop duplicates themselves.
+
+    >>> import numpy as np, gradcore
+    >>> g = np.array([3.0, 4.0])
+    >>> gradcore.clip.aliases([g, g])
+    {1: 0}
+    >>> gradcore.global_norm([g, g])
+    5.0
+    """
+    items, keys = _as_list(arrays, name)
+    return resolve_aliases(items, name, keys)
 
 
 def buffers(arrays: Any, writable: bool = False, name: str = "arrays"):
@@ -143,8 +159,22 @@ def clip_grad_norm_(arrays: Any, max_norm: float, ord: float = 2.0,
         return float(norm)
     coef = clip_coefficient(norm, max_norm, eps)
     if coef < 1.0:
-        bl.scale_(coef)
+        _scale_by(bl, coef, max_norm, norm + eps)
     return float(norm)
+
+
+def _scale_by(bl, coef: float, max_norm: float, denom: float) -> None:
+    """Scale by ``coef = max_norm / denom`` so the result is what exact
+    arithmetic rounds to: the kernels apply a float32 coefficient that is not
+    a normal float32 in double; a coefficient that underflows even in double
+    (max_norm tiny against a huge norm) is applied as two factors, an exact
+    power of two 2^-e with denom = m 2^e, then max_norm / m."""
+    if coef >= 2.0 ** -960 or max_norm == 0.0:
+        bl.scale_(coef)
+        return
+    m, e = math.frexp(denom)
+    bl.scale_(math.ldexp(1.0, -e))
+    bl.scale_(max_norm / m)
 
 
 def clip_grad_value_(arrays: Any, clip_value: float, error_if_nonfinite: bool = False) -> int:

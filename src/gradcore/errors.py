@@ -25,3 +25,10 @@ class NonFiniteGradientError(FloatingPointError, RuntimeError):
             f"non-finite {what} (norm={norm}): {n_nan} NaN and {n_inf} Inf values; "
             f"first is {kind} at array {array_index!r}, flat index {flat_index}"
         )
+
+
+class ConcurrentUseError(RuntimeError):
+    """A model was used from two threads at once (or ``backward`` followed a
+    ``forward`` from another thread). Layers own reused buffers (outputs,
+    caches), so one model serves one thread at a time: give each thread its
+    own model; separate models are independent and safe to run in parallel."""

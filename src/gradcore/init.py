@@ -29,17 +29,13 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 
+from . import _contract
+
 
 
 def as_float_dtype(dtype, what: str = "dtype") -> np.dtype:
     """``np.dtype`` of ``dtype`` if it is float32 or float64, else a clear error."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{what}: expected 'float32' or 'float64', got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"{what}: expected 'float32' or 'float64', got {dt}")
-    return dt
+    return _contract.check_dtype(dtype, what)
 
 __all__ = [
     "Initializer", "calculate_gain", "fans", "get", "names",
@@ -65,10 +61,12 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     if nonlinearity == "leaky_relu":
         if param is None:
             slope = 0.01
-        elif isinstance(param, numbers.Real) and not isinstance(param, bool):
+        elif isinstance(param, numbers.Real) and not isinstance(param, (bool, np.bool_)) \
+                and math.isfinite(param):
             slope = float(param)
         else:
-            raise ValueError(f"calculate_gain: leaky_relu slope must be a number, got {param!r}")
+            raise ValueError(f"calculate_gain: param (the leaky_relu slope) must be a finite number, "
+                             f"got {param!r}")
         return math.sqrt(2.0 / (1.0 + slope * slope))
     if nonlinearity == "selu":
         return 3.0 / 4.0
@@ -114,6 +112,22 @@ def _finite(value, what: str, positive: bool = False) -> float:
     return v
 
 
+def _checked_values(values, dt: np.dtype, shp, what: str) -> np.ndarray:
+    """``values`` as a C-contiguous ``dt`` array of ``shp``; a ValueError
+    (instead of NumPy's overflow warning) when a value is NaN/Inf or does not
+    fit ``dt`` (float32 holds |x| <= 3.4e38)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(values, dtype=dt).reshape(shp)
+    if out.size and not np.isfinite(out).all():
+        src = np.asarray(values, dtype=np.float64)
+        if np.isfinite(src).all():
+            raise ValueError(f"{what}: values up to |{float(np.max(np.abs(src))):.4g}| overflow {dt} "
+                             f"(largest finite {dt}: {float(np.finfo(dt).max):.4g}); use a smaller "
+                             "value or dtype='float64'")
+        raise ValueError(f"{what}: produced NaN or Inf values")
+    return out
+
+
 class Initializer:
     """A named initializer: ``init(shape, rng=None, dtype="float32")``."""
 
@@ -126,7 +140,7 @@ class Initializer:
         shp = _shape(shape)
         dt = as_float_dtype(dtype, f"{self.name} dtype")
         values = self._fn(shp, _rng(rng))
-        return np.ascontiguousarray(values, dtype=dt).reshape(shp)
+        return _checked_values(values, dt, shp, repr(self))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -204,6 +218,7 @@ def he_uniform(mode: str = "fan_in", nonlinearity: str = "relu", a: float = 0.0)
     """Kaiming/He uniform: U(-bound, bound), bound = gain * sqrt(3 / fan)
     (``a``: leaky_relu slope for the gain)."""
     _check_mode(mode, "he_uniform")
+    a = _finite(a, "he_uniform a")
     g = calculate_gain(nonlinearity, a if nonlinearity == "leaky_relu" else None)
 
     def fn(shp, rng):
@@ -216,6 +231,7 @@ def he_uniform(mode: str = "fan_in", nonlinearity: str = "relu", a: float = 0.0)
 def he_normal(mode: str = "fan_in", nonlinearity: str = "relu", a: float = 0.0) -> Initializer:
     """Kaiming/He normal: N(0, std^2), std = gain / sqrt(fan) (sqrt(2 / fan_in) for relu)."""
     _check_mode(mode, "he_normal")
+    a = _finite(a, "he_normal a")
     g = calculate_gain(nonlinearity, a if nonlinearity == "leaky_relu" else None)
 
     def fn(shp, rng):
@@ -332,14 +348,22 @@ def get(spec) -> Callable:
                     f"(shape, rng, dtype) -> ndarray, got {type(spec).__name__}")
 
 
-def apply(spec, shape, rng, dtype, who: str = "initializer") -> np.ndarray:
+def apply(spec, shape, rng, dtype, who: str = "initializer", arg: str = "init") -> np.ndarray:
     """``get(spec)(shape, rng, dtype)`` checked: the result must be an array of
-    ``shape`` (values are converted to ``dtype``)."""
-    fn = get(spec)
+    ``shape`` whose values fit ``dtype`` (finite after conversion; a clear
+    ValueError naming ``who`` and the argument ``arg`` otherwise)."""
+    try:
+        fn = get(spec)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{who}: {arg}: {exc}") from None
     dt = as_float_dtype(dtype)
-    out = fn(tuple(shape), rng, dt)
+    try:
+        out = fn(tuple(shape), rng, dt)
+    except ValueError as exc:
+        raise ValueError(f"{who}: {arg}: {exc}") from None
     out = np.asarray(out)
     if out.shape != tuple(shape):
+<<<<<<< HEAD
         raise ValueError(f"{who}: initializer {fn!r} returned shape {out.shape}, expected {tuple(shape)}")
     return np.ascontiguousarray(out, dtype=dt)
 
@@ -372,3 +396,10 @@ def scaled(init, spectral_radius) -> "Initializer":
         return np.ascontiguousarray(w * (r / rho), dtype=as_float_dtype(dtype))
 
     return Initializer("scaled", lambda shp, rng: fn(shp, rng, np.float64), init=base, spectral_radius=r)
+=======
+        raise ValueError(f"{who}: {arg}: initializer {fn!r} returned shape {out.shape}, expected {tuple(shape)}")
+    try:
+        return _checked_values(out, dt, out.shape, f"initializer {fn!r}")
+    except ValueError as exc:
+        raise ValueError(f"{who}: {arg}: {exc}") from None
+>>>>>>> main

@@ -137,6 +137,8 @@ class GradMonitor:
         self._step = self._step + 1 if step is None else int(step)
         step = self._step
         n_before = len(self.events)
+        self._marks = ({k: len(v) for k, v in self._rec.items()}, {k: len(v) for k, v in self._per.items()},
+                       {k: len(v) for k, v in self._timesteps.items()}, n_before)
         grads = self.model.gradients()
         stats = grad_stats(grads)
         per = np.asarray(stats.per_array, dtype=np.float64)
@@ -176,6 +178,90 @@ class GradMonitor:
             self._before = self._before_buf
         self._pending = True
         return self.events[n_before:]
+
+    def _drop_pending(self) -> None:
+        """Forget the half-recorded step (after_backward without after_step):
+        what :func:`gradcore.train` does when Ctrl-C aborts a step."""
+        if not self._pending:
+            return
+        rec, per, ts, n_events = self._marks
+        for k, n in rec.items():
+            del self._rec[k][n:]
+        for k, n in per.items():
+            del self._per[k][n:]
+        for k in list(self._timesteps):
+            if k in ts:
+                del self._timesteps[k][ts[k]:]
+            else:
+                del self._timesteps[k]
+        del self.events[n_events:]
+        self._pending = False
+        self._step -= 1
+
+    def note_event(self, step: int, kind: str, detail: str, value: float = math.nan,
+                   parameter: Optional[str] = None) -> Event:
+        """Record an event that happened outside the gradients, e.g. a
+        ``"rollback"`` by :func:`gradcore.train`. Returns it."""
+        e = Event(int(step), str(kind), parameter, None, float(value), str(detail))
+        self.events.append(e)
+        return e
+
+    # ------------------------------------------------------------- state
+    def state_dict(self) -> Dict[str, Any]:
+        """Everything recorded, as plain data: ``name -> ndarray`` for the
+        series and per-time-step norms, plus JSON-able ``events`` and
+        ``flags``; :meth:`load_state_dict` on a monitor of the same model
+        continues the history (used by :func:`gradcore.train` checkpoints)."""
+        if self._pending:
+            raise RuntimeError("GradMonitor.state_dict: a step is half recorded (after_backward without "
+                               "after_step)")
+        out: Dict[str, Any] = {}
+        for k, v in self._rec.items():
+            out[f"rec/{k}"] = np.asarray(v, dtype=bool if k == "exploding" else
+                                         (np.int64 if k == "step" else np.float64))
+        for k, rows in self._per.items():
+            out[f"per/{k}"] = (np.stack(rows) if rows else np.zeros((0, len(self.names)))).astype(np.float64)
+        for name, rows in self._timesteps.items():
+            out[f"ts/{name}/values"] = np.concatenate(rows) if rows else np.zeros(0)
+            out[f"ts/{name}/lengths"] = np.asarray([len(r) for r in rows], dtype=np.int64)
+        out["names"] = list(self.names)
+        out["events"] = [[e.step, e.kind, e.parameter, e.index, e.value, e.detail] for e in self.events]
+        out["flags"] = {"exploding": self._exploding, "growing": self._growing, "step": self._step,
+                        "vanishing": sorted(("" if n is None else "p:" + n) for n in self._vanishing),
+                        "vanishing_time": sorted(self._vanishing_time)}
+        return out
+
+    def load_state_dict(self, state) -> None:
+        """Replace this monitor's history with ``state`` (from :meth:`state_dict`)."""
+        names = list(state["names"])
+        if names != self.names:
+            raise ValueError(f"GradMonitor.load_state_dict: the state is of parameters {names}, this monitor "
+                             f"watches {self.names}")
+        rec = {k: [] for k in self._rec}
+        for k in rec:
+            arr = np.asarray(state[f"rec/{k}"])
+            rec[k] = [bool(v) for v in arr] if k == "exploding" else \
+                [int(v) for v in arr] if k == "step" else [float(v) for v in arr]
+        per = {k: [np.array(r, dtype=np.float64) for r in np.asarray(state[f"per/{k}"])] for k in self._per}
+        ts: Dict[str, List[np.ndarray]] = {}
+        for key in state:
+            if key.startswith("ts/") and key.endswith("/values"):
+                name = key[3:-7]
+                vals = np.asarray(state[key], dtype=np.float64)
+                bounds = np.cumsum(np.asarray(state[f"ts/{name}/lengths"], dtype=np.int64))[:-1]
+                ts[name] = [np.array(r) for r in np.split(vals, bounds)] if len(vals) or len(bounds) else []
+                if len(state[f"ts/{name}/lengths"]) == 0:
+                    ts[name] = []
+        self._rec, self._per, self._timesteps = rec, per, ts
+        self.events = [Event(int(st), kind, par, None if idx is None else int(idx), float(val), det)
+                       for st, kind, par, idx, val, det in state["events"]]
+        flags = state["flags"]
+        self._exploding, self._growing = bool(flags["exploding"]), bool(flags["growing"])
+        self._step = int(flags["step"])
+        self._vanishing = {None if n == "" else n[2:] for n in flags["vanishing"]}
+        self._vanishing_time = set(flags["vanishing_time"])
+        self._pending = False
+        self._before = None
 
     def note_nonfinite_loss(self, step: int, loss: float) -> Event:
         """Record that the loss of ``step`` was NaN/Inf (no backward ran, so
@@ -280,7 +366,13 @@ class GradMonitor:
 
     def _check_time_vanishing(self, step: int, name: str, norms: np.ndarray) -> None:
         """Flag (once, when it starts) a recurrent layer whose gradient at the
-        first time step is below ``vanish_threshold`` times the last step's."""
+        first time step is below ``vanish_threshold`` times the last step's.
+        A 2-D array (one row per layer and direction) is checked row by row,
+        as ``name[row]``."""
+        if norms.ndim == 2:
+            for k, row in enumerate(norms):
+                self._check_time_vanishing(step, f"{name}[{k}]", row)
+            return
         vanishing = False
         ratio = math.nan
         if norms.size >= 2 and np.all(np.isfinite(norms)) and norms[-1] > 0.0:
@@ -347,9 +439,10 @@ class GradMonitor:
             big = max(last, key=lambda k: last[k] if math.isfinite(last[k]) else math.inf)
             lines.append(f"  largest parameter gradient at the last step: {big} ({last[big]:.4g})")
         for name, rows in h["timestep_norms"].items():
-            r = rows[-1] if isinstance(rows, list) else rows[-1]
-            if len(r) and r[-1] > 0:
-                lines.append(f"  {name}: per-time-step gradient norm first/last = {r[0] / r[-1]:.4g}")
+            r = np.asarray(rows[-1])
+            for label, row in ([(name, r)] if r.ndim == 1 else [(f"{name}[{k}]", x) for k, x in enumerate(r)]):
+                if len(row) and row[-1] > 0:
+                    lines.append(f"  {label}: per-time-step gradient norm first/last = {row[0] / row[-1]:.4g}")
         if self.events:
             lines.append(f"  {len(self.events)} events:")
             lines.extend(f"    {e}" for e in self.events[:20])

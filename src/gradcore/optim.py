@@ -34,6 +34,7 @@ import numbers
 import numpy as np
 
 from .backend import kernels
+from .adaptive import AutoClip, adaptive_clip_
 from .clip import clip_coefficient
 from .nn._util import check_real
 from .nn.arena import Arena
@@ -61,6 +62,7 @@ class Optimizer:
         self.steps = 0      # updates applied
         self.skipped = 0    # steps refused because the gradient norm was not finite
         self._norm_cache = (None, None)
+        self.last_clip_norm = None  # threshold used by the last step (None: no clipping)
 
     @property
     def lr(self) -> float:
@@ -92,16 +94,43 @@ class Optimizer:
             return norm, 1.0
         return norm, clip_coefficient(norm, clip_norm)
 
-    def step(self, clip_norm=None) -> float:
-        """One update; returns the pre-clip global gradient norm (see module docstring)."""
+    def step(self, clip_norm=None, agc=None, norm=None) -> float:
+        """One update; returns the pre-clip global gradient norm (see module docstring).
+
+        ``clip_norm``: a number, or a :class:`gradcore.AutoClip` (the norm is
+        recorded and the percentile threshold used). ``agc``: unit-wise
+        adaptive clipping factor (:func:`gradcore.adaptive_clip_`, eps 1e-3,
+        or a ``(clipping, eps)`` pair), applied in place to the gradients
+        before the norm pass. ``last_clip_norm`` is the threshold used.
+        ``norm``: the global L2 norm of the gradient buffer when the caller
+        has just computed it (``grad_norm()``), to skip that pass (ignored
+        with ``agc``, which changes the gradients first)."""
         who = type(self).__name__
         if isinstance(self.model, Module) and self.model.arena is not self.arena:
             raise RuntimeError(f"{who}: the model's parameters moved to a new arena (it was put in a "
                                "container or re-finalized) after this optimizer was built; build the "
                                "optimizer after the model is complete")
-        if clip_norm is not None:
+        autoclip = None
+        if isinstance(clip_norm, AutoClip):
+            autoclip, clip_norm = clip_norm, None
+        elif clip_norm is not None:
             clip_norm = check_real(clip_norm, "clip_norm", who, lo=0.0, lo_open=True)
-        norm, scale = self._scale(clip_norm)
+        if agc is not None:
+            c, e = agc if isinstance(agc, tuple) else (agc, 1e-3)
+            adaptive_clip_(self.arena.params, self.arena.grads, c, e)
+            norm = None
+        if autoclip is not None:
+            norm = self.grad_norm() if norm is None else float(norm)
+            clip_norm = autoclip.observe(norm)
+            scale = None if not math.isfinite(norm) else (
+                1.0 if clip_norm is None else clip_coefficient(norm, clip_norm))
+        elif norm is None:
+            norm, scale = self._scale(clip_norm)
+        else:
+            norm = float(norm)
+            scale = None if not math.isfinite(norm) else (1.0 if clip_norm is None
+                                                          else clip_coefficient(norm, clip_norm))
+        self.last_clip_norm = clip_norm
         if scale is None:
             self.skipped += 1
             return norm
@@ -313,3 +342,12 @@ class AdamW(Adam):
 
     def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
         super().__init__(model, lr, betas, eps, weight_decay, decoupled=True)
+
+
+# ``gradcore.optim.lr_scheduler`` (PyTorch's spelling); the module lives in
+# gradcore/lr_scheduler.py and is registered under both names.
+import sys as _sys  # noqa: E402
+
+from . import lr_scheduler  # noqa: E402
+
+_sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler

@@ -25,8 +25,12 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from ._contract import int_arg, seed_arg
+from .init import as_float_dtype
+
 __all__ = [
     "Baseline",
+    "TaskStream",
     "TaskSpec",
     "TASKS",
     "adding",
@@ -35,6 +39,7 @@ __all__ = [
     "temporal_order",
     "temporal_order_batch",
     "temporal_order_baseline",
+    "temporal_order_windows",
     "copy_task",
     "copy_batch",
     "copy_baseline",
@@ -56,7 +61,16 @@ class Baseline:
 
 
 def _rng(seed):
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return seed_arg(seed, "seed")
+
+
+def _dtype(dtype) -> np.dtype:
+    """float32 or float64 (an integer dtype would truncate the inputs to 0/1)."""
+    return as_float_dtype(dtype, "dtype")
+
+
+def _n_batches(n_batches):
+    return None if n_batches is None else int_arg(n_batches, "n_batches", lo=1)
 
 
 def _check_int(value, name, minimum):
@@ -67,12 +81,58 @@ def _check_int(value, name, minimum):
     return int(value)
 
 
+class TaskStream:
+    """The iterator every task returns: batches drawn from one NumPy
+    ``Generator``, with its position saved and restored as plain data
+    (``state_dict()`` -> ``{"position": batches drawn, "rng": bit-generator
+    state}``; ``load_state_dict(state)`` continues exactly where that state
+    was), which is how :func:`gradcore.train` resumes a task's data stream.
+
+    >>> s = adding(T=10, batch_size=2, seed=0); _ = next(s); st = s.state_dict()
+    >>> a = next(s)[0]; s2 = adding(T=10, batch_size=2, seed=5); s2.load_state_dict(st)
+    >>> bool((next(s2)[0] == a).all()), s2.position
+    (True, 2)
+    """
+
+    def __init__(self, make_batch, seed, n_batches):
+        self._make = make_batch
+        self.rng = _rng(seed)
+        self.n_batches = n_batches
+        self.position = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.n_batches is not None and self.position >= self.n_batches:
+            raise StopIteration
+        batch = self._make(self.rng)
+        self.position += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        """``{"position": int, "rng": dict}`` (JSON-able)."""
+        return {"position": self.position, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state) -> None:
+        """Continue from ``state`` (what :meth:`state_dict` returned)."""
+        if not isinstance(state, dict) or set(state) != {"position", "rng"}:
+            raise ValueError(f"TaskStream.load_state_dict: expected a dict with 'position' and 'rng', got {state!r}")
+        pos = state["position"]
+        if isinstance(pos, bool) or not isinstance(pos, (int, np.integer)) or pos < 0:
+            raise ValueError(f"TaskStream.load_state_dict: 'position' must be an integer >= 0, got {pos!r}")
+        rng_state = state["rng"]
+        name = rng_state.get("bit_generator") if isinstance(rng_state, dict) else None
+        if name != type(self.rng.bit_generator).__name__:
+            raise ValueError(f"TaskStream.load_state_dict: the state is of a {name!r} generator, this stream "
+                             f"uses {type(self.rng.bit_generator).__name__}")
+        self.rng.bit_generator.state = rng_state
+        self.position = int(pos)
+
+
 def _generate(make_batch, seed, n_batches) -> Iterator:
-    rng = _rng(seed)
-    i = 0
-    while n_batches is None or i < n_batches:
-        yield make_batch(rng)
-        i += 1
+    """Validate seed and n_batches now, then return the lazy stream."""
+    return TaskStream(make_batch, _rng(seed), _n_batches(n_batches))
 
 
 # --------------------------------------------------------------------------
@@ -124,6 +184,7 @@ def adding_batch(rng, T: int, batch_size: int, variant: str = "le", dtype=np.flo
         x[i1, cols, 1] = 1.0
         x[i2, cols, 1] = 1.0
         y = 0.5 + (x[i1, cols, 0] + x[i2, cols, 0]) / 4.0
+    dtype = _dtype(dtype)
     return x.astype(dtype, copy=False), y.reshape(B, 1).astype(dtype, copy=False)
 
 
@@ -136,6 +197,7 @@ def adding(T: int = 100, batch_size: int = 32, seed=0, variant: str = "le", dtyp
     >>> x.shape, y.shape
     ((10, 4, 2), (4, 1))
     """
+    dtype = _dtype(dtype)
     adding_batch(np.random.default_rng(0), T, batch_size, variant)  # validate eagerly
     return _generate(lambda rng: adding_batch(rng, T, batch_size, variant, dtype), seed, n_batches)
 
@@ -161,30 +223,65 @@ def adding_baseline(variant: str = "le", T: Optional[int] = None) -> Baseline:
 _N_SYMBOLS = 6
 
 
+# where the relevant symbols go, as fractions [lo, hi) of T: the papers'
+# windows for their sequence length 100 (Hochreiter & Schmidhuber 1997,
+# experiment 6: t1 in 10..20, t2 in 50..60 (6a); t1 in 10..20, t2 in 33..43,
+# t3 in 66..76 (6b); Pascanu, Mikolov & Bengio 2013 use 6a's windows scaled to T)
+_ORDER_WINDOWS = {2: ((10, 20), (50, 60)), 3: ((10, 20), (33, 43), (66, 76))}
+
+
+def temporal_order_windows(T: int, bits: int = 2):
+    """The half-open step windows ``[lo, hi)`` of the relevant symbols for
+    sequences of length ``T``: ``bits=2``: ``[T/10, 2T/10)`` and
+    ``[5T/10, 6T/10)``; ``bits=3``: ``[T/10, 2T/10)``, ``[33T/100, 43T/100)``
+    and ``[66T/100, 76T/100)`` (bounds rounded down; a window is at least one
+    step wide).
+
+    >>> temporal_order_windows(100, 2)
+    [(10, 20), (50, 60)]
+    >>> temporal_order_windows(100, 3)
+    [(10, 20), (33, 43), (66, 76)]
+    """
+    T = _check_int(T, "T", 10)
+    if bits not in _ORDER_WINDOWS:
+        raise ValueError(f"bits: expected 2 or 3, got {bits!r}")
+    out = []
+    for a, b in _ORDER_WINDOWS[bits]:
+        lo = a * T // 100
+        out.append((lo, max(b * T // 100, lo + 1)))
+    return out
+
+
 def temporal_order_batch(rng, T: int, batch_size: int, bits: int = 2, dtype=np.float32):
     """One batch of the temporal order problem: ``x`` (T, B, 6) one-hot,
     ``y`` (B,) int64 class labels in ``[0, 2**bits)``.
 
     Every step holds a random distractor symbol from {c, d, e, f} except
-    ``bits`` relevant positions, each holding A or B: the first in
-    ``[T/10, 2T/10)``, the second in ``[4T/10, 5T/10)``, the third (``bits=3``)
-    in ``[6T/10, 7T/10)``. The class is the binary number the relevant
-    symbols spell, first symbol most significant (A = 0, B = 1).
+    ``bits`` relevant positions, each holding A or B, drawn uniformly in the
+    windows of :func:`temporal_order_windows`, which are the papers' windows
+    scaled to T: with 2 bits the first in ``[T/10, 2T/10)`` and the second in
+    ``[5T/10, 6T/10)`` (Hochreiter & Schmidhuber 1997, task 6a; Pascanu et al.
+    2013); with 3 bits ``[T/10, 2T/10)``, ``[33T/100, 43T/100)`` and
+    ``[66T/100, 76T/100)`` (Hochreiter & Schmidhuber 1997, task 6b: 10..20,
+    33..43 and 66..76 of 100..110 steps). The class is the binary number the
+    relevant symbols spell, first symbol most significant (A = 0, B = 1). The
+    sequence length is fixed at T (the 1997 paper draws it from 100..110 and
+    adds start/trigger symbols, which only the windows' scale depends on).
     """
     T = _check_int(T, "T", 10)
     B = _check_int(batch_size, "batch_size", 1)
     if bits not in (2, 3):
         raise ValueError(f"bits: expected 2 or 3, got {bits!r}")
     sym = rng.integers(2, _N_SYMBOLS, size=(T, B))
-    windows = [(T // 10, 2 * T // 10), (4 * T // 10, 5 * T // 10), (6 * T // 10, 7 * T // 10)][:bits]
+    windows = temporal_order_windows(T, bits)
     cols = np.arange(B)
     label = np.zeros(B, dtype=np.int64)
     for lo, hi in windows:
-        pos = rng.integers(lo, max(hi, lo + 1), size=B)
+        pos = rng.integers(lo, hi, size=B)
         val = rng.integers(0, 2, size=B)
         sym[pos, cols] = val
         label = label * 2 + val
-    x = np.zeros((T, B, _N_SYMBOLS), dtype=dtype)
+    x = np.zeros((T, B, _N_SYMBOLS), dtype=_dtype(dtype))
     np.put_along_axis(x, sym[:, :, None], 1.0, axis=2)
     return x, label
 
@@ -194,6 +291,7 @@ def temporal_order(T: int = 100, batch_size: int = 32, seed=0, bits: int = 2, dt
     """Generator of temporal-order batches (see :func:`temporal_order_batch`);
     ``bits=3`` is the 3-bit temporal order problem (8 classes). Baseline:
     :func:`temporal_order_baseline`."""
+    dtype = _dtype(dtype)
     temporal_order_batch(np.random.default_rng(0), T, batch_size, bits)
     return _generate(lambda rng: temporal_order_batch(rng, T, batch_size, bits, dtype), seed, n_batches)
 
@@ -232,7 +330,7 @@ def copy_batch(rng, T: int, batch_size: int, n_symbols: int = 8, length: int = 1
     sym[length + T - 1] = n_symbols + 1
     y = np.zeros((total, B), dtype=np.int64)
     y[total - length:] = data
-    x = np.zeros((total, B, n_symbols + 2), dtype=dtype)
+    x = np.zeros((total, B, n_symbols + 2), dtype=_dtype(dtype))
     np.put_along_axis(x, sym[:, :, None], 1.0, axis=2)
     return x, y
 
@@ -241,6 +339,7 @@ def copy_task(T: int = 50, batch_size: int = 32, seed=0, n_symbols: int = 8, len
               dtype=np.float32, n_batches: Optional[int] = None) -> Iterator:
     """Generator of copy-task batches (see :func:`copy_batch`). Baseline:
     :func:`copy_baseline`."""
+    dtype = _dtype(dtype)
     copy_batch(np.random.default_rng(0), T, batch_size, n_symbols, length)
     return _generate(lambda rng: copy_batch(rng, T, batch_size, n_symbols, length, dtype), seed, n_batches)
 
@@ -250,6 +349,9 @@ def copy_baseline(T: int = 50, n_symbols: int = 8, length: int = 10) -> Baseline
     uniformly over the data symbols for the last ``length``: mean cross-entropy
     per step ``length * ln(n_symbols) / (T + 2 length)`` (Arjovsky et al. 2016);
     accuracy ``(T + length + length / n_symbols) / (T + 2 length)``."""
+    T = _check_int(T, "T", 1)
+    n_symbols = _check_int(n_symbols, "n_symbols", 1)
+    length = _check_int(length, "length", 1)
     total = T + 2 * length
     return Baseline(length * math.log(n_symbols) / total,
                     (T + length + length / n_symbols) / total,

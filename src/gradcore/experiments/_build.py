@@ -69,15 +69,11 @@ def layers_of(model) -> List:
 
 
 def activation_grad(act: str, y: np.ndarray, dy: np.ndarray, slope: float = 0.01) -> np.ndarray:
-    """dz = dy * act'(.) computed from the activation output ``y`` (NumPy)."""
-    if act == "identity":
-        return dy.copy()
-    if act == "relu":
-        return dy * (y > 0)
-    if act == "leaky_relu":
-        return dy * np.where(y > 0, 1.0, slope).astype(y.dtype)
-    if act == "tanh":
-        return dy * (1.0 - y * y)
-    if act == "sigmoid":
-        return dy * y * (1.0 - y)
-    raise ValueError(f"activation: unknown {act!r}")
+    """dz = dy * act'(.) computed from the activation output ``y``: the one
+    definition every backend uses (``reference.activation``: relu/leaky_relu
+    pass dy where y is NaN, like the C kernels and PyTorch)."""
+    from ..reference.activation import activation_backward_values
+    from .._contract import check_activation
+
+    check_activation(act)
+    return activation_backward_values(dy, y, act, slope)

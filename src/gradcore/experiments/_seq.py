@@ -13,14 +13,15 @@ import math
 
 import numpy as np
 
+from .._contract import check_nonlinearity
 from ..nn import Dense, Module
 from ..nn.arena import as_float_dtype
-from ._build import seeds
+from ._build import activation_grad, seeds
 
-_NONLIN = {
-    "tanh": (np.tanh, lambda y: 1.0 - y * y),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda y: (y > 0).astype(y.dtype)),
-    "identity": (lambda z: z, lambda y: np.ones_like(y)),
+_NONLIN = {  # forward; the derivative is activation_grad (one definition for everything)
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0.0),
+    "identity": lambda z: z,
 }
 
 
@@ -36,8 +37,7 @@ class NumpyRNN(Module):
     ``backward(d_out) -> dx``, ``timestep_grad_norms`` = ||dL/dh_t|| per step."""
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", dtype="float32", seed=None):
-        if nonlinearity not in _NONLIN:
-            raise ValueError(f"NumpyRNN: nonlinearity must be one of {', '.join(_NONLIN)}, got {nonlinearity!r}")
+        check_nonlinearity(nonlinearity, "nonlinearity", "NumpyRNN")
         self.input_size, self.hidden_size, self.nonlinearity = int(input_size), int(hidden_size), nonlinearity
         self.dtype = as_float_dtype(dtype, "NumpyRNN dtype")
         rng = np.random.default_rng(seed)
@@ -59,7 +59,7 @@ class NumpyRNN(Module):
             raise ValueError(f"{self._label()}: expected x of shape (T, B, {self.input_size}), "
                              f"got {getattr(x, 'shape', type(x).__name__)}")
         T, B, _ = x.shape
-        f, _ = _NONLIN[self.nonlinearity]
+        f = _NONLIN[self.nonlinearity]
         p = self.p
         h = np.zeros((B, self.hidden_size), self.dtype) if h0 is None else np.asarray(h0, self.dtype).reshape(B, -1)
         pre = x.reshape(T * B, -1) @ p["weight_ih"].T + (p["bias_ih"] + p["bias_hh"])
@@ -76,7 +76,6 @@ class NumpyRNN(Module):
             raise RuntimeError(f"{self._label()}: backward called before forward")
         x, h0, out = self._cache
         T, B, _ = x.shape
-        _, d = _NONLIN[self.nonlinearity]
         p, g = self.p, self.g
         dz = np.empty_like(out)
         dh = np.zeros((B, self.hidden_size), self.dtype) if d_hT is None else np.asarray(d_hT, self.dtype).copy()
@@ -84,7 +83,7 @@ class NumpyRNN(Module):
         for t in range(T - 1, -1, -1):
             dh = dh + d_out[t]
             norms[t] = float(np.linalg.norm(dh.astype(np.float64)))
-            dz[t] = dh * d(out[t])
+            dz[t] = activation_grad(self.nonlinearity, out[t], dh)
             dh = dz[t] @ p["weight_hh"]
         self.timestep_grad_norms = norms
         bad = np.flatnonzero(~np.isfinite(norms))

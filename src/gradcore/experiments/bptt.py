@@ -24,13 +24,12 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from ._build import seeds
+from ._build import activation_grad, seeds
 from ._common import ExperimentResult, new_figure, text_table
 
 __all__ = ["bptt_profile", "bptt_sweep", "BPTTProfile", "BPTTSweep", "CELLS", "NONLINEARITIES"]
 
-CELLS = ("rnn", "lstm", "gru")
-NONLINEARITIES = ("tanh", "relu", "identity")
+from .._contract import CELLS, RNN_NONLINEARITIES as NONLINEARITIES, check_cell, check_nonlinearity
 
 
 def _orthogonal(rng, n: int) -> np.ndarray:
@@ -54,13 +53,7 @@ def _numpy_rnn(x, w_ih, w_hh, b, nonlinearity, u):
     g = np.broadcast_to(u, hs[-1].shape).copy()
     for t in range(steps - 1, -1, -1):
         norms[t] = np.linalg.norm(g)
-        if nonlinearity == "tanh":
-            dz = g * (1.0 - hs[t] ** 2)
-        elif nonlinearity == "relu":
-            dz = g * (hs[t] > 0)
-        else:
-            dz = g
-        g = dz @ w_hh
+        g = activation_grad(nonlinearity, hs[t], g) @ w_hh
     return norms
 
 
@@ -169,10 +162,8 @@ def bptt_profile(cell: str = "rnn", T: int = 100, hidden: int = 32, spectral_rad
                  dtype: str = "float64", engine: str = "auto") -> BPTTProfile:
     """Record ``||dL/dh_t||`` for t = 0..T with the loss on the last step (see
     the module docstring)."""
-    if cell not in CELLS:
-        raise ValueError(f"cell: expected one of {', '.join(CELLS)}, got {cell!r}")
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"nonlinearity: expected one of {', '.join(NONLINEARITIES)}, got {nonlinearity!r}")
+    check_cell(cell)
+    check_nonlinearity(nonlinearity)
     for name, v in (("T", T), ("hidden", hidden), ("batch", batch), ("input_size", input_size)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")

@@ -1,7 +1,9 @@
 """Experiment 2: gradient and activation norms through the depth of a deep net.
 
-``depth_profile`` builds ``depth`` Dense(width, width) layers (no bias), all
-with the same activation and initializer, feeds a Gaussian batch, takes
+``depth_profile`` builds ``depth`` Dense layers (``width`` wide, or the
+sizes in ``widths``; biases drawn from N(0, ``bias_var``), none when it is
+0), all with the same activation and initializer, feeds a Gaussian batch of
+variance ``input_var``, takes
 ``L = sum(output * dy)`` with Gaussian ``dy`` and records, per layer ``l``
 (1 = nearest the input): ``||dL/dz_l||`` (pre-activations), ``||dL/dW_l||``,
 and the forward activation norm ``||a_l||``. The mean-field prediction is
@@ -35,7 +37,8 @@ class DepthProfile(ExperimentResult):
     first): ``preact_grad_norms``, ``weight_grad_norms``, ``activation_norms``,
     the theory ``predicted_preact_grad_norms`` and ``predicted_activation_norms``,
     per-layer ``sigma_w2`` and ``chi`` (backward factor of the squared norm),
-    and the fixed-point summary ``mean_field`` (q*, chi_1)."""
+    the fixed-point summary ``mean_field`` (q*, chi_1) and the drawn
+    ``weights``."""
 
     name = "depth"
 
@@ -53,8 +56,12 @@ class DepthProfile(ExperimentResult):
         self.predicted_preact_grad_norms = pred_dz
         self.predicted_activation_norms = pred_act
         self.mean_field = mf
-        self.title = (f"Depth profile: {self.depth} x {params['width']} {self.activation} layers, "
-                      f"init {self.init}")
+        bv = params.get("bias_var", 0.0)
+        size = (f"{self.depth} x {params['width']}" if "widths" not in params or
+                len(set(params["widths"])) == 1 else f"{self.depth} ({'-'.join(map(str, params['widths']))})")
+        self.title = (f"Depth profile: {size} {self.activation} layers, init {self.init}"
+                      + (f", sigma_b^2 {bv:g}" if bv else ""))
+        self.weights = []
 
     @property
     def ratio(self) -> float:
@@ -120,23 +127,53 @@ def _check_pos_int(v, name):
 
 
 def depth_profile(depth: int = 30, width: int = 512, activation: str = "relu", init="he", batch: int = 64,
-                  seed: int = 0, dtype: str = "float64") -> DepthProfile:
+                  seed: int = 0, dtype: str = "float64", bias_var: float = 0.0, input_var: float = 1.0,
+                  widths=None) -> DepthProfile:
     """Measure the per-layer norms of a ``depth``-layer, ``width``-wide net
-    (see the module docstring) and the mean-field prediction."""
+    (see the module docstring) and the mean-field prediction.
+
+    ``bias_var``: sigma_b^2, every layer's bias drawn from N(0, bias_var)
+    (0: no bias); ``input_var``: the variance of the Gaussian input batch;
+    ``widths``: ``depth + 1`` layer sizes, input first (non-square layers;
+    default ``width`` everywhere). The theory uses sigma_w^2 = fan_in x
+    mean(W^2) measured per layer and the nominal sigma_b^2.
+
+    >>> p = depth_profile(4, 16, "tanh", "xavier", bias_var=0.05, input_var=2.0, widths=[8, 32, 16, 16, 4])
+    >>> [w.shape for w in p.weights][:2], p.params["bias_var"]
+    ([(32, 8), (16, 32)], 0.05)
+    """
     from ..nn import Dense, Sequential
 
     depth = _check_pos_int(depth, "depth")
     width = _check_pos_int(width, "width")
     batch = _check_pos_int(batch, "batch")
+    for name, v in (("bias_var", bias_var), ("input_var", input_var)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v) \
+                or v < 0 or (name == "input_var" and v == 0):
+            raise ValueError(f"{name}: expected a finite number {'>' if name == 'input_var' else '>='} 0, got {v!r}")
+    bias_var, input_var = float(bias_var), float(input_var)
+    if widths is None:
+        widths = [width] * (depth + 1)
+    else:
+        if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
+            raise TypeError(f"widths: expected a list of depth + 1 = {depth + 1} layer sizes, got {widths!r}")
+        widths = [_check_pos_int(w, f"widths[{i}]") for i, w in enumerate(widths)]
+        if len(widths) != depth + 1:
+            raise ValueError(f"widths: expected depth + 1 = {depth + 1} sizes (input first), got {len(widths)}")
     init_fn = resolve_init(init)
-    s = seeds(seed, depth + 2)
-    net = Sequential(*[Dense(width, width, activation=activation, bias=False, init=init_fn, dtype=dtype,
-                             seed=s[l]) for l in range(depth)])
+    s = seeds(seed, depth + 3)
+    net = Sequential(*[Dense(widths[l], widths[l + 1], activation=activation, bias=bias_var > 0, init=init_fn,
+                             dtype=dtype, seed=s[l]) for l in range(depth)])
     layers = layers_of(net)
+    if bias_var > 0:
+        brng = np.random.default_rng(s[-2])
+        for layer in layers:
+            b = layer.p["bias"]
+            b[...] = brng.normal(0.0, math.sqrt(bias_var), b.shape)
     rng = np.random.default_rng(s[-1])
     dt = np.dtype(dtype)
-    x = rng.standard_normal((batch, width)).astype(dt)
-    dy = rng.standard_normal((batch, width)).astype(dt)
+    x = (math.sqrt(input_var) * rng.standard_normal((batch, widths[0]))).astype(dt)
+    dy = rng.standard_normal((batch, widths[-1])).astype(dt)
 
     from .. import grad_stats
 
@@ -160,18 +197,21 @@ def depth_profile(depth: int = 30, width: int = 512, activation: str = "relu", i
     dw_norms = np.asarray(stats.per_array, dtype=np.float64)
     act_norms = np.array([float(np.linalg.norm(y.astype(np.float64).ravel())) for y in ys])
 
-    q_first = sigma_w2[0] * float(np.mean(np.square(x, dtype=np.float64)))
-    q, chi = layer_predictions(sigma_w2, 0.0, activation, q_first)
+    q_first = sigma_w2[0] * float(np.mean(np.square(x, dtype=np.float64))) + bias_var
+    q, chi = layer_predictions(sigma_w2, bias_var, activation, q_first)
     f = phi(activation)
-    pred_act = np.sqrt([batch * width * gaussian_expectation(lambda t: f(t) ** 2, ql) for ql in q])
+    pred_act = np.sqrt([batch * widths[l + 1] * gaussian_expectation(lambda t: f(t) ** 2, ql)
+                        for l, ql in enumerate(q)])
     pred_dz = np.empty(depth)
     pred_dz[-1] = dz_norms[-1]
     for l in range(depth - 2, -1, -1):
         pred_dz[l] = pred_dz[l + 1] * math.sqrt(chi[l])
-    mf = mean_field(float(np.mean(sigma_w2)), 0.0, activation, q0=q_first)
+    mf = mean_field(float(np.mean(sigma_w2)), bias_var, activation, q0=q_first)
     params = dict(depth=depth, width=width, activation=activation, init=init_label(init), batch=batch,
-                  seed=seed, dtype=str(dt))
-    return DepthProfile(params, dz_norms, dw_norms, act_norms, sigma_w2, q, chi, pred_dz, pred_act, mf)
+                  seed=seed, dtype=str(dt), bias_var=bias_var, input_var=input_var, widths=list(widths))
+    prof = DepthProfile(params, dz_norms, dw_norms, act_norms, sigma_w2, q, chi, pred_dz, pred_act, mf)
+    prof.weights = weights
+    return prof
 
 
 class DepthSweep(ExperimentResult):

@@ -19,7 +19,7 @@ from typing import Dict, List, Mapping, Sequence, Union
 
 from ._common import PLOT_HINT, have_matplotlib, jsonable
 
-__all__ = ["write_report", "Report"]
+__all__ = ["write_report", "Report", "ReportWriter"]
 
 
 @dataclass
@@ -53,17 +53,47 @@ def write_report(results: Union[Mapping[str, object], Sequence[object]], out_dir
     """Write ``results`` (a dict key -> result, or a list of results keyed by
     their ``name``) into ``out_dir`` (created if needed) and return a
     :class:`Report`. ``plots=False`` skips the PNGs even with matplotlib."""
-    out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    items = _items(results)
-    can_plot = plots and have_matplotlib()
-    rep = Report(out_dir, plots=can_plot)
-    sections = []
-    summary = {"title": title, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "plots": can_plot,
-               "experiments": {}}
-    if extra:
-        summary.update(jsonable(dict(extra)))
-    for key, res in items:
+    writer = ReportWriter(out_dir, title, plots, extra)
+    for key, res in _items(results):
+        writer.add(key, res)
+    return writer.report
+
+
+class ReportWriter:
+    """A report written section by section: ``add(key, result)`` writes that
+    result's files and rewrites ``summary.json`` and ``index.html`` at once,
+    so a failure later loses nothing written before. Creating it makes
+    ``out_dir`` (an ``OSError`` then, before any experiment has run).
+
+    >>> import tempfile
+    >>> w = ReportWriter(tempfile.mkdtemp(), plots=False)
+    >>> w.report.files
+    ['summary.json', 'index.html']
+    """
+
+    def __init__(self, out_dir="gradcore-report", title: str = "gradcore report", plots: bool = True,
+                 extra: Mapping = None):
+        out_dir = os.fspath(out_dir)
+        os.makedirs(out_dir, exist_ok=True)
+        self.title = title
+        self.wanted = plots
+        self.can_plot = plots and have_matplotlib()
+        self.report = Report(out_dir, plots=self.can_plot)
+        self.sections = []
+        self.summary = {"title": title, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "plots": self.can_plot,
+                        "experiments": {}}
+        if extra:
+            self.summary.update(jsonable(dict(extra)))
+        self._write_index()
+
+    def update_extra(self, extra: Mapping) -> None:
+        """Merge ``extra`` into summary.json (rewritten now)."""
+        self.summary.update(jsonable(dict(extra)))
+        self._write_index()
+
+    def add(self, key: str, res) -> Dict[str, str]:
+        """Write ``res`` as section ``key``; returns its files (kind -> name)."""
+        out_dir, rep = self.report.out_dir, self.report
         files = {}
         for ext, writer in (("csv", res.to_csv), ("json", res.to_json)):
             name = f"{key}.{ext}"
@@ -73,24 +103,30 @@ def write_report(results: Union[Mapping[str, object], Sequence[object]], out_dir
         with open(os.path.join(out_dir, f"{key}.txt"), "w") as fh:
             fh.write(table + "\n")
         files["txt"] = f"{key}.txt"
-        if can_plot:
+        if self.can_plot:
             name = f"{key}.png"
             try:
                 res.plot(os.path.join(out_dir, name))
                 files["png"] = name
             except Exception as exc:  # noqa: BLE001 - a broken plot must not lose the data
                 rep.plot_errors[key] = f"{type(exc).__name__}: {exc}"
-        rep.files.extend(files.values())
-        summary["experiments"][key] = {"title": res.title, "caption": res.caption(),
-                                       "metrics": jsonable(res.metrics()), "files": files}
-        sections.append((key, res, files, table))
-    with open(os.path.join(out_dir, "summary.json"), "w") as fh:
-        json.dump(summary, fh, indent=1)
-    rep.files.append("summary.json")
-    with open(os.path.join(out_dir, "index.html"), "w") as fh:
-        fh.write(_html(title, sections, can_plot, plots, rep.plot_errors))
-    rep.files.append("index.html")
-    return rep
+        self.summary["experiments"][key] = {"title": res.title, "caption": res.caption(),
+                                            "metrics": jsonable(res.metrics()), "files": files}
+        self.sections.append((key, res, files, table))
+        self._write_index()
+        return files
+
+    def _write_index(self) -> None:
+        out_dir, rep = self.report.out_dir, self.report
+        for name, text in (("summary.json", json.dumps(self.summary, indent=1)),
+                           ("index.html", _html(self.title, self.sections, self.can_plot, self.wanted,
+                                                rep.plot_errors))):
+            tmp = os.path.join(out_dir, f".{name}.tmp")
+            with open(tmp, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, os.path.join(out_dir, name))
+        files = [f for _, _, fs, _ in self.sections for f in fs.values()]
+        rep.files[:] = files + ["summary.json", "index.html"]
 
 
 def _html(title, sections, can_plot, wanted, errors) -> str:

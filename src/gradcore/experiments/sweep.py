@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import os
 import time
 import traceback
@@ -82,10 +83,13 @@ def expand_grid(grid) -> List[Dict[str, Any]]:
     raise TypeError(f"grid: expected a dict name -> list of values or a list of dicts, got {type(grid).__name__}")
 
 
-def _call(fn: Callable, index: int, params: Dict[str, Any]) -> Run:
+def _call(fn: Callable, index: int, params: Dict[str, Any], kernel_backend: str = "c") -> Run:
+    from ..backend import use_backend
+
     t0 = time.perf_counter()
     try:
-        value = fn(**params)
+        with use_backend(kernel_backend):  # the caller's backend, in every worker
+            value = fn(**params)
     except BaseException as exc:  # noqa: BLE001 - every failure is recorded, none dropped
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -195,7 +199,8 @@ def _joblib():
 
 
 def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
-          scheduler: Optional[str] = None, verbose: int = 0) -> SweepResult:
+          scheduler: Optional[str] = None, verbose: int = 0,
+          on_result: Optional[Callable[[Run], None]] = None) -> SweepResult:
     """Call ``fn(**params)`` for every point of ``grid`` and return a
     :class:`SweepResult` in grid order.
 
@@ -207,7 +212,11 @@ def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
     the ``GRADCORE_DASK_SCHEDULER`` environment variable; a
     ``distributed.Client`` may also be passed as ``scheduler``).
 
+    Every point runs on the caller's kernel backend (``get_backend()`` at the
+    call; ``use_backend`` is per thread, so workers would not see it).
     A run that raises is kept with ``error`` and ``traceback`` set.
+    ``on_result``: called with each :class:`Run` as it finishes, in grid
+    order (e.g. to advance a progress bar).
 
     >>> sweep(lambda a, b: a * b, {"a": [1, 2], "b": [10]}, backend="sequential").values
     [10, 20]
@@ -218,20 +227,37 @@ def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
     backend = "loky" if backend is None else backend
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {', '.join(BACKENDS)} (or None), got {backend!r}")
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
         raise ValueError(f"n_jobs: expected a non-zero integer (-1 = all cores), got {n_jobs!r}")
+    n_jobs = int(n_jobs)
+    if scheduler is not None and not isinstance(scheduler, str) and not hasattr(scheduler, "as_current"):
+        raise TypeError(f"scheduler: expected None, an address string such as 'tcp://host:8786' or a "
+                        f"distributed.Client, got {scheduler!r} ({type(scheduler).__name__})")
+    from ..backend import get_backend
+
+    kb = get_backend()
     t0 = time.perf_counter()
     if backend == "sequential" or len(points) <= 1 and backend != "dask":
-        runs = [_call(fn, i, p) for i, p in enumerate(points)]
+        runs = []
+        for i, p in enumerate(points):
+            runs.append(_call(fn, i, p, kb))
+            if on_result is not None:
+                on_result(runs[-1])
         return SweepResult(runs, "sequential" if backend == "sequential" else backend, 1,
                            time.perf_counter() - t0)
     joblib = _joblib()
-    tasks = [joblib.delayed(_call)(fn, i, p) for i, p in enumerate(points)]
+    tasks = [joblib.delayed(_call)(fn, i, p, kb) for i, p in enumerate(points)]
     if backend == "dask":
         runs = _run_dask(joblib, tasks, n_jobs, scheduler, verbose)
     else:
         jb = {"loky": "loky", "processes": "loky", "threads": "threading", "threading": "threading"}[backend]
-        runs = joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose)(tasks)
+        if on_result is None:
+            runs = joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose)(tasks)
+        else:
+            runs = []
+            for run in joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose, return_as="generator")(tasks):
+                runs.append(run)
+                on_result(run)
     return SweepResult(list(runs), backend, n_jobs, time.perf_counter() - t0)
 
 

@@ -33,16 +33,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = ["ACTIVATIONS", "phi", "dphi", "gaussian_expectation", "variance_map", "fixed_point",
-           "chi1", "MeanField", "mean_field", "layer_predictions"]
+           "FixedPoint", "FixedPointWarning", "chi1", "MeanField", "mean_field", "layer_predictions"]
 
-ACTIVATIONS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid")
+from .._contract import ACTIVATIONS, check_activation as _check
 LEAKY_SLOPE = 0.01
 
 
 def _check_activation(activation: str) -> str:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {', '.join(ACTIVATIONS)}, got {activation!r}")
-    return activation
+    return _check(activation, "activation")
 
 
 def phi(activation: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -130,25 +128,104 @@ def chi1(sigma_w2: float, activation: str, q: float, n: int = 100) -> float:
     return sigma_w2 * gaussian_expectation(lambda x: d(x) ** 2, q, n)
 
 
-def fixed_point(sigma_w2: float, sigma_b2: float, activation: str, q0: float = 1.0,
-                tol: float = 1e-10, max_iter: int = 1000, n: int = 100) -> float:
-    """The fixed point ``q*`` reached by iterating the variance map from ``q0``:
-    ``inf`` when the variance keeps growing (it has not converged after
-    ``max_iter`` steps and is still increasing), 0 when it dies out."""
+class FixedPointWarning(RuntimeWarning):
+    """``fixed_point`` could not reach its tolerance: the value returned is
+    the best estimate, not a converged ``q*``."""
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """What :func:`fixed_point` found: ``q`` (``q*``; 0 when the variance dies
+    out, inf when it grows without bound), whether it ``converged`` to the
+    relative tolerance, the map iterations and the final relative change
+    (``rel_error``: |q_new - q| / q of the last step or bracket)."""
+
+    q: float
+    converged: bool
+    iterations: int
+    rel_error: float
+    method: str
+
+
+def _solve_fixed_point(sigma_w2, sigma_b2, activation, q0, tol, max_iter, n) -> FixedPoint:
+    vm = lambda q: variance_map(q, sigma_w2, sigma_b2, activation, n)  # noqa: E731
     q = float(q0)
+    if not (math.isfinite(q) and q >= 0):
+        raise ValueError(f"q0: expected a finite number >= 0, got {q0!r}")
     prev = q
-    for _ in range(max_iter):
-        nq = variance_map(q, sigma_w2, sigma_b2, activation, n)
-        if not math.isfinite(nq) or nq > 1e300:
-            return math.inf
-        if abs(nq - q) <= tol * max(1.0, abs(q)):
-            return nq
+    big = max(1.0, q, float(sigma_b2))
+    dprev = 0.0
+    for it in range(1, max_iter + 1):
+        nq = vm(q)
+        if not math.isfinite(nq) or nq > 1e300 or (nq > q and nq > 1e30 * big):
+            # only an unbounded activation grows this far (tanh/sigmoid keep
+            # q <= sigma_w^2 + sigma_b^2), and its map is then linear in q
+            return FixedPoint(math.inf, True, it, 0.0, "iteration")
         if nq < 1e-300:
-            return 0.0
+            return FixedPoint(0.0, True, it, 0.0, "iteration")
+        d = abs(nq - q)
+        # distance to q* of a linearly converging sequence: d r / (1 - r),
+        # r the contraction rate estimated from the last two steps
+        r = d / dprev if dprev > 0 else 1.0
+        err = d * r / (1.0 - r) if r < 1.0 else math.inf
+        if d == 0.0 or (d <= tol * nq and err <= tol * nq):
+            return FixedPoint(nq, True, it, max(d, err if math.isfinite(err) else d) / nq, "iteration")
+        dprev = d
         prev, q = q, nq
-    if q > prev:
-        return math.inf
-    return 0.0 if q < 1e-12 else q
+    # slow convergence (a contraction rate near 1, e.g. near the critical line
+    # at sigma_b^2 = 0): bracket the root of V(q) - q on the side the iterates
+    # move to and solve it with Brent's method to the tolerance
+    from scipy.optimize import brentq
+
+    h = lambda v: vm(v) - v  # noqa: E731
+    lo = hi = q
+    if q > prev:  # still growing: the fixed point (if any) is above
+        while h(hi) > 0:
+            lo, hi = hi, hi * 2.0
+            if hi > 1e30 * big:
+                return FixedPoint(math.inf, True, max_iter, 0.0, "bracket")
+    else:  # decreasing: it is below, or the variance dies out (q* = 0)
+        while h(lo) < 0:
+            hi, lo = lo, lo * 0.5
+            if lo < 1e-14 * big:  # q* = 0 up to rounding (V(q) - q is O(q^2) there)
+                return FixedPoint(0.0, True, max_iter, 0.0, "bracket")
+    if lo == hi:
+        return FixedPoint(q, True, max_iter, 0.0, "bracket")
+    rtol = max(min(tol, 1e-3) * 1e-2, 4 * np.finfo(float).eps)
+    root, res = brentq(h, lo, hi, xtol=1e-300, rtol=rtol, maxiter=500, full_output=True)
+    # the bracket shrank to rtol around the root: that is the error on q*
+    rel = abs(vm(root) - root) / root if root > 0 else 0.0
+    ok = bool(res.converged) and rtol <= tol
+    return FixedPoint(float(root), ok, max_iter + res.iterations, max(rel, rtol if ok else rel), "brent")
+
+
+def fixed_point(sigma_w2: float, sigma_b2: float, activation: str, q0: float = 1.0,
+                tol: float = 1e-12, max_iter: int = 200, n: int = 100, info: bool = False):
+    """The fixed point ``q*`` of the variance map reached from ``q0``, to a
+    relative tolerance ``tol``: ``inf`` when the variance keeps growing, 0
+    when it dies out. Iterates the map (at most ``max_iter`` times); where that
+    converges too slowly (rate near 1, e.g. tanh at sigma_b^2 = 0 just above sigma_w^2 = 1) it
+    brackets the root of ``V(q) - q`` and solves it with Brent's method.
+    When the tolerance cannot be reached it warns (:class:`FixedPointWarning`)
+    and returns the best estimate. ``info=True`` returns a
+    :class:`FixedPoint` (q, converged, iterations, rel_error, method).
+
+    >>> q = fixed_point(1.001, 0.0, "tanh")
+    >>> round(chi1(1.001, "tanh", q), 7)
+    1.0000003
+    """
+    import warnings
+
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter: expected an integer >= 1, got {max_iter!r}")
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise ValueError(f"tol: expected a number in (0, 1), got {tol!r}")
+    fp = _solve_fixed_point(float(sigma_w2), float(sigma_b2), activation, q0, float(tol), max_iter, n)
+    if not fp.converged:
+        warnings.warn(f"fixed_point: q* for sigma_w^2 = {sigma_w2:g}, sigma_b^2 = {sigma_b2:g}, {activation} did "
+                      f"not converge to the relative tolerance {tol:g} (reached {fp.rel_error:.2g}); "
+                      f"returning the best estimate {fp.q:.17g}", FixedPointWarning, stacklevel=2)
+    return fp if info else fp.q
 
 
 @dataclass(frozen=True)
@@ -173,13 +250,14 @@ class MeanField:
 def mean_field(sigma_w2: float, sigma_b2: float = 0.0, activation: str = "relu", q0: float = 1.0,
                n: int = 100) -> MeanField:
     """``q*`` and ``chi_1`` at ``q*``. Where ``q*`` is infinite (the variance
-    explodes) chi_1 is taken in the limit of large q.
+    explodes) or 0 (it dies out) chi_1 is taken in the limit of large or of
+    small (positive) q.
 
     >>> round(mean_field(2.0, 0.0, "relu").chi_1, 12)
     1.0
     """
     q = fixed_point(sigma_w2, sigma_b2, activation, q0, n=n)
-    qe = q if math.isfinite(q) else 1e12
+    qe = 1e12 if not math.isfinite(q) else (q if q > 0 else 1e-30)
     return MeanField(float(sigma_w2), float(sigma_b2), activation, q, chi1(sigma_w2, activation, qe, n))
 
 

@@ -1,224 +1,29 @@
-"""Experiments 4-6: training runs that explode, or not.
+"""Experiments 4-6: training runs that explode, or not (several seeds each,
+with claims and a verdict computed from the runs).
 
-* ``clipping_study``: the same RNN, same seed, trained on a sequence task
-  without clipping and with each clip norm (or a clip value): loss and
-  gradient-norm curves and the step where training diverged or went NaN.
-* ``normalization_study``: the same MLP and seed on raw 0-255 "pixel" inputs
-  against the same inputs min-max scaled to [0, 1].
-* ``initialization_study``: Xavier vs He vs a constant weight on a deep
+* :func:`clipping_study` (:mod:`.clipping`): the same RNN trained with and
+  without gradient clipping, one declarative arm per way of clipping.
+* :func:`normalization_study`: the same MLP and seed on raw 0-255 "pixel"
+  inputs against the same inputs min-max scaled to [0, 1].
+* :func:`initialization_study`: Xavier vs He vs a constant weight on a deep
   ReLU (or tanh) MLP, same data and seed.
 
-Each returns a :class:`TrainingComparison`: one :class:`RunCurve` per
-setting, a table, metrics and a two-panel plot (loss, gradient norm).
+Each returns a :class:`TrainingComparison` (:mod:`._trainruns`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..tasks import get_task
 from ._build import init_label, resolve_init, seeds
-from ._common import ExperimentResult, new_figure, text_table
+from ._trainruns import DIVERGE_FACTOR, RunCurve, TrainingComparison, curve as _curve, epochs as _epochs
+from .clipping import ClipArm, DEFAULT_ARMS, clipping_study
 
-__all__ = ["clipping_study", "normalization_study", "initialization_study", "TrainingComparison", "RunCurve"]
-
-DIVERGE_FACTOR = 1e3  # loss above this many times the first loss counts as diverged
-
-
-@dataclass
-class RunCurve:
-    """One training run: ``losses`` and pre-clip ``grad_norms`` per step
-    (NaN after the run stopped), ``diverged_step`` (first step whose loss was
-    non-finite or above 1000 x the first loss; None if never), ``nan_step``
-    (the step training stopped on a non-finite value; None if never) and the
-    stop message."""
-
-    label: str
-    losses: np.ndarray
-    grad_norms: np.ndarray
-    diverged_step: Optional[int]
-    nan_step: Optional[int]
-    message: str
-    extra: Dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final_loss(self) -> float:
-        fin = self.losses[np.isfinite(self.losses)]
-        return float(fin[-1]) if fin.size else math.nan
-
-    @property
-    def best_loss(self) -> float:
-        fin = self.losses[np.isfinite(self.losses)]
-        return float(fin.min()) if fin.size else math.nan
-
-
-def _curve(label: str, result, steps: int, extra=None) -> RunCurve:
-    losses = np.full(steps, math.nan)
-    norms = np.full(steps, math.nan)
-    n = len(result.losses)
-    losses[:n] = result.losses
-    norms[:n] = result.grad_norms
-    diverged = None
-    if n:
-        bad = np.flatnonzero(~np.isfinite(result.losses) | (result.losses > DIVERGE_FACTOR * max(result.losses[0], 1e-12)))
-        if bad.size:
-            diverged = int(bad[0])
-    nan_step = result.stop_step if result.stopped else None
-    if diverged is None and nan_step is not None:
-        diverged = nan_step
-    return RunCurve(label, losses, norms, diverged, nan_step, result.message, dict(extra or {}))
-
-
-class TrainingComparison(ExperimentResult):
-    """Several training runs of the same model and data, one per setting."""
-
-    def __init__(self, name: str, title: str, caption: str, runs: List[RunCurve], params,
-                 baseline: Optional[float] = None, baseline_label: str = ""):
-        self.name = name
-        self.title = title
-        self._caption = caption
-        self.runs = runs
-        self.params = params
-        self.baseline = baseline
-        self.baseline_label = baseline_label
-
-    def __getitem__(self, label: str) -> RunCurve:
-        for r in self.runs:
-            if r.label == label:
-                return r
-        raise KeyError(f"no run labelled {label!r}; runs: {[r.label for r in self.runs]}")
-
-    def rows(self):
-        header = ["setting", "step", "loss", "grad_norm"]
-        rows = []
-        for r in self.runs:
-            rows.extend([r.label, i, r.losses[i], r.grad_norms[i]] for i in range(len(r.losses)))
-        return header, rows
-
-    def table(self) -> str:
-        header = ["setting", "first loss", "final loss", "best loss", "max grad norm", "diverged at", "NaN stop at"]
-        rows = []
-        for r in self.runs:
-            g = r.grad_norms[np.isfinite(r.grad_norms)]
-            rows.append([r.label, r.losses[0], r.final_loss, r.best_loss, float(g.max()) if g.size else math.nan,
-                         r.diverged_step, r.nan_step])
-        if any("first_event_step" in r.extra for r in self.runs):
-            header.append("monitor flagged")
-            for row, r in zip(rows, self.runs):
-                first = r.extra.get("first_event_step", {})
-                row.append(", ".join(f"{k} at {v}" for k, v in sorted(first.items(), key=lambda kv: kv[1]))
-                           or "nothing")
-        t = text_table(header, rows, self.title)
-        if self.baseline is not None:
-            t += f"\ntrivial baseline ({self.baseline_label}): loss {self.baseline:.4g}"
-        return t
-
-    def metrics(self) -> Dict[str, Any]:
-        out = {}
-        for r in self.runs:
-            key = r.label.replace(" ", "_").replace("=", "")
-            out[f"{key}_final_loss"] = r.final_loss
-            out[f"{key}_diverged_step"] = -1 if r.diverged_step is None else r.diverged_step
-        return out
-
-    def caption(self) -> str:
-        return self._caption
-
-    def _figure(self):
-        fig, (ax1, ax2) = new_figure(ncols=2)
-        # keep the runs that trained readable: when a run explodes, cap the
-        # loss axis at 30x the baseline (or the others' largest loss) and say so
-        top = None
-        peaks = {r.label: float(np.nanmax(np.where(np.isfinite(r.losses), r.losses, np.nan)))
-                 if np.any(np.isfinite(r.losses)) else math.nan for r in self.runs}
-        tame = [v for r in self.runs for v in [peaks[r.label]] if math.isfinite(v) and r.diverged_step is None]
-        ref = max([self.baseline or 0.0] + tame)
-        if ref > 0 and any(math.isfinite(v) and v > 100 * ref for v in peaks.values()):
-            firsts = [float(r.losses[0]) for r in self.runs
-                      if len(r.losses) and math.isfinite(r.losses[0]) and peaks[r.label] > 100 * ref]
-            top = max([30 * ref] + [10 * f for f in firsts])  # every run's start stays visible
-        for r in self.runs:
-            steps = np.arange(len(r.losses))
-            label = r.label
-            if top is not None and math.isfinite(peaks[r.label]) and peaks[r.label] > top:
-                label += f" (off scale, up to {peaks[r.label]:.2g})"
-            with np.errstate(all="ignore"):
-                ax1.semilogy(steps, r.losses, label=label)
-                color = ax1.lines[-1].get_color()
-                ax2.semilogy(steps, r.grad_norms, color=color, label=r.label)
-            if r.diverged_step is not None:
-                ax1.axvline(r.diverged_step, color=color, ls=":", lw=1)
-        if self.baseline is not None:
-            ax1.axhline(self.baseline, color="k", ls="--", lw=1, label=f"baseline ({self.baseline_label})")
-        if top is not None:
-            ax1.set_ylim(top=top)
-        ax1.set_xlabel("step")
-        ax1.set_ylabel("training loss")
-        ax1.set_title("loss (dotted: diverged)")
-        ax1.legend(fontsize=8)
-        ax2.set_xlabel("step")
-        ax2.set_ylabel("gradient norm (before clipping)")
-        ax2.set_title("global gradient norm")
-        return fig
-
-
-def _label_clip(c, clip_value):
-    if c is None and clip_value is None:
-        return "no clipping"
-    if c is None:
-        return f"clip value {clip_value:g}"
-    s = f"clip norm {c:g}"
-    return s + (f" + value {clip_value:g}" if clip_value is not None else "")
-
-
-def clipping_study(task: str = "adding", T: int = 50, steps: int = 300, clip_norms: Sequence = (None, 1.0, 10.0),
-                   clip_value: Optional[float] = None, hidden: int = 32, cell: str = "rnn",
-                   nonlinearity: str = "tanh", spectral_radius: float = 1.5, lr: float = 0.1,
-                   batch_size: int = 32, seed: int = 0, dtype: str = "float32") -> TrainingComparison:
-    """Train the same recurrent model (same seed, same batches) once per
-    entry of ``clip_norms`` (None = no clipping; ``clip_value`` applies to
-    every run), plain SGD. The recurrent weight starts at
-    ``spectral_radius`` x an orthogonal matrix (above 1: gradients explode)."""
-    from .. import train as _train
-    from ..monitor import GradMonitor
-    from ..nn import Dense
-    from ._seq import SequenceModel, make_rnn
-
-    spec = get_task(task)
-    if isinstance(clip_norms, (int, float)) or clip_norms is None:
-        clip_norms = [clip_norms]
-    runs = []
-    s = seeds(seed, 3)
-    for c in clip_norms:
-        cellm = make_rnn(cell, spec.input_size, hidden, nonlinearity, dtype, s[0], spectral_radius)
-        head = Dense(hidden, spec.output_size, dtype=dtype, seed=s[1])
-        model = SequenceModel(cellm, head, every_step=spec.every_step)
-        data = spec.make(T, batch_size, s[2], np.dtype(dtype))
-        if spec.every_step:
-            data = ((x, y.reshape(-1)) for x, y in data)
-        mon = GradMonitor(model)
-        res = _train(model, data, loss=spec.loss, optimizer="sgd", lr=lr, steps=steps,
-                     clip_norm=c, clip_value=clip_value, monitor=mon, progress=False)
-        first = {}
-        for e in mon.events:
-            first.setdefault(e.kind, e.step)
-        runs.append(_curve(_label_clip(c, clip_value), res, steps,
-                           {"events": [str(e) for e in mon.events], "first_event_step": first}))
-    base = spec.baseline(T)
-    params = dict(task=task, T=T, steps=steps, clip_norms=list(clip_norms), clip_value=clip_value, hidden=hidden,
-                  cell=cell, nonlinearity=nonlinearity, spectral_radius=spectral_radius, lr=lr,
-                  batch_size=batch_size, seed=seed, dtype=dtype)
-    title = (f"Gradient clipping: {cell} ({nonlinearity}, radius {spectral_radius:g}) on {task}, T = {T}, "
-             f"SGD lr {lr:g}, {steps} steps")
-    caption = ("Training loss and pre-clip gradient norm of the same recurrent net from the same seed, "
-               "with and without gradient clipping: without it the exploding gradient throws the weights "
-               "far off until the loss is Inf/NaN; clipping by norm bounds every update (a tight clip "
-               "trains steadily, a loose one still lets large steps through).")
-    return TrainingComparison("clipping", title, caption, runs, params, base.loss, base.predictor)
+__all__ = ["clipping_study", "normalization_study", "initialization_study", "TrainingComparison", "RunCurve",
+           "ClipArm", "DEFAULT_ARMS", "DIVERGE_FACTOR"]
 
 
 def _pixels(n: int, features: int, rng):

@@ -1,8 +1,9 @@
 """Bridges to other frameworks. Each submodule imports its framework lazily,
 so ``import gradcore`` never needs them:
 
-- :mod:`gradcore.interop.torch`: ``clip_grad_norm_`` for PyTorch CPU
-  parameters, working in place on the gradients' memory (zero-copy).
+- :mod:`gradcore.interop.torch`: drop-ins for ``torch.nn.utils``' gradient
+  clipping and a gradient monitor for any ``torch.nn.Module``, working on
+  the tensors' own memory.
 - :mod:`gradcore.interop.torch_state`: PyTorch state-dict names for gradcore
   layers (NumPy only; used by the layers' ``torch_state_dict`` /
   ``load_torch_state_dict``).

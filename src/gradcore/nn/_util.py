@@ -6,35 +6,22 @@ import numbers
 
 import numpy as np
 
-from .._validate import bounds_text, in_bounds
-from ..reference._checks import ACTIVATIONS
+from .. import _contract
 
 _MAX_CACHED_SHAPES = 4
 
 
 def check_size(value, name: str, who: str) -> int:
     """An int >= 1 (layer sizes)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{who}: {name} must be an int >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{who}: {name} must be >= 1, got {value}")
-    return int(value)
+    return _contract.check_positive_int(value, name, who)
 
 
 def check_activation(act, who: str) -> str:
-    if act not in ACTIVATIONS:
-        raise ValueError(f"{who}: unknown activation {act!r}; valid activations: {', '.join(ACTIVATIONS)}")
-    return act
+    """One of the dense activations (``gradcore._contract.ACTIVATIONS``)."""
+    return _contract.check_activation(act, "activation", who)
 
 
-def check_real(value, name: str, who: str, lo=None, lo_open=False, hi=None, hi_open=False) -> float:
-    """A finite real number within the given bounds (NaN is rejected)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{who}: {name} must be a real number, got {value!r}")
-    v = float(value)
-    if not in_bounds(v, lo, hi, lo_open, hi_open):
-        raise ValueError(f"{who}: {name} must be a {bounds_text(lo, hi, lo_open, hi_open)}, got {value!r}")
-    return v
+check_real = _contract.check_real
 
 
 def check_input(x, who: str, dtype: np.dtype, features: int, what: str = "input") -> np.ndarray:
@@ -74,11 +61,8 @@ def check_dy(dy, who: str, expected: np.ndarray) -> np.ndarray:
 
 
 def seed_rng(seed, who: str) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"{who}: seed must be an int, None or a numpy.random.Generator, got {seed!r}")
+    """None, an int >= 0 or a numpy Generator -> a Generator (errors name ``seed``)."""
+    return _contract.seed_arg(seed, "seed", who)
 
 
 class ShapeCache:

@@ -16,7 +16,7 @@ from ..backend import kernels
 from .arena import as_float_dtype
 from ._util import (ShapeCache, check_activation, check_dy, check_input, check_real, check_size,
                     seed_rng)
-from .module import Module
+from .module import Module, unguarded
 
 _ndarray = np.ndarray
 
@@ -53,9 +53,11 @@ class Dense(Module):
         rng = seed_rng(seed, who)
         shape = (self.out_features, self.in_features)
         winit = default_init(self.activation, self.slope) if init is None else init
-        self._declare("weight", _init.apply(winit, shape, rng, self.dtype, self._label()))
+        label = f"Dense({self.in_features} -> {self.out_features}, {self.activation})"
+        self._declare("weight", _init.apply(winit, shape, rng, self.dtype, label, "init"))
         if bias:
-            self._declare("bias", _init.apply(bias_init, (self.out_features,), rng, self.dtype, self._label()))
+            self._declare("bias", _init.apply(bias_init, (self.out_features,), rng, self.dtype, label,
+                                              "bias_init"))
         self._bufs = ShapeCache()
         self._x = None
         self._y = None
@@ -76,13 +78,13 @@ class Dense(Module):
 
     def _prepare(self, x):
         x = check_input(x, self._label(), self.dtype, self.in_features)
-        if x is self._y:  # layer(layer(x)): the output buffer cannot also be the input
-            x = x.copy()
         B = x.shape[0]
         dt = self.dtype
         O, I = self.out_features, self.in_features
         self._y, self._dz, self._dx = self._bufs.get(
             B, lambda: (np.empty((B, O), dt), np.empty((B, O), dt), np.empty((B, I), dt)))
+        if np.may_share_memory(x, self._y):  # layer(layer(x)) or a view of the output: copy
+            x = x.copy()
         self._xshape = x.shape
         return x
 
@@ -110,6 +112,8 @@ class Dense(Module):
                                      self.activation, self.slope, self._dz)
         except (TypeError, ValueError):
             dy = check_dy(dy, self._label(), y)
+            if np.may_share_memory(dy, self._dz) or (dx is not None and np.may_share_memory(dy, dx)):
+                dy = dy.copy()  # e.g. the layer's own dx fed back as dy
             kernels().dense_backward(dx, self._gw, self._gb, dy, x, self._w, y,
                                      self.activation, self.slope, self._dz)
         return dx
@@ -137,6 +141,8 @@ class Activation(Module):
         x = check_input(x, self._label(), self.dtype, x.shape[1])
         shape, dt = x.shape, self.dtype
         self._y, self._dx = self._bufs.get(shape, lambda: (np.empty(shape, dt), np.empty(shape, dt)))
+        if x is not self._y and np.may_share_memory(x, self._y):  # a partial view of the output
+            x = x.copy()
         self._xshape = shape
         return x
 
@@ -160,6 +166,8 @@ class Activation(Module):
             kernels().activation_backward(self._dx, dy, y, self.activation, self.slope)
         except (TypeError, ValueError):
             dy = check_dy(dy, self._label(), y)
+            if dy is not self._dx and np.may_share_memory(dy, self._dx):
+                dy = dy.copy()
             kernels().activation_backward(self._dx, dy, y, self.activation, self.slope)
         return self._dx
 
@@ -187,8 +195,8 @@ class Sequential(Module):
     def _bind(self):
         layers = list(self._children.values())
         self._layers = layers
-        self._fwd = [m.forward for m in layers]
-        self._bwd = [m.backward for m in reversed(layers)]
+        self._fwd = [unguarded(m.forward) for m in layers]  # guarded once, by this call
+        self._bwd = [unguarded(m.backward) for m in reversed(layers)]
 
     def __len__(self):
         return len(self._children)

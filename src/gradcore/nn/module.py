@@ -25,6 +25,12 @@ Contract (for every layer, in gradcore and outside it)
   views of the layer's own parameter / gradient, ``self.arena`` the shared
   arena, and ``_bind()`` (a hook, no-op by default) is called on every module
   of the tree so a layer can cache direct views for its hot path.
+- Threads: a model serves one thread at a time (its layers reuse buffers).
+  ``forward`` / ``backward`` of every subclass are wrapped by a guard the
+  tree shares: concurrent use, a ``backward`` after another thread's
+  ``forward``, or a ``forward`` while the thread of the last one is alive
+  raise :class:`~gradcore.errors.ConcurrentUseError` (``clear_cache()``
+  hands the model over). Use one model per thread.
 - ``parameters()`` / ``gradients()`` return dicts of full dotted names
   (``"0.weight"``, ``"0.bias"``, ``"1.weight"`` ...) -> views into the arena,
   in layer order, like PyTorch's ``named_parameters()``. A module's subtree
@@ -39,10 +45,14 @@ Contract (for every layer, in gradcore and outside it)
 
 from __future__ import annotations
 
+import functools
+import threading
+from threading import get_ident
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import ConcurrentUseError
 from .arena import Arena, as_float_dtype
 from ._util import ShapeCache
 
@@ -51,8 +61,97 @@ FORWARD_CACHE = {"_x": None, "_y": None, "_dz": None, "_dx": None, "_xshape": No
                  "_bufs": None, "_h0": None, "_c0": None, "_tb": None, "_cache_ok": False}
 
 
+class _Guard:
+    """Which thread is inside a model tree (``busy``) and which ran its last
+    forward (``fwd``); one per tree, shared by every module of it. A copy or
+    unpickled model gets a fresh one (shared by its modules)."""
+
+    __slots__ = ("busy", "fwd")
+
+    def __init__(self):
+        self.busy = 0
+        self.fwd = 0
+
+    def __reduce__(self):
+        return (_Guard, ())
+
+
+def _guarded(fn, what: str):
+    """Wrap ``forward`` / ``backward``: refuse a call while another thread is
+    inside this module's tree, and a ``backward`` whose ``forward`` ran in
+    another thread (its caches would be that thread's). A few attribute reads
+    and writes per outermost call; nested calls of the same thread pass
+    straight through (and containers call their children unwrapped)."""
+    is_fwd = what == "forward"
+
+    @functools.wraps(fn)
+    def call(self, *args, **kwargs):
+        g = self._gc_guard
+        if g is None:
+            return fn(self, *args, **kwargs)
+        me = get_ident()
+        busy = g.busy
+        if busy == me:
+            return fn(self, *args, **kwargs)
+        if busy:
+            raise ConcurrentUseError(
+                f"{self._label()}.{what}: called from thread {me} while thread {busy} is running this "
+                "model; a model serves one thread at a time (layers reuse their buffers) - give each "
+                "thread its own model")
+        if g.fwd and g.fwd != me:
+            if not is_fwd:
+                raise ConcurrentUseError(
+                    f"{self._label()}.backward: called from thread {me}, but the last forward ran in "
+                    f"thread {g.fwd} (its caches are that thread's); a model serves one thread at a "
+                    "time - give each thread its own model")
+            if _thread_alive(g.fwd):  # its outputs (layer-owned buffers) may still be in use
+                raise ConcurrentUseError(
+                    f"{self._label()}.forward: called from thread {me} while thread {g.fwd}, which ran "
+                    "the last forward, is still alive; a model serves one thread at a time (layers "
+                    "reuse their output buffers) - give each thread its own model, or hand it over "
+                    "with model.clear_cache() in the thread that is done with it")
+        g.busy = me
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            g.busy = 0
+            if is_fwd:
+                g.fwd = me
+
+    call._gc_guarded = True
+    return call
+
+
+def _thread_alive(ident: int) -> bool:
+    return any(t.ident == ident for t in threading.enumerate())
+
+
+def unguarded(method):
+    """The bound ``forward`` / ``backward`` of a module without the thread
+    guard, for containers calling their children inside their own guarded
+    call (the tree shares one guard, so the check is made once)."""
+    fn = getattr(method, "__func__", None)
+    raw = getattr(fn, "__wrapped__", None) if getattr(fn, "_gc_guarded", False) else None
+    return raw.__get__(method.__self__) if raw is not None else method
+
+
 class Module:
-    """Base class of every gradcore layer and container (see module docstring)."""
+    """Base class of every gradcore layer and container (see module docstring).
+
+    Threads: one module (with its children) is used by one thread at a time;
+    ``forward`` / ``backward`` raise :class:`ConcurrentUseError` when another
+    thread is inside the module, or when ``backward`` follows a ``forward``
+    from another thread. Separate models in separate threads are safe.
+    """
+
+    _gc_guard = None      # the tree's _Guard (set by _finalize)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):
+            fn = cls.__dict__.get(name)
+            if fn is not None and callable(fn) and not getattr(fn, "_gc_guarded", False):
+                setattr(cls, name, _guarded(fn, name))
 
     #: dtype used for a parameter-free module's arena; layers set ``self.dtype``.
     dtype: np.dtype = np.dtype(np.float32)
@@ -158,6 +257,9 @@ class Module:
             mod._named_p = {dotted[n:]: arena.params[dotted] for (_, _, dotted, _) in sub}
             mod._named_g = {dotted[n:]: arena.grads[dotted] for (_, _, dotted, _) in sub}
             mod._span = (starts[first], starts[last])
+        guard = _Guard()
+        for mod, *_ in spans:
+            mod._gc_guard = guard
         for mod, *_ in spans:
             mod._bind()
 
@@ -177,9 +279,12 @@ class Module:
 
     def clear_cache(self) -> "Module":
         """Drop every forward cache and work buffer of the tree (memory back;
-        the next ``backward`` needs a new ``forward``). Returns self."""
+        the next ``backward`` needs a new ``forward``; another thread may use
+        the model next). Returns self."""
         for _, mod in self.named_modules():
             mod.__dict__.update(mod._cleared(dict(mod.__dict__)))
+        if self._gc_guard is not None:
+            self._gc_guard.fwd = 0  # no pending forward: any thread may use the model next
         return self
 
     def __getstate__(self):
@@ -352,6 +457,31 @@ class Module:
 
     def __call__(self, x):
         return self.forward(x)
+
+    def inference(self, x):
+        """Evaluation-mode forward that keeps nothing: BatchNorm uses its
+        running statistics, every layer runs on fresh work buffers (a
+        recurrent layer keeps no BPTT cache), and afterwards every module of
+        the tree is exactly as before (mode, forward caches, work buffers),
+        so it may sit between a ``forward`` and its ``backward`` and use any
+        batch size. Returns a new array (the caller owns it).
+
+        >>> import numpy as np; from gradcore import nn
+        >>> m = nn.MLP([3, 4, 1], seed=0)
+        >>> m.inference(np.ones((5, 3), np.float32)).shape
+        (5, 1)
+        """
+        saved = [(mod, dict(mod.__dict__)) for _, mod in self.named_modules()]
+        try:
+            for mod, state in saved:
+                mod.__dict__.update(mod._cleared(dict(state)))
+                mod.training = False
+            out = self.forward(x)
+            return np.array(out, copy=True)
+        finally:
+            for mod, state in saved:
+                mod.__dict__.clear()
+                mod.__dict__.update(state)
 
     # ----------------------------------------------------------------- repr
     def extra_repr(self) -> str:

@@ -56,7 +56,7 @@ from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
 
-from .. import init as _init
+from .. import _contract, init as _init
 from ..backend import kernels
 from ..init import scaled
 from ..interop import torch_state as _torch_state
@@ -176,20 +176,21 @@ class _Recurrent(Module):
         default = _init.uniform(-k, k)     # PyTorch's default for every parameter
         label = f"{who}({I}, {H})"
         self._declare("weight_ih", _init.apply(default if init is None else init, (G * H, I), rng,
-                                               self.dtype, label))
+                                               self.dtype, label, "init"))
         if recurrent_init is None:
             w_hh = _init.apply(default, (G * H, H), rng, self.dtype, label)
         else:
             # each gate's (H, H) block separately: orthogonal / identity /
             # scaled(...) then hold per gate
-            w_hh = np.concatenate([_init.apply(recurrent_init, (H, H), rng, self.dtype, label)
-                                   for _ in range(G)], axis=0)
+            w_hh = np.concatenate([_init.apply(recurrent_init, (H, H), rng, self.dtype, label,
+                                               "recurrent_init") for _ in range(G)], axis=0)
         self._declare("weight_hh", w_hh)
         if self.bias:
             binit = default if bias_init is None else bias_init
-            self._declare("bias_ih", _init.apply(binit, (G * H,), rng, self.dtype, label))
+            self._declare("bias_ih", _init.apply(binit, (G * H,), rng, self.dtype, label, "bias_init"))
             if self.bias is True:
-                self._declare("bias_hh", _init.apply(binit, (G * H,), rng, self.dtype, label))
+                self._declare("bias_hh", _init.apply(binit, (G * H,), rng, self.dtype, label,
+                                                     "bias_init"))
         self._shape = None
         self._bufs = None
         self._x = None
@@ -451,12 +452,7 @@ class _Recurrent(Module):
         return d_out
 
     def _check_truncate(self, truncate):
-        who = self._label()
-        if isinstance(truncate, bool) or not isinstance(truncate, numbers.Integral):
-            raise TypeError(f"{who}: truncate must be None (full BPTT) or an int >= 1, got {truncate!r}")
-        if truncate < 1:
-            raise ValueError(f"{who}: truncate must be None (full BPTT) or an int >= 1, got {truncate}")
-        return int(truncate)
+        return _contract.check_truncate(truncate, self._label())
 
     # --------------------------------------------------------------- buffers
     def _buffer_shapes(self, T, B):
@@ -537,8 +533,7 @@ class RNN(_Recurrent):
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", bias=True, init=None,
                  recurrent_init=None, bias_init=None, dtype="float32", seed=None):
-        if nonlinearity not in ("tanh", "relu", "identity"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh', 'relu' or 'identity', got {nonlinearity!r}")
+        _contract.check_nonlinearity(nonlinearity, "nonlinearity", "RNN")
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype, seed, "RNN")
         self._finalize()
@@ -568,6 +563,9 @@ class LSTM(_Recurrent):
             if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real) \
                     or not math.isfinite(forget_bias):
                 raise TypeError(f"LSTM: forget_bias must be None or a finite number, got {forget_bias!r}")
+            if abs(float(forget_bias)) > float(np.finfo(self.dtype).max):
+                raise ValueError(f"LSTM: forget_bias={forget_bias!r} overflows {self.dtype} (largest finite "
+                                 f"{self.dtype}: {float(np.finfo(self.dtype).max):.4g})")
             H = self.hidden_size
             self.p["bias_ih"][H:2 * H] = forget_bias
             if "bias_hh" in self.p:

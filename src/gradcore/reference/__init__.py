@@ -8,7 +8,7 @@ Names and signatures match ``gradcore._kernels``.
 from .norm import BufferList, combine_norms
 
 # Dense networks: activations, dense, layernorm, batchnorm, losses, optimizers.
-from ._checks import ACTIVATIONS
+from .._contract import ACTIVATIONS
 from .activation import activation_backward, activation_forward
 from .batchnorm import batchnorm_backward, batchnorm_forward
 from .dense import dense_backward, dense_forward
@@ -40,3 +40,8 @@ __all__ += [
 ]
 __all__ += ["RNN_NONLINEARITIES", "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
             "gru_forward", "gru_backward", "recurrent_activation"]
+
+# Unit-wise (row) norms for adaptive gradient clipping.
+from .unitnorm import unit_norms  # noqa: E402
+
+__all__ += ["unit_norms"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from ._checks import ACTIVATIONS, check_act, check_array, check_slope
+from .._contract import ACTIVATIONS, check_activation, check_array, check_disjoint, check_slope
 
 
 def apply_activation(z: np.ndarray, act: str, slope: float) -> np.ndarray:
@@ -42,20 +42,23 @@ def activation_backward_values(dy: np.ndarray, y: np.ndarray, act: str, slope: f
 
 def activation_forward(y, x, act, slope=0.01):
     """y = act(x) (y may be x)."""
-    check_act(act)
+    check_activation(act)
     slope = check_slope(slope)
     check_array(x, "x")
     check_array(y, "y", dtype=x.dtype, shape=x.shape, writable=True)
+    check_disjoint(y, "y", x, "x", True)
     y[...] = apply_activation(x, act, slope)
 
 
 def activation_backward(dx, dy, y, act, slope=0.01):
     """dx = dy * act'(y) (dx may be dy)."""
-    check_act(act)
+    check_activation(act)
     slope = check_slope(slope)
     check_array(dy, "dy")
     check_array(y, "y", dtype=dy.dtype, shape=dy.shape)
     check_array(dx, "dx", dtype=dy.dtype, shape=dy.shape, writable=True)
+    check_disjoint(dx, "dx", dy, "dy", True)
+    check_disjoint(dx, "dx", y, "y", True)
     dx[...] = activation_backward_values(dy, y, act, slope)
 
 

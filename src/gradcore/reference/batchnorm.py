@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_array, check_range
+from .._contract import check_array, check_range
 
 
 def batchnorm_forward(y, x, gamma, beta, running_mean, running_var, save_mean, save_rstd,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_array, check_range
+from .._contract import check_array, check_range
 
 
 def _check_common(x, gamma, beta_or_none, mean, rstd):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_array, check_labels
+from .._contract import check_array, check_labels
 
 
 def mse_loss(pred, target, dpred):

@@ -12,7 +12,9 @@ import math
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, check_float_array
+from .._contract import FLOAT_DTYPES, check_float_array, resolve_aliases
+
+_F32_MIN, _F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 
 
 def combine_norms(a: float, b: float, ord: float) -> float:
@@ -54,8 +56,11 @@ class BufferList:
                 check_float_array(a, label, writable)
         self.arrays = list(arrays)
         self.keys = keys
+        self.writable = bool(writable)
+        self.duplicates = resolve_aliases(self.arrays, name, keys)
+        self._unique = [a for i, a in enumerate(self.arrays) if i not in self.duplicates]
         self.n = len(self.arrays)
-        self.size = int(sum(a.size for a in self.arrays))
+        self.size = int(sum(a.size for a in self._unique))
 
     def __len__(self):
         return self.n
@@ -64,17 +69,18 @@ class BufferList:
         if not (ord > 0.0):
             raise ValueError(f"ord must be > 0 (2, 1, inf or any finite p > 0), got {ord!r}")
         per = np.array([_array_norm(a, ord) for a in self.arrays], dtype=np.float64)
-        if per.size == 0:
+        once = np.array([p for i, p in enumerate(per) if i not in self.duplicates], dtype=np.float64)
+        if once.size == 0:
             total = 0.0
         elif math.isinf(ord):
-            total = float(np.max(per))
+            total = float(np.max(once))
         else:
-            total = float(np.sum(per**ord) ** (1.0 / ord))
+            total = float(np.sum(once**ord) ** (1.0 / ord))
         n_nan = n_inf = 0
         first = None
         if not math.isfinite(total):  # NaN/Inf present (or, here, an overflow): count them
-            n_nan = int(sum(np.isnan(a).sum() for a in self.arrays))
-            n_inf = int(sum(np.isinf(a).sum() for a in self.arrays))
+            n_nan = int(sum(np.isnan(a).sum() for a in self._unique))
+            n_inf = int(sum(np.isinf(a).sum() for a in self._unique))
             for i, a in enumerate(self.arrays):
                 bad = np.flatnonzero(~np.isfinite(a.reshape(-1)))
                 if bad.size:
@@ -92,13 +98,30 @@ class BufferList:
                     max_abs = max(max_abs, float(np.nanmax(np.abs(a))))
         return total, (per if per_array else None), max_abs, n_nan, n_inf, first
 
+    def _check_writable(self, what):
+        if not self.writable:
+            raise ValueError(f"BufferList.{what}: this list was built with writable=False (arrays may be "
+                             "read-only or read through a contiguous copy); build it with writable=True "
+                             "to modify the arrays in place")
+
     def scale_(self, factor):
-        for a in self.arrays:
-            a *= a.dtype.type(factor)
+        self._check_writable("scale_")
+        factor = float(factor)
+        if not math.isfinite(factor):
+            raise ValueError(f"factor: expected a finite number, got {factor!r}")
+        tiny32 = not (_F32_MIN <= abs(factor) <= _F32_MAX)
+        for a in self._unique:
+            if a.dtype == np.float32 and tiny32:  # would round to 0/subnormal: apply in double
+                a[...] = a.astype(np.float64) * factor
+            else:
+                a *= a.dtype.type(factor)
 
     def clamp_(self, c):
+        self._check_writable("clamp_")
+        if not (float(c) >= 0.0):
+            raise ValueError(f"c: expected a number >= 0 (the clamp bound), got {c!r}")
         changed = 0
-        for a in self.arrays:
+        for a in self._unique:
             before = a.copy()
             np.clip(a, -a.dtype.type(c), a.dtype.type(c), out=a)
             changed += int(np.count_nonzero((a != before) & ~np.isnan(before)))

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ._checks import check_array, check_number, check_range
+from .._contract import check_array, check_number, check_range
 
 
 def _check_flat(param, grad, *states):

@@ -11,74 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_float_array, describe
-
-RNN_NONLINEARITIES = ("identity", "relu", "tanh")
-
-
-class RecArgs:
-    """Argument checks of one recurrent call (same messages as the binding)."""
-
-    def __init__(self, x, w_hh, G):
-        check_float_array(x, "x", False)
-        if x.ndim != 3:
-            raise ValueError(f"x: expected a 3-D array (T, B, I) (time-major), got shape {x.shape}")
-        self.dtype = x.dtype
-        self.T, self.B, self.In = x.shape
-        if self.T < 1 or self.B < 1 or self.In < 1:
-            raise ValueError(f"x: every dimension of (T, B, I) must be >= 1, got shape {x.shape}")
-        check_float_array(w_hh, "w_hh", False)
-        if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != G * w_hh.shape[1]:
-            raise ValueError(f"w_hh: expected shape ({G}*H, H) with H >= 1, got {w_hh.shape}")
-        self.H = w_hh.shape[1]
-        self.outputs = []
-        self.inputs = []
-
-    def arr(self, a, name, shape, writable=False, optional=False):
-        if a is None:
-            if optional:
-                return
-            raise TypeError(f"{name}: expected a {self.dtype} array of shape {shape}, got None")
-        check_float_array(a, name, writable)
-        if not a.flags.c_contiguous:
-            raise ValueError(f"{name}: expected a C-contiguous array, got strides {a.strides}")
-        if a.dtype != self.dtype:
-            raise TypeError(f"{name}: expected dtype {self.dtype} (the dtype of x), got {a.dtype}")
-        if a.shape != tuple(shape):
-            raise ValueError(f"{name}: expected shape {tuple(shape)}, got {a.shape}")
-        if writable:
-            for other, oname in self.outputs + self.inputs:
-                if np.may_share_memory(a, other):
-                    raise ValueError(f"{name}: output overlaps argument {oname}")
-            self.outputs.append((a, name))
-        else:
-            for other, oname in self.outputs:
-                if np.may_share_memory(a, other):
-                    raise ValueError(f"{name}: argument overlaps output {oname}")
-            self.inputs.append((a, name))
-
-    def norms(self, a, name):
-        if a is None:
-            return
-        if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.shape != (self.T,):
-            raise TypeError(f"{name}: expected a float64 array of shape ({self.T},), got {describe(a)}")
-        if not a.flags.c_contiguous or not a.flags.writeable:
-            raise ValueError(f"{name}: expected a C-contiguous writeable array")
-        for other, oname in self.outputs + self.inputs:
-            if np.may_share_memory(a, other):
-                raise ValueError(f"{name}: output overlaps argument {oname}")
-        self.outputs.append((a, name))
+from .._contract import RNN_NONLINEARITIES, RecurrentArgs as RecArgs, check_float_array, check_nonlinearity
+from .._contract import check_truncate as _check_truncate
 
 
 def check_truncate(truncate):
-    """None -> 0 (full BPTT); otherwise an int >= 1."""
-    if truncate is None:
-        return 0
-    if isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)):
-        raise TypeError(f"truncate: expected None (full BPTT) or an int >= 1, got {truncate!r}")
-    if truncate < 1:
-        raise ValueError(f"truncate: expected None (full BPTT) or an int >= 1, got {truncate}")
-    return int(truncate)
+    """None -> 0 (full BPTT, the kernels' code); otherwise an int >= 1."""
+    return _check_truncate(truncate) or 0
 
 
 def cut(t, k):
@@ -127,8 +66,7 @@ def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, stop_on_nonfinite=False
     step with a non-finite state, or -1."""
     a = RecArgs(x, w_hh, 1)
     T, B, In, H = a.T, a.B, a.In, a.H
-    if act not in RNN_NONLINEARITIES:
-        raise ValueError(f"act: expected one of {RNN_NONLINEARITIES}, got {act!r}")
+    check_nonlinearity(act, "act")
     a.arr(x, "x", (T, B, In))
     a.arr(w_hh, "w_hh", (H, H))
     a.arr(w_ih, "w_ih", (H, In))
@@ -162,8 +100,7 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     dx, dh0; returns the first step (backward order) with a non-finite dh."""
     a = RecArgs(x, w_hh, 1)
     T, B, In, H = a.T, a.B, a.In, a.H
-    if act not in RNN_NONLINEARITIES:
-        raise ValueError(f"act: expected one of {RNN_NONLINEARITIES}, got {act!r}")
+    check_nonlinearity(act, "act")
     k = check_truncate(truncate)
     a.arr(x, "x", (T, B, In))
     a.arr(w_hh, "w_hh", (H, H))
