@@ -603,6 +603,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ImportError as exc:
         print(f"gradcore {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except MemoryError as exc:  # sizes too large for this machine (e.g. --T 10000000000)
+        print(f"gradcore {args.command}: error: out of memory ({exc or 'allocation failed'}); "
+              "use smaller sizes", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gradcore {args.command}: interrupted", file=sys.stderr)
         return 130
