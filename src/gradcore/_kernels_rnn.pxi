@@ -218,9 +218,9 @@ cdef void *_rec_arr(_RecCall *c, object a, str name, int nd, _i64 d0, _i64 d1, _
 cdef _i64 _rec_truncate(object truncate) except -1:
     if truncate is None:
         return 0
-    if type(truncate) is int and truncate >= 1:
+    if type(truncate) is int and 1 <= truncate <= 2**62:
         return truncate
-    return _contract.check_truncate(truncate)
+    return _contract.check_truncate(truncate)      # clamps a huge window to 2**62 (full BPTT)
 
 
 cdef int _rec_act(object act) except -1:

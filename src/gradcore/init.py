@@ -363,9 +363,11 @@ def apply(spec, shape, rng, dtype, who: str = "initializer", arg: str = "init") 
         raise ValueError(f"{who}: {arg}: {exc}") from None
     out = np.asarray(out)
     if out.shape != tuple(shape):
-<<<<<<< HEAD
-        raise ValueError(f"{who}: initializer {fn!r} returned shape {out.shape}, expected {tuple(shape)}")
-    return np.ascontiguousarray(out, dtype=dt)
+        raise ValueError(f"{who}: {arg}: initializer {fn!r} returned shape {out.shape}, expected {tuple(shape)}")
+    try:
+        return _checked_values(out, dt, out.shape, f"initializer {fn!r}")
+    except ValueError as exc:
+        raise ValueError(f"{who}: {arg}: {exc}") from None
 
 
 def scaled(init, spectral_radius) -> "Initializer":
@@ -396,10 +398,3 @@ def scaled(init, spectral_radius) -> "Initializer":
         return np.ascontiguousarray(w * (r / rho), dtype=as_float_dtype(dtype))
 
     return Initializer("scaled", lambda shp, rng: fn(shp, rng, np.float64), init=base, spectral_radius=r)
-=======
-        raise ValueError(f"{who}: {arg}: initializer {fn!r} returned shape {out.shape}, expected {tuple(shape)}")
-    try:
-        return _checked_values(out, dt, out.shape, f"initializer {fn!r}")
-    except ValueError as exc:
-        raise ValueError(f"{who}: {arg}: {exc}") from None
->>>>>>> main

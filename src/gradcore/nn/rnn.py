@@ -298,7 +298,7 @@ class _Recurrent(Module):
         if d_out is not None and (type(d_out) is not _ndarray or d_out.dtype is not self.dtype
                                   or d_out.shape != (T, B, H)):
             d_out = self._check_d_out(d_out, T, B)
-        if truncate is not None and (type(truncate) is not int or truncate < 1):
+        if truncate is not None and (type(truncate) is not int or not 1 <= truncate <= 2**62):
             truncate = self._check_truncate(truncate)
         lstm = cell.n_states == 2
         if lstm:
