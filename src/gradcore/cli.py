@@ -156,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
+    p.add_argument("--adaptive", action="store_true",
+                   help="add the adaptive arms: AutoClip at the 10th percentile and unit-wise AGC 0.01")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
     p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
     p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="tanh", help="RNN nonlinearity")
@@ -165,24 +167,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seeds(p)
     _add_common(p, dtype="float32")
 
-    p = add("normalize", "raw 0-255 inputs against min-max scaled inputs, same net and seed")
-    p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
+    p = add("normalize", "a deep net plain / LayerNorm / BatchNorm / residual, and raw 0-255 vs scaled inputs")
+    p.add_argument("--samples", type=_positive_int, default=1024, help="training samples")
     p.add_argument("--features", type=_positive_int, default=64, help="pixels per sample")
-    p.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64], help="hidden layer sizes")
-    p.add_argument("--steps", type=_positive_int, default=200, help="training steps")
-    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate")
+    p.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64],
+                   help="hidden layer sizes of the input-scaling MLP")
+    p.add_argument("--steps", type=_positive_int, default=200, help="training steps of the input-scaling runs")
+    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate of the input-scaling runs")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    p.add_argument("--depth", type=_positive_int, default=20, help="hidden layers of the deep net")
+    p.add_argument("--width", type=_positive_int, default=32, help="width of the deep net")
+    p.add_argument("--arch-steps", type=_positive_int, default=400, help="training steps of the deep-net runs")
+    p.add_argument("--arch-lr", type=_positive, default=0.1, help="SGD learning rate of the deep-net runs")
+    _add_seeds(p)
     _add_common(p, dtype="float32")
 
-    p = add("init", "Xavier vs He vs a constant weight on a deep net")
-    p.add_argument("--depth", type=_positive_int, default=20, help="hidden layers")
-    p.add_argument("--width", type=_positive_int, default=64, help="layer width")
+    p = add("init", "Xavier vs He on a deep ReLU net (or any initializers)")
+    p.add_argument("--depth", type=_positive_int, default=30, help="hidden layers")
+    p.add_argument("--width", type=_positive_int, default=32, help="layer width")
     p.add_argument("--activation", choices=ACTS, default="relu", help="activation")
-    p.add_argument("--inits", nargs="+", default=["xavier", "he", "constant(0.02)"], help="initializers")
-    p.add_argument("--steps", type=_positive_int, default=300, help="training steps")
-    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate")
-    p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
+    p.add_argument("--inits", nargs="+", default=["xavier", "he"], help="initializers, e.g. xavier he 'constant(0.02)'")
+    p.add_argument("--steps", type=_positive_int, default=1500, help="training steps")
+    p.add_argument("--lr", type=_positive, default=0.02, help="SGD learning rate")
+    p.add_argument("--samples", type=_positive_int, default=None,
+                   help="a fixed training set of this many samples (default: fresh samples every step)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_seeds(p)
     _add_common(p, dtype="float32")
 
     from .experiments.reproduce import PAPERS
@@ -204,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("loky", "processes", "threads", "sequential", "dask"), default=None,
                    help="joblib backend (overrides the config)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (or env GRADCORE_DASK_SCHEDULER)")
-    p.add_argument("--out", metavar="DIR", default=None, help="write sweep.csv and sweep.json into DIR")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="write each run to DIR/runs.jsonl as it finishes, then sweep.csv and sweep.json")
+    p.add_argument("--resume", action="store_true", help="skip the points DIR/runs.jsonl already holds")
     p.epilog = SWEEP_HELP
     p.formatter_class = argparse.RawDescriptionHelpFormatter
 
@@ -313,9 +325,15 @@ def cmd_bptt(args) -> int:
 def cmd_clip(args) -> int:
     from .experiments.training import clipping_study
 
-    _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
+    arms = None
+    if getattr(args, "adaptive", False):
+        from .experiments.clipping import ADAPTIVE_ARMS, arms_from
+
+        arms = arms_from(args.clip_norms, args.clip_value) + list(ADAPTIVE_ARMS)
+    _emit(clipping_study(args.task, args.T, args.steps, None if arms else args.clip_norms,
+                         None if arms else args.clip_value, args.hidden, args.cell,
                          args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype,
-                         seeds=args.seeds), args, "clipping")
+                         seeds=args.seeds, arms=arms), args, "clipping")
     return 0
 
 
@@ -323,7 +341,8 @@ def cmd_normalize(args) -> int:
     from .experiments.training import normalization_study
 
     _emit(normalization_study(args.samples, args.features, args.hidden, args.steps, args.lr, args.batch_size,
-                              args.seed, args.dtype), args, "normalization")
+                              args.seed, args.dtype, depth=args.depth, width=args.width, arch_steps=args.arch_steps,
+                              arch_lr=args.arch_lr, seeds=args.seeds), args, "normalization")
     return 0
 
 
@@ -331,7 +350,8 @@ def cmd_init(args) -> int:
     from .experiments.training import initialization_study
 
     _emit(initialization_study(args.depth, args.width, args.activation, args.inits, args.steps, args.lr,
-                               args.samples, args.batch_size, args.seed, args.dtype), args, "initialization")
+                               args.samples, args.batch_size, args.seed, args.dtype, seeds=args.seeds),
+          args, "initialization")
     return 0
 
 
@@ -346,9 +366,11 @@ def demo_plan(quick: bool, seed: int = 0):
              lambda: ex.depth_sweep(20, 128, ("normal(1.0)", "xavier", "he"), ("relu", "tanh"), 16, seed)),
             ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 1.0, 1.01, 1.1), (50, 100), 16, seed=seed)),
             ("clipping", "clipping study", lambda: ex.clipping_study("adding", 10, 1200, seed=seed)),
-            ("normalization", "input scaling study", lambda: ex.normalization_study(256, 32, (32, 32), 60, seed=seed)),
+            ("normalization", "normalization study",
+             lambda: ex.normalization_study(512, 32, (32, 32), 100, seed=seed, depth=12, width=16, arch_steps=200,
+                                            heldout=256)),
             ("initialization", "initialization study",
-             lambda: ex.initialization_study(10, 32, steps=60, n_samples=256, seed=seed)),
+             lambda: ex.initialization_study(30, 32, steps=600, seed=seed, heldout=256)),
         ]
     return [
         ("chain", "1x1 chains", lambda: ex.chain_table()),
@@ -357,7 +379,7 @@ def demo_plan(quick: bool, seed: int = 0):
         ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 0.99, 1.0, 1.01, 1.1), (50, 100, 200), 32,
                                                          seed=seed)),
         ("clipping", "clipping study", lambda: ex.clipping_study(seed=seed)),
-        ("normalization", "input scaling study", lambda: ex.normalization_study(seed=seed)),
+        ("normalization", "normalization study", lambda: ex.normalization_study(seed=seed)),
         ("initialization", "initialization study", lambda: ex.initialization_study(seed=seed)),
     ]
 
@@ -384,6 +406,10 @@ def cmd_demo(args) -> int:
         print()
         writer.update_extra({"seconds": timings})
         writer.add(key, res)
+    from .doctor.section import doctor_text
+
+    print(doctor_text({k: r for k, r, _, _ in writer.sections}))
+    print()
     rep = writer.report
     total = time.perf_counter() - t0
     print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
@@ -514,18 +540,24 @@ def cmd_sweep(args) -> int:
     n_jobs = args.n_jobs if args.n_jobs is not None else cfg["n_jobs"]
     backend = args.backend or cfg["backend"]
     out = args.out or cfg["out"]
+    if args.resume and not out:
+        raise UsageError("--resume needs --out DIR (or out = in the config)")
     points = expand_grid(cfg["grid"])
-    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}")
+    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}", flush=True)
     res = sweep(_bind_fixed(cfg["fn"], cfg["params"]), points, n_jobs=n_jobs, backend=backend,
-                scheduler=args.scheduler or cfg["scheduler"])
+                scheduler=args.scheduler or cfg["scheduler"], out=out, resume=args.resume)
     print(res.table())
     if out:
-        os.makedirs(out, exist_ok=True)
         res.to_csv(os.path.join(out, "sweep.csv"))
         res.to_json(os.path.join(out, "sweep.json"))
-        print(f"written: {os.path.join(out, 'sweep.csv')}, {os.path.join(out, 'sweep.json')}")
+        print(f"written: {os.path.join(out, 'runs.jsonl')}, {os.path.join(out, 'sweep.csv')}, "
+              f"{os.path.join(out, 'sweep.json')}")
     for r in res.errors:
         print(f"run {r.index} {r.params} failed: {r.error}", file=sys.stderr)
+    if res.interrupted:
+        kept = f" (kept in {os.path.join(out, 'runs.jsonl')}; run again with --resume)" if out else ""
+        print(f"gradcore sweep: interrupted, {len(res)} of {len(points)} runs finished{kept}", file=sys.stderr)
+        return 130
     return 1 if res.errors else 0
 
 

@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from ..clip import global_norm, grad_stats  # noqa: F401
 from .causes import rank, upstream_fixes
 from .diagnosis import CAUSES, THRESHOLD, Cause, Diagnosis
 from .inputs import input_severity, measure_inputs
@@ -47,12 +48,18 @@ __all__ = ["diagnose", "Diagnosis", "Cause", "CAUSES", "THRESHOLD", "model_spec"
 def _monitor_summary(monitor) -> dict:
     if monitor is None or len(monitor) == 0:
         return {}
-    g = np.asarray(monitor.history["grad_norm"], np.float64)
+    h = monitor.history
+    g = np.asarray(h["grad_norm"], np.float64)
     fin = g[np.isfinite(g)]
     if fin.size == 0:
         return {"steps": int(g.size)}
-    return {"steps": int(g.size), "min": float(fin.min()), "max": float(fin.max()),
-            "median": float(np.median(fin)), "p90": float(np.percentile(fin, 90)),
+    # the clip advice comes from the calm steps: those before the first flagged explosion / NaN
+    bad = [e.step for e in monitor.events if e.kind in ("explosion", "nonfinite")]
+    calm = g[(np.asarray(h["step"]) < min(bad)) & np.isfinite(g)] if bad else fin
+    if calm.size < 3:
+        calm = fin
+    return {"steps": int(calm.size), "all_steps": int(g.size), "min": float(fin.min()), "max": float(fin.max()),
+            "median": float(np.median(calm)), "p90": float(np.percentile(calm, 90)),
             "events": [str(e) for e in monitor.events[:10]]}
 
 
@@ -104,9 +111,7 @@ def diagnose(model, x, y, loss="mse", lr=None, optimizer=None, monitor=None, cli
         raise ValueError(f"lr: expected a finite number > 0 or None, got {lr!r}")
     loss_fn = _loss_fn(loss)
     tr = trace(model, optimizer, x, y, loss_fn)
-    grads = tr.model.arena.grad.astype(np.float64)
-    with np.errstate(all="ignore"):
-        gnorm = float(np.sqrt(np.vdot(grads, grads)))
+    gnorm = float(global_norm(tr.model.arena.grad))
     layers = measure_layers(tr.units)
     m = {
         "input": measure_inputs(x, tr.units[0] if tr.sequential and tr.units else None),

@@ -161,5 +161,8 @@ def _html(title, sections, can_plot, wanted, errors) -> str:
         parts.append(f"<pre>{e(table)}</pre>")
         links = " · ".join(f'<a href="{e(files[x])}">{x.upper()}</a>' for x in ("csv", "json", "txt") if x in files)
         parts.append(f"<p>Data: {links}</p>")
+    from ..doctor.section import doctor_html
+
+    parts.append(doctor_html({k: r for k, r, _, _ in sections}))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
