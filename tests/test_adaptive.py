@@ -313,3 +313,29 @@ def test_doctest_examples_run():
     import gradcore.adaptive as A
 
     assert doctest.testmod(A).failed == 0
+
+
+def test_clipping_study_adaptive_arms():
+    from gradcore.experiments.clipping import ADAPTIVE_ARMS, DEFAULT_ARMS, agc_arm, autoclip_arm, clipping_study
+
+    assert [a.name for a in ADAPTIVE_ARMS] == ["autoclip p10", "agc 0.01"]
+    r = clipping_study(T=10, steps=30, hidden=8, seeds=1, eval_size=32, arms=DEFAULT_ARMS + ADAPTIVE_ARMS)
+    assert r.labels == ["no clipping", "clip norm 1", "autoclip p10", "agc 0.01"]
+    assert len(r.claims) == 4
+    for label in ("autoclip p10", "agc 0.01"):
+        assert not r[label].diverged  # both keep the net finite where no clipping explodes
+    # the transforms: AutoClip clips at its percentile, AGC unit-wise, each returning the pre-clip norm
+    m = gradcore.nn.MLP([3, 4, 2], dtype="float64", seed=0)
+    m.arena.grad[...] = np.linspace(1, 2, m.arena.size)
+    pre = float(np.linalg.norm(m.arena.grad))
+    t = autoclip_arm(50).clipper(m)
+    assert t(m.arena.grad) == pytest.approx(pre)
+    g0 = m.arena.grad.copy()
+    t2 = agc_arm(0.01).clipper(m)
+    assert t2(m.arena.grad) == pytest.approx(float(np.linalg.norm(g0)))
+    want = {k: g0[a:b].reshape(m.gradients()[k].shape).copy() for k, (a, b) in m.arena.offsets.items()}
+    gradcore.adaptive_clip_(m.parameters(), want, 0.01)
+    for k, v in m.gradients().items():
+        np.testing.assert_array_equal(v, want[k])
+    with pytest.raises(ValueError, match="percentile"):
+        autoclip_arm(0)

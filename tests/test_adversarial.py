@@ -508,3 +508,135 @@ def test_sweep_threads_run_on_the_callers_backend():
     with gradcore.use_backend("numpy"):
         res = sweep(lambda a: (a, gradcore.get_backend()), {"a": [1, 2, 3]}, n_jobs=2, backend="threads")
     assert [v[1] for v in res.values] == ["numpy"] * 3
+
+
+# ------------------------------------------------- NumPy scalars, bad numbers
+def _mlp():
+    return gradcore.nn.MLP([2, 4, 1], seed=0)
+
+
+def _batches(n=3):
+    return [(np.ones((3, 2), "f4"), np.ones((3, 1), "f4"))] * n
+
+
+def test_train_and_monitor_accept_numpy_scalars():
+    res = gradcore.train(_mlp(), _batches(), steps=np.int64(2), clip_norm=np.float32(1),
+                         clip_value=np.float32(0.5), progress=False)
+    assert len(res.losses) == 2
+    mon = gradcore.GradMonitor(_mlp(), explode_factor=np.float32(10), window=np.int64(5))
+    assert (mon.explode_factor, mon.window) == (10.0, 5)
+    mon.after_backward(step=np.int64(0), loss=np.float32(0.5))
+    mon.after_step(np.float64(0.5))
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    (dict(steps=True), TypeError, "steps: expected an int >= 1"),
+    (dict(steps="3"), TypeError, "steps: expected an int >= 1"),
+    (dict(steps=-1), ValueError, "steps: expected an int >= 1"),
+    (dict(clip_norm="1"), TypeError, "clip_norm: expected a finite number > 0"),
+    (dict(clip_norm=True), TypeError, "clip_norm: expected a finite number > 0"),
+    (dict(clip_value=-1.0), ValueError, "clip_value: expected a finite number > 0"),
+])
+def test_train_bad_numbers(kwargs, exc, msg):
+    m = _mlp()
+    before = m.arena.data.copy()
+    with pytest.raises(exc, match=msg):
+        gradcore.train(m, _batches(), progress=False, **kwargs)
+    np.testing.assert_array_equal(m.arena.data, before)
+
+
+def test_train_batches_none():
+    with pytest.raises(TypeError, match="batches: expected an iterable of"):
+        gradcore.train(_mlp(), None)
+
+
+def test_monitor_bad_arguments():
+    with pytest.raises(TypeError, match="window: expected an int >= 2"):
+        gradcore.GradMonitor(_mlp(), window=5.0)
+    with pytest.raises(TypeError, match="explode_factor: expected a finite number"):
+        gradcore.GradMonitor(_mlp(), explode_factor="10")
+    mon = gradcore.GradMonitor(_mlp())
+    with pytest.raises(TypeError, match="step: expected an int >= 0"):
+        mon.after_backward(step="a")
+    with pytest.raises(TypeError, match="loss: expected a real number"):
+        mon.after_backward(loss="x")
+    mon.after_backward()
+    with pytest.raises(ValueError, match="clip_coef: expected a finite number >= 0.0 and <= 1.0"):
+        mon.after_step(clip_coef=-1)
+    with pytest.raises(ValueError, match="clip_coef"):
+        mon.after_step(clip_coef=math.nan)
+    mon.after_step(None)  # a skipped step
+
+
+def test_experiment_argument_errors():
+    from gradcore import experiments
+
+    with pytest.raises(TypeError, match="w: expected a finite number"):
+        experiments.chain(w="a")
+    with pytest.raises(ValueError, match="depth: expected an int >= 1, got 0"):
+        experiments.initialization_study(depth=0)
+    with pytest.raises(TypeError, match=r"inits: expected a list of initializer specs.*\['he'\]"):
+        experiments.initialization_study(inits="he")
+    with pytest.raises(TypeError, match="scheduler: expected None, an address string"):
+        experiments.sweep(lambda a: a, {"a": [1, 2]}, backend="dask", scheduler=42)
+
+
+def test_write_report_none_creates_nothing(tmp_path):
+    from gradcore.experiments.report import write_report
+
+    out = tmp_path / "rep"
+    with pytest.raises(TypeError, match="results: expected a dict"):
+        write_report(None, out)
+    assert not out.exists()
+
+
+def test_minmaxscaler_feature_range():
+    from gradcore.data import MinMaxScaler
+
+    with pytest.raises(TypeError, match="feature_range must be a pair of numbers"):
+        MinMaxScaler(feature_range=None)
+    with pytest.raises(TypeError, match="feature_range must be a pair of numbers"):
+        MinMaxScaler(feature_range=(0, 1, 2))
+    MinMaxScaler(feature_range=(np.float32(-1), 1))
+
+
+def test_rnn_truncate_beyond_int64_is_full_bptt(backend):
+    r = gradcore.nn.RNN(2, 3, seed=0, dtype="float64")
+    x = np.random.default_rng(0).standard_normal((4, 2, 2))
+    out, _ = r(x)
+    dx_full = r.backward(np.ones_like(out)).copy()
+    r.zero_grad()
+    r(x)
+    np.testing.assert_array_equal(r.backward(np.ones_like(out), truncate=2**64), dx_full)
+
+
+# ------------------------------------------------------------------- the CLI
+@pytest.mark.parametrize("argv", [
+    lambda d: ["sweep", str(d)],                                   # a directory, not a TOML file
+    lambda d: ["chain", "--out", str(d / "afile")],                # --out is a file
+    lambda d: ["chain", "--plot", str(d / "afile" / "x" / "y.png")],  # cannot be created
+])
+def test_cli_file_errors_are_one_line(tmp_path, capsys, argv):
+    from gradcore.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    assert main(argv(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "error:" in err
+
+
+def test_cli_huge_size_is_one_line(capsys, monkeypatch):
+    from gradcore import cli
+
+    def huge(*a, **k):
+        raise MemoryError("Unable to allocate 298. GiB for an array")
+
+    import gradcore.experiments as ex
+
+    monkeypatch.setattr(ex, "bptt_profile", huge, raising=False)
+    monkeypatch.setattr(ex, "bptt", huge, raising=False)
+    rc = cli.main(["bptt", "--T", "10000000000"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and "out of memory" in err
+    assert len(err.strip().splitlines()) == 1

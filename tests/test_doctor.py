@@ -222,6 +222,9 @@ def test_doctests_and_critical_init():
     from gradcore.experiments import theory
 
     assert doctest.testmod(D).failed == 0
+    import gradcore.doctor.modelspec as MS
+
+    assert doctest.testmod(MS).failed == 0
     assert critical_sigma_w2("relu") == 2.0
     assert critical_sigma_w2("tanh") == 1.0
     s = critical_sigma_w2("sigmoid")
@@ -251,3 +254,19 @@ def test_train_result_diagnosis_on_stop_and_on_explosion():
     # a quiet run has none
     assert gradcore.train(chain(1.0, 2), [(np.ones((1, 1)), np.zeros((1, 1)))] * 3, lr=1e-3,
                           progress=False).diagnosis is None
+
+
+def test_report_doctor_section_on_exploding_study_runs(tmp_path):
+    from gradcore.doctor.section import doctor_rows, doctor_text
+    from gradcore.experiments.report import write_report
+    from gradcore.experiments.training import normalization_study
+
+    r = normalization_study(128, 16, (16, 16), 20)
+    rows = doctor_rows({"normalization": r})
+    raw = [row for row in rows if row["setting"] == "raw 0-255"]
+    assert raw and raw[0]["cause"] == "input_scale" and "divide by 255" in raw[0]["fix"]
+    assert not [row for row in rows if row["setting"] == "min-max scaled"]  # it did not explode
+    assert "input_scale" in doctor_text({"normalization": r})
+    rep = write_report({"normalization": r}, tmp_path, plots=False)
+    page = open(rep.index).read()
+    assert 'id="doctor"' in page and "input_scale" in page

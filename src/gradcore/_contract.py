@@ -251,7 +251,7 @@ def check_truncate(truncate: Any, who: Optional[str] = None) -> Optional[int]:
     if truncate < 1:
         raise ValueError(f"{label('truncate', who)}: expected None (full BPTT) or an int >= 1, "
                          f"got {truncate!r}")
-    return int(truncate)
+    return min(int(truncate), 2**62)  # a window longer than any sequence is full BPTT
 
 
 def check_dtype(dtype: Any, name: str = "dtype", who: Optional[str] = None) -> np.dtype:

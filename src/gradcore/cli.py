@@ -5,7 +5,8 @@
 with a flag for every knob; ``gradcore sweep CONFIG.toml`` runs a grid;
 ``gradcore reproduce NAME|all`` runs a classic paper's setup and checks its
 claims; ``gradcore bench`` times the canonical workloads against the installed peers;
-``gradcore info`` describes the build. Exit codes: 0 success, 1 a run failed,
+``gradcore info`` describes the build; ``gradcore doctor CHECKPOINT``
+says why a saved model's gradient explodes or vanishes. Exit codes: 0 success, 1 a run failed,
 2 bad usage (flags, values or config file).
 """
 
@@ -157,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-norms", type=_clip_norm, nargs="+", default=[None, 1.0], metavar="C",
                    help="clip norms to compare ('none' = no clipping)")
     p.add_argument("--clip-value", type=_positive, default=None, help="also clamp gradient elements")
+    p.add_argument("--adaptive", action="store_true",
+                   help="add the adaptive arms: AutoClip at the 10th percentile and unit-wise AGC 0.01")
     p.add_argument("--hidden", type=_positive_int, default=32, help="hidden size")
     p.add_argument("--cell", choices=_contract.CELLS, default="rnn", help="recurrent cell")
     p.add_argument("--nonlinearity", choices=_contract.RNN_NONLINEARITIES, default="tanh", help="RNN nonlinearity")
@@ -205,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("loky", "processes", "threads", "sequential", "dask"), default=None,
                    help="joblib backend (overrides the config)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (or env GRADCORE_DASK_SCHEDULER)")
-    p.add_argument("--out", metavar="DIR", default=None, help="write sweep.csv and sweep.json into DIR")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="write each run to DIR/runs.jsonl as it finishes, then sweep.csv and sweep.json")
+    p.add_argument("--resume", action="store_true", help="skip the points DIR/runs.jsonl already holds")
     p.epilog = SWEEP_HELP
     p.formatter_class = argparse.RawDescriptionHelpFormatter
 
@@ -222,7 +227,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threads(p)
 
     add("info", "version, SIMD path, BLAS in use")
+
+    p = add("doctor", "why does the gradient explode or vanish? diagnose a checkpoint from gradcore.save on a batch")
+    p.add_argument("checkpoint", help="a checkpoint written by gradcore.save (with model_spec metadata, or --model)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--task", choices=sorted(_task_names()), help="draw the batch from a gradcore.tasks task")
+    src.add_argument("--data", metavar="FILE.npz", help="an .npz with arrays x and y")
+    p.add_argument("--T", type=_positive_int, default=100, help="sequence length (--task)")
+    p.add_argument("--batch", type=_positive_int, default=32, help="batch size (--task)")
+    p.add_argument("--seed", type=int, default=0, help="task seed (--task)")
+    p.add_argument("--model", metavar="JSON", help="model spec (gradcore.doctor.model_spec) when the checkpoint has none")
+    p.add_argument("--loss", default=None, help="loss (default: the task's, else mse)")
+    p.add_argument("--lr", type=_positive, default=None, help="learning rate to judge (default: the saved optimizer's)")
+    p.add_argument("--clip-norm", type=_positive, default=None, help="the clip norm in use, if any")
+    p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     return parser
+
+
+def _task_names():
+    from .tasks import TASKS
+
+    return list(TASKS)
 
 
 SWEEP_HELP = """\
@@ -294,9 +319,15 @@ def cmd_bptt(args) -> int:
 def cmd_clip(args) -> int:
     from .experiments.training import clipping_study
 
-    _emit(clipping_study(args.task, args.T, args.steps, args.clip_norms, args.clip_value, args.hidden, args.cell,
+    arms = None
+    if getattr(args, "adaptive", False):
+        from .experiments.clipping import ADAPTIVE_ARMS, arms_from
+
+        arms = arms_from(args.clip_norms, args.clip_value) + list(ADAPTIVE_ARMS)
+    _emit(clipping_study(args.task, args.T, args.steps, None if arms else args.clip_norms,
+                         None if arms else args.clip_value, args.hidden, args.cell,
                          args.nonlinearity, args.radius, args.lr, args.batch_size, args.seed, args.dtype,
-                         seeds=args.seeds), args, "clipping")
+                         seeds=args.seeds, arms=arms), args, "clipping")
     return 0
 
 
@@ -365,6 +396,10 @@ def cmd_demo(args) -> int:
         print()
         writer.update_extra({"seconds": timings})
         writer.add(key, res)
+    from .doctor.section import doctor_text
+
+    print(doctor_text({k: r for k, r, _, _ in writer.sections}))
+    print()
     if getattr(args, "full", False):
         _demo_reproductions(writer, timings)
     rep = writer.report
@@ -515,18 +550,24 @@ def cmd_sweep(args) -> int:
     n_jobs = args.n_jobs if args.n_jobs is not None else cfg["n_jobs"]
     backend = args.backend or cfg["backend"]
     out = args.out or cfg["out"]
+    if args.resume and not out:
+        raise UsageError("--resume needs --out DIR (or out = in the config)")
     points = expand_grid(cfg["grid"])
-    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}")
+    print(f"sweep: {cfg['name']} over {len(points)} points, backend {backend}, n_jobs {n_jobs}", flush=True)
     res = sweep(_bind_fixed(cfg["fn"], cfg["params"]), points, n_jobs=n_jobs, backend=backend,
-                scheduler=args.scheduler or cfg["scheduler"])
+                scheduler=args.scheduler or cfg["scheduler"], out=out, resume=args.resume)
     print(res.table())
     if out:
-        os.makedirs(out, exist_ok=True)
         res.to_csv(os.path.join(out, "sweep.csv"))
         res.to_json(os.path.join(out, "sweep.json"))
-        print(f"written: {os.path.join(out, 'sweep.csv')}, {os.path.join(out, 'sweep.json')}")
+        print(f"written: {os.path.join(out, 'runs.jsonl')}, {os.path.join(out, 'sweep.csv')}, "
+              f"{os.path.join(out, 'sweep.json')}")
     for r in res.errors:
         print(f"run {r.index} {r.params} failed: {r.error}", file=sys.stderr)
+    if res.interrupted:
+        kept = f" (kept in {os.path.join(out, 'runs.jsonl')}; run again with --resume)" if out else ""
+        print(f"gradcore sweep: interrupted, {len(res)} of {len(points)} runs finished{kept}", file=sys.stderr)
+        return 130
     return 1 if res.errors else 0
 
 
@@ -544,7 +585,40 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
+def cmd_doctor(args) -> int:
+    import numpy as np
+
+    from . import doctor
+
+    if not os.path.exists(args.checkpoint):
+        raise UsageError(f"checkpoint {args.checkpoint!r} does not exist")
+    model, opt, meta = doctor.from_checkpoint(args.checkpoint, args.model)
+    dtype = np.dtype(model.dtype)
+    if args.task is not None:
+        from .tasks import get_task
+
+        spec = get_task(args.task)
+        x, y = next(spec.make(args.T, args.batch, args.seed, dtype))
+        if spec.every_step:
+            y = y.reshape(-1)
+        loss = args.loss or spec.loss
+    else:
+        try:
+            with np.load(args.data, allow_pickle=False) as z:
+                if "x" not in z.files or "y" not in z.files:
+                    raise UsageError(f"--data {args.data}: expected arrays 'x' and 'y', found {sorted(z.files)}")
+                x, y = z["x"], z["y"]
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--data {args.data}: cannot read it ({exc})") from None
+        x = np.ascontiguousarray(x, dtype=dtype)
+        y = np.ascontiguousarray(y, dtype=dtype) if np.issubdtype(y.dtype, np.floating) else y
+        loss = args.loss or "mse"
+    d = doctor.diagnose(model, x, y, loss=loss, lr=args.lr, optimizer=opt, clipping=args.clip_norm)
+    print(d.to_json() if args.json else d.report())
+    return 0
+
+
+COMMANDS = {"doctor": cmd_doctor, "demo": cmd_demo, "chain": cmd_chain, "depth": cmd_depth, "bptt": cmd_bptt, "clip": cmd_clip,
             "normalize": cmd_normalize, "init": cmd_init, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "bench": cmd_bench, "info": cmd_info}
 
 
@@ -571,6 +645,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ImportError as exc:
         print(f"gradcore {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except MemoryError as exc:  # sizes too large for this machine (e.g. --T 10000000000)
+        print(f"gradcore {args.command}: error: out of memory ({exc or 'allocation failed'}); "
+              "use smaller sizes", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gradcore {args.command}: interrupted", file=sys.stderr)
         return 130

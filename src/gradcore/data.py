@@ -74,6 +74,11 @@ class MinMaxScaler(_Scaler):
                 raise ValueError(f"MinMaxScaler: {name} must be a finite number or None, got {v!r}")
         if lo is not None and hi is not None and not lo < hi:
             raise ValueError(f"MinMaxScaler: expected lo < hi, got lo={lo!r}, hi={hi!r}")
+        ok = isinstance(feature_range, (tuple, list)) and len(feature_range) == 2 and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in feature_range)
+        if not ok:
+            raise TypeError(f"MinMaxScaler: feature_range must be a pair of numbers (a, b) with a < b, "
+                            f"got {feature_range!r}")
         a, b = feature_range
         if not (math.isfinite(a) and math.isfinite(b) and a < b):
             raise ValueError(f"MinMaxScaler: feature_range must be finite (a, b) with a < b, got {feature_range!r}")

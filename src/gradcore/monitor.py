@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from ._contract import int_arg, real_arg
 from .clip import grad_stats
 
 __all__ = ["GradMonitor", "Event"]
@@ -94,12 +95,10 @@ class GradMonitor:
         if not callable(getattr(model, "gradients", None)) or not callable(getattr(model, "parameters", None)):
             raise TypeError(f"model: expected a gradcore.nn.Module (with parameters() and gradients()), "
                             f"got {type(model).__name__}")
-        for name, v, lo in (("explode_factor", explode_factor, 1.0), ("vanish_threshold", vanish_threshold, 0.0),
-                            ("growth_factor", growth_factor, 1.0)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < lo:
-                raise ValueError(f"{name}: expected a finite number >= {lo}, got {v!r}")
-        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
-            raise ValueError(f"window: expected an integer >= 2, got {window!r}")
+        explode_factor = real_arg(explode_factor, "explode_factor", lo=1.0)
+        vanish_threshold = real_arg(vanish_threshold, "vanish_threshold", lo=0.0)
+        growth_factor = real_arg(growth_factor, "growth_factor", lo=1.0)
+        window = int_arg(window, "window", lo=2)
         self.model = model
         self.explode_factor = float(explode_factor)
         self.window = window
@@ -132,9 +131,18 @@ class GradMonitor:
     def after_backward(self, step: Optional[int] = None, loss: Optional[float] = None) -> List[Event]:
         """Record the gradients of this step (call after ``backward``, before
         the optimizer step). Returns the events flagged at this step."""
+        if step is not None:
+            step = int_arg(step, "step", lo=0)
+        if loss is not None:  # NaN/Inf are recorded (and flagged as events)
+            if isinstance(loss, (bool, np.bool_, str, bytes)):
+                raise TypeError(f"loss: expected a real number or None, got {loss!r}")
+            try:
+                loss = float(loss)
+            except (TypeError, ValueError):
+                raise TypeError(f"loss: expected a real number or None, got {loss!r}") from None
         if self._pending:
             self._close_step(math.nan, None)
-        self._step = self._step + 1 if step is None else int(step)
+        self._step = self._step + 1 if step is None else step
         step = self._step
         n_before = len(self.events)
         self._marks = ({k: len(v) for k, v in self._rec.items()}, {k: len(v) for k, v in self._per.items()},
@@ -275,6 +283,8 @@ class GradMonitor:
         """Record the weights after the optimizer step: weight norms, the
         update-to-weight ratios and the clip coefficient applied (1.0: no
         clipping; None when the step was skipped). Returns new events."""
+        if clip_coef is not None:
+            clip_coef = real_arg(clip_coef, "clip_coef", lo=0.0, hi=1.0)
         if not self._pending:
             raise RuntimeError("GradMonitor.after_step: call after_backward first")
         n_before = len(self.events)

@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 import numpy as np
 
 from . import _train_state as _ts
+from ._contract import int_arg, real_arg
 from .adaptive import AutoClip
 from .clip import clip_coefficient, clip_grad_value_, grad_stats
 from .monitor import GradMonitor
@@ -217,8 +218,8 @@ def evaluate(model, data, loss="mse") -> float:
 
 
 def _check_int(name, v, lo=1):
-    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
-        raise ValueError(f"{name}: expected an integer >= {lo} or None, got {v!r}")
+    """None or an int >= lo (Python or NumPy integer; bool, float, str refused)."""
+    return None if v is None else int_arg(v, name, lo=lo)
 
 
 def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[int] = None,
@@ -272,18 +273,21 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
     ``checkpoint``); the result has ``interrupted=True``. A second one
     aborts the step at once (the state of the last complete step is kept).
     """
-    _check_int("steps", steps)
-    _check_int("checkpoint_every", checkpoint_every)
-    _check_int("eval_every", eval_every)
-    _check_int("max_rollbacks", max_rollbacks, lo=0)
+    steps = _check_int("steps", steps)
+    checkpoint_every = _check_int("checkpoint_every", checkpoint_every)
+    eval_every = _check_int("eval_every", eval_every)
+    max_rollbacks = _check_int("max_rollbacks", max_rollbacks, lo=0)
+    checked = {}
     for name, v in (("clip_norm", clip_norm), ("clip_value", clip_value), ("agc", agc)):
-        if name == "clip_norm" and isinstance(v, AutoClip):
-            continue
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0
-                              or not math.isfinite(v)):
-            raise ValueError(f"{name}: expected a finite number > 0 or None, got {v!r}")
-    if isinstance(lr_backoff, bool) or not isinstance(lr_backoff, (int, float)) or not 0 < lr_backoff <= 1:
-        raise ValueError(f"lr_backoff: expected a number in (0, 1], got {lr_backoff!r}")
+        if v is None or (name == "clip_norm" and isinstance(v, AutoClip)):
+            checked[name] = v
+        else:
+            checked[name] = real_arg(v, name, lo=0, lo_open=True)
+    clip_norm, clip_value, agc = checked["clip_norm"], checked["clip_value"], checked["agc"]
+    lr_backoff = real_arg(lr_backoff, "lr_backoff", lo=0, lo_open=True, hi=1)
+    if batches is None or not hasattr(batches, "__iter__"):
+        raise TypeError(f"batches: expected an iterable of (x, y) pairs (a list, a generator, a "
+                        f"gradcore.tasks stream), got {type(batches).__name__}")
     if on_nonfinite is None:
         on_nonfinite = "stop" if stop_on_nonfinite else "skip"
     if on_nonfinite not in ON_NONFINITE:

@@ -31,27 +31,35 @@ import time
 
 import numpy as np
 
+from ..clip import global_norm, grad_stats  # noqa: F401
 from .causes import rank, upstream_fixes
 from .diagnosis import CAUSES, THRESHOLD, Cause, Diagnosis
 from .inputs import input_severity, measure_inputs
 from .layers import measure_layers, saturation_summary
 from .optimizer import counterfactual, state_finite, trial_step
 from .recurrent import measure_recurrent
+from .modelspec import build_model, model_spec
 from .structure import measure_structure
 from ._trace import first_nonfinite, trace
 
-__all__ = ["diagnose", "Diagnosis", "Cause", "CAUSES", "THRESHOLD"]
+__all__ = ["diagnose", "Diagnosis", "Cause", "CAUSES", "THRESHOLD", "model_spec", "build_model", "from_checkpoint"]
 
 
 def _monitor_summary(monitor) -> dict:
     if monitor is None or len(monitor) == 0:
         return {}
-    g = np.asarray(monitor.history["grad_norm"], np.float64)
+    h = monitor.history
+    g = np.asarray(h["grad_norm"], np.float64)
     fin = g[np.isfinite(g)]
     if fin.size == 0:
         return {"steps": int(g.size)}
-    return {"steps": int(g.size), "min": float(fin.min()), "max": float(fin.max()),
-            "median": float(np.median(fin)), "p90": float(np.percentile(fin, 90)),
+    # the clip advice comes from the calm steps: those before the first flagged explosion / NaN
+    bad = [e.step for e in monitor.events if e.kind in ("explosion", "nonfinite")]
+    calm = g[(np.asarray(h["step"]) < min(bad)) & np.isfinite(g)] if bad else fin
+    if calm.size < 3:
+        calm = fin
+    return {"steps": int(calm.size), "all_steps": int(g.size), "min": float(fin.min()), "max": float(fin.max()),
+            "median": float(np.median(calm)), "p90": float(np.percentile(calm, 90)),
             "events": [str(e) for e in monitor.events[:10]]}
 
 
@@ -103,9 +111,7 @@ def diagnose(model, x, y, loss="mse", lr=None, optimizer=None, monitor=None, cli
         raise ValueError(f"lr: expected a finite number > 0 or None, got {lr!r}")
     loss_fn = _loss_fn(loss)
     tr = trace(model, optimizer, x, y, loss_fn)
-    grads = tr.model.arena.grad.astype(np.float64)
-    with np.errstate(all="ignore"):
-        gnorm = float(np.sqrt(np.vdot(grads, grads)))
+    gnorm = float(global_norm(tr.model.arena.grad))
     layers = measure_layers(tr.units)
     m = {
         "input": measure_inputs(x, tr.units[0] if tr.sequential and tr.units else None),
@@ -137,3 +143,34 @@ def diagnose(model, x, y, loss="mse", lr=None, optimizer=None, monitor=None, cli
     causes = rank(m, eff_lr is not None)
     assert all(c.name in CAUSES for c in causes)
     return Diagnosis(causes, m, tr.loss, gnorm, THRESHOLD, passes, time.perf_counter() - t0)
+
+
+def from_checkpoint(path, model_spec=None):
+    """``(model, optimizer or None, metadata)`` rebuilt from a checkpoint
+    written by :func:`gradcore.save`: the model from ``model_spec`` (a dict
+    or JSON text) or from the checkpoint's ``model_spec`` metadata entry; the
+    optimizer (SGD / Adam / AdamW) from its saved state when there is one."""
+    import inspect
+
+    from .. import checkpoint, optim
+
+    model_sd, opt_sd, meta = checkpoint.split(checkpoint.read(path))
+    spec = model_spec if model_spec is not None else meta.get("model_spec")
+    if spec is None:
+        raise ValueError(f"{path}: the checkpoint does not say how to rebuild its model (no 'model_spec' metadata); "
+                         "save it with gradcore.save(path, model, optimizer, model=gradcore.doctor.model_spec(model)) "
+                         "or give the spec (--model JSON)")
+    model = build_model(spec)
+    opt = None
+    if opt_sd is not None:
+        from ..optim import _scalar
+
+        kind = _scalar(opt_sd["kind"])
+        cls = getattr(optim, str(kind), None)
+        if not (isinstance(cls, type) and issubclass(cls, optim.Optimizer)):
+            raise ValueError(f"{path}: unknown optimizer kind {kind!r} in the checkpoint")
+        params = inspect.signature(cls).parameters
+        kw = {k: _scalar(v) for k, v in opt_sd.items() if k in params and k != "model"}
+        opt = cls(model, **kw)
+    checkpoint.load(path, model, opt)
+    return model, opt, meta

@@ -126,13 +126,14 @@ def trace(model, optimizer, x, y, loss_fn) -> Trace:
     h = x
     with np.errstate(all="ignore"):
         for name, mod in parts:
+            h_in = h
+            h = mod.forward(h)  # the layer validates its input first
             if isinstance(mod, Dense):
-                u = _dense_unit(name, mod, h)
+                u = _dense_unit(name, mod, h_in)
             elif isinstance(mod, Activation):
                 u = Unit(name, mod, "activation", mod.activation, mod.slope)
             else:
                 u = Unit(name, mod, type(mod).__name__)
-            h = mod.forward(h)
             if u.kind in ("dense", "activation"):
                 _output_stats(u, h)
             u.out_nonfinite = first_nonfinite(h) if isinstance(h, np.ndarray) else None

@@ -167,14 +167,16 @@ def rank(m: dict, lr_known: bool) -> List[Cause]:
         upstream = 0.0
         if cf and math.isfinite(cf.get("update_ratio", math.nan)):
             # judged on the copy with the upstream fixes applied
-            r = cf["update_ratio"]
-            s_ratio = math.log10(r / 0.01) if r > 0 else 0.0
-            lb, la = cf["loss_before"], cf["loss_after"]
-            s_loss = 6.0 if not math.isfinite(la) else (math.log10(la / lb) if lb > 0 and la > lb else 0.0)
+            rc = cf["update_ratio"]
+            s_ratio = math.log10(rc / 0.01) if rc > 0 else 0.0
+            cb, ca = cf["loss_before"], cf["loss_after"]
+            s_loss = 6.0 if not math.isfinite(ca) else (math.log10(ca / cb) if cb > 0 and ca > cb else 0.0)
+            r = rc
         s_lr = max(s_ratio, s_loss) - upstream
         if s_lr > 0:
             target = opt["lr"] * 1e-3 / r if r > 0 else opt["lr"] / 10
-            ev = (f"{opt['optimizer']} lr {_fmt(opt['lr'])}: one step changes the weights by {_fmt(r)} of their norm "
+            ev = (f"{opt['optimizer']} lr {_fmt(opt['lr'])}: one step changes the weights by "
+                  f"{_fmt(opt['update_ratio'])} of their norm "
                   f"(largest {_fmt(opt['max_update_ratio'])} in {opt['max_update_parameter']}); loss "
                   f"{_fmt(lb)} -> {_fmt(la)} after that step")
             if cf:
@@ -204,14 +206,15 @@ def rank(m: dict, lr_known: bool) -> List[Cause]:
             spike = math.log10(mon["max"] / mon["median"]) if mon["max"] > 0 else 0.0
             # a spike the monitor saw has a cause of its own: clipping stays second to it
             s_clip = s_clip if s_clip > 0 else max(0.0, spike - 0.5)
-            ev += (f"; over {mon['steps']} steps the gradient norm ranged {_fmt(mon['min'])}..{_fmt(mon['max'])} "
-                   f"(median {_fmt(mon['median'])})")
+            calm = "" if mon["steps"] == mon["all_steps"] else f" ({mon['steps']} before the first flagged event)"
+            ev += (f"; over {mon['all_steps']} steps the gradient norm ranged {_fmt(mon['min'])}..{_fmt(mon['max'])} "
+                   f"(median {_fmt(mon['median'])}{calm})")
             if mon["steps"] >= 10:
-                fix = (f"clip the global norm at {_fmt(mon['p90'])}, the 90th percentile of the norms seen "
+                fix = (f"clip the global norm at {_fmt(mon['p90'])}, the 90th percentile of the norms seen{calm} "
                        f"(or gradcore.AutoClip(percentile=10))")
             else:
-                fix = (f"clip the global norm at {_fmt(mon['median'])}, the median of the {mon['steps']} norms "
-                       f"seen (or gradcore.AutoClip(percentile=10))")
+                fix = (f"clip the global norm at {_fmt(mon['median'])}, the median of the {mon['steps']} norms{calm}"
+                       f" (or gradcore.AutoClip(percentile=10))")
         elif s_clip > 0:
             infl = max([v for k, v in sev.items() if k in ("input_scale", "init_gain", "recurrent_weight")]
                        or [0.0])

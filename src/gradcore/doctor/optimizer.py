@@ -39,18 +39,19 @@ def trial_step(tr, x, y, loss_fn, lr, loss_before=None) -> dict:
         opt = optim.SGD(m, lr=lr)
     elif lr is not None:
         opt.lr = lr
-    w0 = m.arena.data.astype(np.float64)
-    names = list(m.parameters())
+    from ..clip import grad_stats
+
+    w0 = m.arena.data.copy()
     with np.errstate(all="ignore"):
         gnorm = float(opt.step())
-        dw = m.arena.data.astype(np.float64) - w0
-        per = {}
-        for k in names:
-            a, b = m.arena.offsets[k]
-            wn = _norm(w0[a:b])
-            per[k] = _norm(dw[a:b]) / wn if wn > 0 else math.nan
-        wn = _norm(w0)
-        ratio = _norm(dw) / wn if wn > 0 else math.nan
+        dw = m.arena.data - w0
+        vw = m.arena.views(w0)
+        names = list(vw)
+        ws = grad_stats(vw)       # one C call per dtype for all the norms
+        ds = grad_stats(m.arena.views(dw))
+        per = {k: (float(d) / float(w) if w > 0 else math.nan) for k, d, w in zip(names, ds.per_array, ws.per_array)}
+        wn = ws.norm
+        ratio = ds.norm / wn if wn > 0 else math.nan
         m.zero_grad()
         L1, _ = loss_fn(m.forward(x), y)
     fin = [kv for kv in per.items() if math.isfinite(kv[1])]

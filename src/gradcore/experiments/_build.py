@@ -53,6 +53,17 @@ def resolve_init(spec: Any) -> Callable:
     return factory(*args, **kwargs)
 
 
+def init_list(inits: Any, name: str = "inits") -> list:
+    """A list/tuple of initializer specs (a single string is refused: it
+    would be read as a list of one-letter names)."""
+    if isinstance(inits, (str, bytes)) or not isinstance(inits, (list, tuple)):
+        raise TypeError(f"{name}: expected a list of initializer specs, e.g. ['xavier', 'he'], "
+                        f"got {inits!r}" + (f" (write [{inits!r}] for one)" if isinstance(inits, str) else ""))
+    if not inits:
+        raise ValueError(f"{name}: expected at least one initializer spec, got an empty list")
+    return list(inits)
+
+
 def init_label(spec: Any) -> str:
     return spec if isinstance(spec, str) else getattr(spec, "name", None) or repr(spec)
 

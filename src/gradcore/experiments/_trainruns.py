@@ -74,7 +74,12 @@ def curve(label: str, result, steps: int, extra=None, seed: int = 0, heldout: fl
     nan_step = result.stop_step if result.stopped else None
     if diverged is None and nan_step is not None:
         diverged = nan_step
-    return RunCurve(label, losses, norms, diverged, nan_step, result.message, dict(extra or {}), int(seed),
+    extra = dict(extra or {})
+    if diverged is not None or getattr(result, "_doctor", None) is not None:
+        from ..doctor.section import run_diagnosis
+
+        extra["diagnosis"] = run_diagnosis(result)
+    return RunCurve(label, losses, norms, diverged, nan_step, result.message, extra, int(seed),
                     float(heldout), group)
 
 

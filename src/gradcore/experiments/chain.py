@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from .._contract import real_arg
 from ._common import ExperimentResult, new_figure, text_table
 from .theory import dphi, phi
 
@@ -122,8 +123,9 @@ def chain(w: float = 2.0, n_layers: int = 5, x: float = 1.0, activation: str = "
     >>> chain(2.0, 5).preact_grads.tolist()
     [16.0, 8.0, 4.0, 2.0, 1.0]
     """
-    w = float(w)
-    x = float(x)
+    w = real_arg(w, "w")
+    x = real_arg(x, "x")
+    bias = real_arg(bias, "bias")
     if isinstance(n_layers, bool) or not isinstance(n_layers, (int, np.integer)) or n_layers < 1:
         raise ValueError(f"n_layers: expected an integer >= 1, got {n_layers!r}")
     if engine not in ("auto", "dense", "scalar"):

@@ -27,7 +27,8 @@ from ._common import new_figure
 from ._trainruns import TrainingComparison, curve, heldout_loss, loss_panel, resolve_seeds, seed_legend
 from .claims import claim
 
-__all__ = ["ClipArm", "DEFAULT_ARMS", "clipping_study", "TRAINS_BELOW", "FAILS_ABOVE"]
+__all__ = ["ClipArm", "DEFAULT_ARMS", "ADAPTIVE_ARMS", "autoclip_arm", "agc_arm", "clipping_study", "TRAINS_BELOW",
+           "FAILS_ABOVE"]
 
 TRAINS_BELOW = 0.5  # an arm "trains" when its held-out loss is below this x the baseline in every seed
 FAILS_ABOVE = 0.8  # an unclipped run "stays at the baseline" when it ends above this x the baseline
@@ -71,6 +72,52 @@ class ClipArm:
 
 
 DEFAULT_ARMS = (ClipArm("no clipping"), ClipArm("clip norm 1", clip_norm=1.0))
+
+
+def autoclip_arm(percentile: float = 10, history=None, name=None, expect=None) -> ClipArm:
+    """An arm clipping at the ``percentile``-th percentile of the norms seen
+    so far (:class:`gradcore.AutoClip`, a fresh history per run)."""
+    from ..adaptive import AutoClip
+
+    AutoClip(percentile, history)  # validates now
+
+    def clipper(model):
+        ac = AutoClip(percentile, history)
+        return ac.clip_
+
+    return ClipArm(name or f"autoclip p{percentile:g}", clipper=clipper, expect=expect)
+
+
+def agc_arm(clipping: float = 0.01, eps: float = 1e-3, name=None, expect=None) -> ClipArm:
+    """An arm with unit-wise adaptive gradient clipping
+    (:func:`gradcore.adaptive_clip_`: each unit's gradient at most
+    ``clipping`` x its weight norm)."""
+    from ..adaptive import adaptive_clip_
+    from ..clip import global_norm
+
+    def clipper(model):
+        params, grads = model.parameters(), model.gradients()
+
+        def transform(grad):
+            norm = global_norm(grad)
+            adaptive_clip_(params, grads, clipping, eps)
+            return norm
+        return transform
+
+    return ClipArm(name or f"agc {clipping:g}", clipper=clipper, expect=expect)
+
+
+#: the adaptive arms, next to fixed clipping: AutoClip (Seetharaman et al.
+#: 2020) and unit-wise AGC (Brock et al. 2021); ``gradcore clip --adaptive``.
+#: Measured on the default setting (tanh RNN, radius 1.2, adding T = 30, SGD
+#: lr 0.1, 3000 steps, seeds 0-2): clip norm 1 held-out 0.033 / 0.047 / 0.052;
+#: autoclip p10 2.0e4 (diverged at step 194) / 0.171 / 36 -- its percentile is
+#: taken over a history that already holds the first exploding norms, so the
+#: threshold climbs with them; agc 0.01 0.127 / 0.157 / 0.147 (finite, but
+#: each update is at most 1% of a unit's weight norm: it does not get below
+#: half the 0.167 baseline in 3000 steps); agc 0.1 0.066 / 0.139 / 0.043.
+#: Their "trains" claims therefore do not hold there.
+ADAPTIVE_ARMS = (autoclip_arm(10), agc_arm(0.01))
 
 
 def _label_clip(c, clip_value):

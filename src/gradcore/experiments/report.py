@@ -53,8 +53,12 @@ def write_report(results: Union[Mapping[str, object], Sequence[object]], out_dir
     """Write ``results`` (a dict key -> result, or a list of results keyed by
     their ``name``) into ``out_dir`` (created if needed) and return a
     :class:`Report`. ``plots=False`` skips the PNGs even with matplotlib."""
+    if isinstance(results, (str, bytes)) or not isinstance(results, (Mapping, list, tuple)):
+        raise TypeError(f"results: expected a dict key -> result or a list of results, got "
+                        f"{type(results).__name__}")  # before out_dir is created
+    items = _items(results)
     writer = ReportWriter(out_dir, title, plots, extra)
-    for key, res in _items(results):
+    for key, res in items:
         writer.add(key, res)
     return writer.report
 
@@ -157,5 +161,8 @@ def _html(title, sections, can_plot, wanted, errors) -> str:
         parts.append(f"<pre>{e(table)}</pre>")
         links = " · ".join(f'<a href="{e(files[x])}">{x.upper()}</a>' for x in ("csv", "json", "txt") if x in files)
         parts.append(f"<p>Data: {links}</p>")
+    from ..doctor.section import doctor_html
+
+    parts.append(doctor_html({k: r for k, r, _, _ in sections}))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -8,11 +8,22 @@ backend; the scheduler address comes from ``scheduler=`` or the
 ``GRADCORE_DASK_SCHEDULER`` environment variable). Results come back in grid
 order; a run that raises is recorded with its error and traceback, never
 dropped.
+
+With ``out=DIR`` every run is written the moment it finishes (in completion
+order): one JSON line in ``DIR/runs.jsonl`` (index, params, metrics, error,
+traceback, seconds, worker pid; flushed and fsync-ed) plus
+``DIR/runs/<index>.json`` / ``.csv`` for results that can write themselves.
+``resume=True`` reads ``runs.jsonl`` (dropping a last line cut short by a
+kill) and runs only the points not in it (matched by their parameters).
+Ctrl-C (``KeyboardInterrupt``) stops the run: worker processes are killed,
+the finished runs are kept (on disk and in the returned result, whose
+``interrupted`` is True).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import numbers
 import os
@@ -40,6 +51,8 @@ class Run:
     error: Optional[str] = None
     traceback: Optional[str] = None
     seconds: float = 0.0
+    pid: Optional[int] = None
+    resumed: bool = False       # read back from runs.jsonl (value = its recorded metrics)
 
     @property
     def ok(self) -> bool:
@@ -94,8 +107,71 @@ def _call(fn: Callable, index: int, params: Dict[str, Any], kernel_backend: str 
         if isinstance(exc, KeyboardInterrupt):
             raise
         return Run(index, params, None, f"{type(exc).__name__}: {exc}", traceback.format_exc(),
-                   time.perf_counter() - t0)
-    return Run(index, params, value, None, None, time.perf_counter() - t0)
+                   time.perf_counter() - t0, os.getpid())
+    return Run(index, params, value, None, None, time.perf_counter() - t0, os.getpid())
+
+
+def _key(params) -> str:
+    return json.dumps(jsonable(params), sort_keys=True, default=repr)
+
+
+class _Stream:
+    """``DIR/runs.jsonl`` (+ per-run files), appended as runs finish."""
+
+    def __init__(self, out, resume: bool):
+        self.out = os.fspath(out)
+        os.makedirs(self.out, exist_ok=True)
+        self.path = os.path.join(self.out, "runs.jsonl")
+        self.done: Dict[str, Dict[str, Any]] = {}
+        if resume and os.path.exists(self.path):
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+            keep = data[:data.rfind(b"\n") + 1]     # a line cut short by a kill is dropped
+            for line in keep.decode("utf-8").splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    self.done[_key(rec["params"])] = rec
+            if len(keep) != len(data):
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(len(keep))
+        self.fh = open(self.path, "a" if resume else "w")
+
+    def resumed_run(self, index: int, params) -> Optional[Run]:
+        rec = self.done.get(_key(params))
+        if rec is None:
+            return None
+        return Run(index, params, rec.get("metrics") or None, rec.get("error"), rec.get("traceback"),
+                   float(rec.get("seconds", 0.0)), rec.get("pid"), resumed=True)
+
+    def write(self, run: Run) -> None:
+        files = {}
+        v = run.value
+        for ext in ("json", "csv"):
+            writer = getattr(v, f"to_{ext}", None)
+            if callable(writer) and not isinstance(v, Mapping):
+                os.makedirs(os.path.join(self.out, "runs"), exist_ok=True)
+                name = os.path.join("runs", f"{run.index:04d}.{ext}")
+                writer(os.path.join(self.out, name))
+                files[ext] = name
+        rec = {"index": run.index, "params": run.params, "metrics": run.metrics(), "error": run.error,
+               "traceback": run.traceback, "seconds": run.seconds, "pid": run.pid, "files": files}
+        self.fh.write(json.dumps(jsonable(rec), default=repr) + "\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _kill_loky_workers() -> None:
+    """Shut down joblib's reusable loky executor, killing its workers."""
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:
+        return
+    ex = getattr(reusable_executor, "_executor", None)
+    if ex is not None:
+        ex.shutdown(wait=True, kill_workers=True)
 
 
 class SweepResult:
@@ -104,6 +180,8 @@ class SweepResult:
     and ``to_dataframe()`` (pandas)."""
 
     name = "sweep"
+
+    interrupted = False     # Ctrl-C ended the sweep; ``runs`` holds the finished ones
 
     def __init__(self, runs: List[Run], backend: str, n_jobs: int, seconds: float):
         self.runs = sorted(runs, key=lambda r: r.index)
@@ -200,7 +278,7 @@ def _joblib():
 
 def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
           scheduler: Optional[str] = None, verbose: int = 0,
-          on_result: Optional[Callable[[Run], None]] = None) -> SweepResult:
+          on_result: Optional[Callable[[Run], None]] = None, out=None, resume: bool = False) -> SweepResult:
     """Call ``fn(**params)`` for every point of ``grid`` and return a
     :class:`SweepResult` in grid order.
 
@@ -216,7 +294,13 @@ def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
     call; ``use_backend`` is per thread, so workers would not see it).
     A run that raises is kept with ``error`` and ``traceback`` set.
     ``on_result``: called with each :class:`Run` as it finishes, in grid
-    order (e.g. to advance a progress bar).
+    order (in completion order with ``out``; e.g. to advance a progress bar).
+    ``out``: a directory; each run is written there as it finishes
+    (``runs.jsonl``, see the module docstring). ``resume=True``: skip the
+    points ``out/runs.jsonl`` already holds (their runs come back with
+    ``resumed=True`` and their recorded metrics as ``value``). Ctrl-C
+    returns the finished runs with ``interrupted=True``; with ``out`` they
+    are on disk too, and the workers are stopped.
 
     >>> sweep(lambda a, b: a * b, {"a": [1, 2], "b": [10]}, backend="sequential").values
     [10, 20]
@@ -236,51 +320,88 @@ def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
     from ..backend import get_backend
 
     kb = get_backend()
+    if resume and out is None:
+        raise ValueError("resume: needs out=DIR (where runs.jsonl is)")
+    stream = _Stream(out, resume) if out is not None else None
     t0 = time.perf_counter()
-    if backend == "sequential" or len(points) <= 1 and backend != "dask":
-        runs = []
-        for i, p in enumerate(points):
-            runs.append(_call(fn, i, p, kb))
-            if on_result is not None:
-                on_result(runs[-1])
-        return SweepResult(runs, "sequential" if backend == "sequential" else backend, 1,
-                           time.perf_counter() - t0)
-    joblib = _joblib()
-    tasks = [joblib.delayed(_call)(fn, i, p, kb) for i, p in enumerate(points)]
-    if backend == "dask":
-        runs = _run_dask(joblib, tasks, n_jobs, scheduler, verbose)
-    else:
-        jb = {"loky": "loky", "processes": "loky", "threads": "threading", "threading": "threading"}[backend]
-        if on_result is None:
-            runs = joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose)(tasks)
+    runs: List[Run] = []
+    todo = []
+    for i, p in enumerate(points):
+        old = stream.resumed_run(i, p) if stream is not None else None
+        if old is not None:
+            runs.append(old)
         else:
-            runs = []
-            for run in joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose, return_as="generator")(tasks):
-                runs.append(run)
-                on_result(run)
-    return SweepResult(list(runs), backend, n_jobs, time.perf_counter() - t0)
+            todo.append((i, p))
+
+    def finished(run):
+        if stream is not None:
+            stream.write(run)
+        runs.append(run)
+        if on_result is not None:
+            on_result(run)
+
+    interrupted = False
+    sequential = backend == "sequential" or len(todo) <= 1 and backend != "dask"
+    try:
+        if sequential:
+            for i, p in todo:
+                finished(_call(fn, i, p, kb))
+        elif todo:
+            joblib = _joblib()
+            tasks = [joblib.delayed(_call)(fn, i, p, kb) for i, p in todo]
+            if backend == "dask":
+                for run in _run_dask(joblib, tasks, n_jobs, scheduler, verbose):
+                    finished(run)
+            else:
+                jb = {"loky": "loky", "processes": "loky", "threads": "threading", "threading": "threading"}[backend]
+                order = "generator" if stream is None else "generator_unordered"
+                for run in joblib.Parallel(n_jobs=n_jobs, backend=jb, verbose=verbose, return_as=order)(tasks):
+                    finished(run)
+    except KeyboardInterrupt:
+        interrupted = True
+        if backend in ("loky", "processes"):
+            _kill_loky_workers()
+    finally:
+        if stream is not None:
+            stream.close()
+    res = SweepResult(runs, "sequential" if backend == "sequential" else backend, 1 if sequential else n_jobs,
+                      time.perf_counter() - t0)
+    res.interrupted = interrupted
+    return res
+
+
+def _active_client():
+    """The current ``dask.distributed`` client (``Client.current()``), or None."""
+    try:
+        from distributed import Client
+        return Client.current()
+    except (ImportError, ValueError):
+        return None
 
 
 def _run_dask(joblib, tasks, n_jobs, scheduler, verbose):
+    """Yield the runs from Dask. The client: a ``distributed.Client`` passed
+    as ``scheduler``; else the active client (Dask's convention: the one made
+    last, or entered with ``as_current``); else one connected to the address
+    in ``scheduler`` or ``GRADCORE_DASK_SCHEDULER`` (closed afterwards)."""
     try:
         from dask.distributed import Client
     except ImportError:
         raise ImportError('backend="dask" needs dask.distributed: pip install "gradcore[dask]"') from None
     own = False
-    if scheduler is None:
-        scheduler = os.environ.get(SCHEDULER_ENV) or None
-    if scheduler is None:
-        raise ValueError(f'backend="dask" needs a scheduler address: pass scheduler="tcp://host:8786" '
-                         f"or set the {SCHEDULER_ENV} environment variable")
-    if isinstance(scheduler, str):
+    client = scheduler if scheduler is not None and not isinstance(scheduler, str) else _active_client()
+    if client is None:
+        if scheduler is None:
+            scheduler = os.environ.get(SCHEDULER_ENV) or None
+        if scheduler is None:
+            raise ValueError(f'backend="dask" needs a scheduler address or an active distributed.Client: pass '
+                             f'scheduler="tcp://host:8786" or set the {SCHEDULER_ENV} environment variable')
         client = Client(scheduler, set_as_default=False)
         own = True
-    else:
-        client = scheduler
     try:
         with client.as_current():
             with joblib.parallel_config(backend="dask", n_jobs=n_jobs, verbose=verbose):
-                return joblib.Parallel()(tasks)
+                yield from joblib.Parallel(return_as="generator")(tasks)
     finally:
         if own:
             client.close()

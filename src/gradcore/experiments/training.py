@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ._build import init_label, resolve_init, seeds
+from .._contract import int_arg
+from ._build import init_label, init_list, resolve_init, seeds
 from ._trainruns import DIVERGE_FACTOR, RunCurve, TrainingComparison, curve as _curve, epochs as _epochs
 from .clipping import ClipArm, DEFAULT_ARMS, clipping_study
 
@@ -91,6 +92,8 @@ def initialization_study(depth: int = 20, width: int = 64, activation: str = "re
     from ..losses import mse
     from ..nn import MLP
 
+    inits = init_list(inits)
+    depth = int_arg(depth, "depth", lo=1)
     s = seeds(seed, 3)
     rng = np.random.default_rng(s[0])
     features = 16
