@@ -28,6 +28,32 @@ gradcore's fused ones).
 The machine these were measured on is shared: read ratios from one
 interleaved run (``report.py`` interleaves the implementations), not the
 milliseconds.
+
+Measured (``taskset -c 1 python benchmarks/report.py --group torch --budget 3``,
+three runs on the 2-core machine loaded by other work, load average ~8-10;
+ratio = other / gradcore, so torch 1.5x = gradcore 1.5x faster, native 0.9x =
+the torch module 10% slower than the native layer):
+
+=================================== ========== ================ ===============
+workload                            vs torch   vs native        target
+=================================== ========== ================ ===============
+lstm-adding-T200-B32-H128-adam      1.4-1.6x   0.83-0.93x       1.6x / 0.91x
+rnn-adding-T100-B20-H128-sgd        2.5-2.7x   0.79-0.85x       3x / 0.91x
+gru-adding-T500-B16-H64-adam        5.9-7.6x   0.60-0.86x       6x / 0.91x
+lstm2bi-adding-T200-B32-H128-adam   1.3-1.5x   (no native)      1.5x
+stepnorms-lstm-T200-B32-H128-adam   2.3x (vs LSTMCell + retain_grad)  2.5x
+layer-lstm-T200-B32-H128            --         0.93-0.98x
+layer-rnn-T100-B20-H128             --         0.73-0.90x
+layer-gru-T500-B16-H64              --         0.90-0.93x
+=================================== ========== ================ ===============
+
+The spread between runs is as large as the differences looked for. Profile of
+the torch module's RNN layer (cProfile): ~1 ms of the step is Python and
+autograd around the two kernel calls; allocating fresh output buffers per
+call (torch or NumPy) measured the same as reusing them. The ``native`` full
+steps also use gradcore's fused clip + optimizer where the torch steps use
+torch's. The 2-layer bidirectional LSTM stacks layers and directions in Python
+(flips and ``torch.cat`` copies) while torch runs oneDNN's fused LSTM.
 """
 
 from __future__ import annotations

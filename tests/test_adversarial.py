@@ -640,3 +640,12 @@ def test_cli_huge_size_is_one_line(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err and "out of memory" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_numpy_scalars_in_experiment_helpers():
+    from gradcore.experiments._build import resolve_init
+
+    w = resolve_init(np.float32(0.5))((2, 2), 0, "float64")
+    assert np.all(w == 0.5)
+    with pytest.raises(TypeError, match="init: expected a name"):
+        resolve_init(np.bool_(True))

@@ -101,13 +101,16 @@ def test_chain_bptt_and_report(tmp_path, capsys):
 
 
 def test_training_commands_small(capsys):
-    assert main(["clip", "--T", "10", "--steps", "5", "--hidden", "8", "--clip-norms", "none", "1"]) == 0
+    assert main(["clip", "--T", "10", "--steps", "5", "--hidden", "8", "--clip-norms", "none", "1",
+                 "--seeds", "2"]) == 0
     out = capsys.readouterr().out
-    assert "no clipping" in out and "clip norm 1" in out
-    assert main(["normalize", "--samples", "64", "--features", "8", "--hidden", "8", "--steps", "5"]) == 0
-    assert "raw 0-255" in capsys.readouterr().out
+    assert "no clipping" in out and "clip norm 1" in out and "verdict:" in out and "seeds [0, 1]" in out
+    assert main(["normalize", "--samples", "64", "--features", "8", "--hidden", "8", "--steps", "5", "--depth", "3",
+                 "--width", "4", "--arch-steps", "5", "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "raw 0-255" in out and "LayerNorm" in out and "verdict:" in out
     assert main(["init", "--depth", "3", "--width", "8", "--steps", "5", "--samples", "64",
-                 "--inits", "he", "normal(0.5)"]) == 0
+                 "--inits", "he", "normal(0.5)", "--seeds", "1"]) == 0
     assert "normal(0.5)" in capsys.readouterr().out
     assert main(["depth", "--depth", "4", "--width", "64", "--batch", "4", "--init", "he",
                  "--activation", "relu"]) == 0

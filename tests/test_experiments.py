@@ -162,22 +162,6 @@ def test_bptt_sweep_table_and_bad_input():
 
 
 # -------------------------------------------------------------- training
-def test_normalization_study_raw_explodes_scaled_learns():
-    r = ex.normalization_study(n_samples=256, features=32, hidden=(32, 32), steps=60)
-    raw, scaled = r["raw 0-255"], r["min-max scaled"]
-    assert raw.diverged_step is not None
-    assert scaled.diverged_step is None and scaled.final_loss < r.baseline
-
-
-def test_initialization_study_records_layer_gradients():
-    r = ex.initialization_study(depth=10, width=32, steps=20, n_samples=128)
-    he, xa = r["he"], r["xavier"]
-    assert len(he.extra["layer_grad_norms"]) == 10
-    # He keeps the first/last gradient ratio nearer 1 than Xavier (relu)
-    assert abs(math.log(he.extra["first_last_ratio"])) < abs(math.log(xa.extra["first_last_ratio"]))
-    assert len(he.losses) == 20
-
-
 # ---------------------------------------------------------------- results
 def test_results_write_csv_json_and_plot(tmp_path):
     pytest.importorskip("matplotlib")

@@ -174,3 +174,32 @@ def test_dask_uses_the_active_client_first(monkeypatch):
             res = sweep(worker_address, {"a": [1, 2]}, backend="dask", scheduler="tcp://127.0.0.1:1")
             workers = set(cluster.scheduler_info["workers"])
         assert not res.errors and {r.value for r in res} <= workers
+
+
+def train_until_ctrl_c(a):
+    import signal as _signal
+
+    import numpy as np
+
+    import gradcore
+    from gradcore import losses, nn
+
+    m = nn.MLP([2, 4, 1], seed=a)
+    calls = [0]
+
+    def loss(pred, y):
+        calls[0] += 1
+        if a == 2 and calls[0] == 3:
+            _signal.raise_signal(_signal.SIGINT)
+        return losses.mse(pred, y)
+
+    rng = np.random.default_rng(a)
+    data = [(rng.normal(size=(8, 2)).astype(np.float32), rng.normal(size=(8, 1)).astype(np.float32))
+            for _ in range(10)]
+    return {"steps": gradcore.train(m, data, loss=loss, progress=False).steps}
+
+
+def test_ctrl_c_taken_by_train_stops_a_sequential_sweep(tmp_path):
+    res = sweep(train_until_ctrl_c, {"a": [1, 2, 3]}, backend="sequential", out=tmp_path)
+    assert res.interrupted and [r.params["a"] for r in res] == [1]      # the partial run is not kept
+    assert [r["params"]["a"] for r in _lines(tmp_path / "runs.jsonl")] == [1]

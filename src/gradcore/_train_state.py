@@ -92,6 +92,11 @@ class Snapshot:
             self.opt.load_state_dict(self.opt_state)
 
 
+#: Ctrl-Cs absorbed by a training loop in this process (a caller running
+#: several trainings, e.g. a sequential sweep, checks it to stop too)
+ABSORBED = [0]
+
+
 class Interrupts:
     """SIGINT handling for the loop (main thread only; elsewhere a no-op)."""
 
@@ -103,6 +108,8 @@ class Interrupts:
 
     def _handler(self, signum, frame):
         if self.critical or not self.requested:
+            if not self.requested:
+                ABSORBED[0] += 1
             self.requested = True
             return
         raise KeyboardInterrupt

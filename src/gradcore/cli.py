@@ -169,24 +169,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seeds(p)
     _add_common(p, dtype="float32")
 
-    p = add("normalize", "raw 0-255 inputs against min-max scaled inputs, same net and seed")
-    p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
+    p = add("normalize", "a deep net plain / LayerNorm / BatchNorm / residual, and raw 0-255 vs scaled inputs")
+    p.add_argument("--samples", type=_positive_int, default=1024, help="training samples")
     p.add_argument("--features", type=_positive_int, default=64, help="pixels per sample")
-    p.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64], help="hidden layer sizes")
-    p.add_argument("--steps", type=_positive_int, default=200, help="training steps")
-    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate")
+    p.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64],
+                   help="hidden layer sizes of the input-scaling MLP")
+    p.add_argument("--steps", type=_positive_int, default=200, help="training steps of the input-scaling runs")
+    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate of the input-scaling runs")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    p.add_argument("--depth", type=_positive_int, default=20, help="hidden layers of the deep net")
+    p.add_argument("--width", type=_positive_int, default=32, help="width of the deep net")
+    p.add_argument("--arch-steps", type=_positive_int, default=400, help="training steps of the deep-net runs")
+    p.add_argument("--arch-lr", type=_positive, default=0.1, help="SGD learning rate of the deep-net runs")
+    _add_seeds(p)
     _add_common(p, dtype="float32")
 
-    p = add("init", "Xavier vs He vs a constant weight on a deep net")
-    p.add_argument("--depth", type=_positive_int, default=20, help="hidden layers")
-    p.add_argument("--width", type=_positive_int, default=64, help="layer width")
+    p = add("init", "Xavier vs He on a deep ReLU net (or any initializers)")
+    p.add_argument("--depth", type=_positive_int, default=30, help="hidden layers")
+    p.add_argument("--width", type=_positive_int, default=32, help="layer width")
     p.add_argument("--activation", choices=ACTS, default="relu", help="activation")
-    p.add_argument("--inits", nargs="+", default=["xavier", "he", "constant(0.02)"], help="initializers")
-    p.add_argument("--steps", type=_positive_int, default=300, help="training steps")
-    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate")
-    p.add_argument("--samples", type=_positive_int, default=512, help="number of samples")
+    p.add_argument("--inits", nargs="+", default=["xavier", "he"], help="initializers, e.g. xavier he 'constant(0.02)'")
+    p.add_argument("--steps", type=_positive_int, default=1500, help="training steps")
+    p.add_argument("--lr", type=_positive, default=0.02, help="SGD learning rate")
+    p.add_argument("--samples", type=_positive_int, default=None,
+                   help="a fixed training set of this many samples (default: fresh samples every step)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size")
+    _add_seeds(p)
     _add_common(p, dtype="float32")
 
     from .experiments.reproduce import PAPERS
@@ -335,7 +343,8 @@ def cmd_normalize(args) -> int:
     from .experiments.training import normalization_study
 
     _emit(normalization_study(args.samples, args.features, args.hidden, args.steps, args.lr, args.batch_size,
-                              args.seed, args.dtype), args, "normalization")
+                              args.seed, args.dtype, depth=args.depth, width=args.width, arch_steps=args.arch_steps,
+                              arch_lr=args.arch_lr, seeds=args.seeds), args, "normalization")
     return 0
 
 
@@ -343,7 +352,8 @@ def cmd_init(args) -> int:
     from .experiments.training import initialization_study
 
     _emit(initialization_study(args.depth, args.width, args.activation, args.inits, args.steps, args.lr,
-                               args.samples, args.batch_size, args.seed, args.dtype), args, "initialization")
+                               args.samples, args.batch_size, args.seed, args.dtype, seeds=args.seeds),
+          args, "initialization")
     return 0
 
 
@@ -358,9 +368,11 @@ def demo_plan(quick: bool, seed: int = 0):
              lambda: ex.depth_sweep(20, 128, ("normal(1.0)", "xavier", "he"), ("relu", "tanh"), 16, seed)),
             ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 1.0, 1.01, 1.1), (50, 100), 16, seed=seed)),
             ("clipping", "clipping study", lambda: ex.clipping_study("adding", 10, 1200, seed=seed)),
-            ("normalization", "input scaling study", lambda: ex.normalization_study(256, 32, (32, 32), 60, seed=seed)),
+            ("normalization", "normalization study",
+             lambda: ex.normalization_study(512, 32, (32, 32), 100, seed=seed, depth=12, width=16, arch_steps=200,
+                                            heldout=256)),
             ("initialization", "initialization study",
-             lambda: ex.initialization_study(10, 32, steps=60, n_samples=256, seed=seed)),
+             lambda: ex.initialization_study(30, 32, steps=600, seed=seed, heldout=256)),
         ]
     return [
         ("chain", "1x1 chains", lambda: ex.chain_table()),
@@ -369,7 +381,7 @@ def demo_plan(quick: bool, seed: int = 0):
         ("bptt", "BPTT profiles", lambda: ex.bptt_sweep("rnn", (0.9, 0.99, 1.0, 1.01, 1.1), (50, 100, 200), 32,
                                                          seed=seed)),
         ("clipping", "clipping study", lambda: ex.clipping_study(seed=seed)),
-        ("normalization", "input scaling study", lambda: ex.normalization_study(seed=seed)),
+        ("normalization", "normalization study", lambda: ex.normalization_study(seed=seed)),
         ("initialization", "initialization study", lambda: ex.initialization_study(seed=seed)),
     ]
 

@@ -27,6 +27,7 @@ vocabulary :data:`CAUSES`.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 
 import numpy as np
@@ -106,7 +107,7 @@ def diagnose(model, x, y, loss="mse", lr=None, optimizer=None, monitor=None, cli
         raise TypeError(f"model: expected a gradcore.nn.Module with a parameter arena, got {type(model).__name__}")
     if optimizer is not None and getattr(optimizer, "model", None) is not model:
         raise ValueError("optimizer: it was built on a different model")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0
                            or not math.isfinite(lr)):
         raise ValueError(f"lr: expected a finite number > 0 or None, got {lr!r}")
     loss_fn = _loss_fn(loss)

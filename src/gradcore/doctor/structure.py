@@ -3,6 +3,8 @@ layers, depth (Dense layers on the longest path), and the clipping in use."""
 
 from __future__ import annotations
 
+import numbers
+
 from ..nn import BatchNorm1d, Dense, LayerNorm, Residual
 
 
@@ -19,7 +21,7 @@ def measure_structure(model, clipping=None) -> dict:
             rec.append(name)
     if clipping is None:
         clip = None
-    elif isinstance(clipping, (int, float)):
+    elif isinstance(clipping, numbers.Real) and not isinstance(clipping, bool):
         clip = f"global norm {float(clipping):g}"
     else:
         clip = repr(clipping)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import ast
 import re
 from typing import Any, Callable, List, Tuple
@@ -26,7 +28,7 @@ def resolve_init(spec: Any) -> Callable:
     ``"normal(1.0)"``, ``"constant(0.05)"``, ``"orthogonal(gain=1.0)"``."""
     from .. import init as ginit
 
-    if callable(spec) or isinstance(spec, (int, float)) and not isinstance(spec, bool):
+    if callable(spec) or isinstance(spec, numbers.Real) and not isinstance(spec, (bool, np.bool_)):
         return ginit.get(spec)
     if not isinstance(spec, str):
         raise TypeError(f"init: expected a name, a call string like 'normal(1.0)', a number or a callable, "

@@ -16,6 +16,7 @@ Each arm's claim is computed from its runs.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Union
 
@@ -132,7 +133,7 @@ def _label_clip(c, clip_value):
 def arms_from(clip_norms, clip_value=None) -> List[ClipArm]:
     """Arms for a list of clip norms (None = no clipping), each also
     clamping at ``clip_value`` when given."""
-    if isinstance(clip_norms, (int, float)) or clip_norms is None:
+    if isinstance(clip_norms, numbers.Real) or clip_norms is None:
         clip_norms = [clip_norms]
     return [ClipArm(_label_clip(c, clip_value), c, clip_value) for c in clip_norms]
 
@@ -196,7 +197,7 @@ def clipping_study(task: str = "adding", T: int = 30, steps: int = 3000, clip_no
         raise ValueError(f"arms: the names must differ, got {names}")
     for a in arms:
         a.expected  # noqa: B018 - validates expect
-    if isinstance(eval_size, bool) or not isinstance(eval_size, int) or eval_size < 1:
+    if isinstance(eval_size, bool) or not isinstance(eval_size, numbers.Integral) or eval_size < 1:
         raise ValueError(f"eval_size: expected an integer >= 1, got {eval_size!r}")
     seed_list = resolve_seeds(seeds, seed)
     dt = np.dtype(dtype)

@@ -344,8 +344,16 @@ def sweep(fn: Callable, grid, n_jobs: int = -1, backend: Optional[str] = None,
     sequential = backend == "sequential" or len(todo) <= 1 and backend != "dask"
     try:
         if sequential:
+            from .._train_state import ABSORBED
+
             for i, p in todo:
-                finished(_call(fn, i, p, kb))
+                seen = ABSORBED[0]
+                run = _call(fn, i, p, kb)
+                if ABSORBED[0] != seen:
+                    # Ctrl-C was taken by a gradcore.train inside the run (which
+                    # returned early): the run is partial, and the sweep stops
+                    raise KeyboardInterrupt
+                finished(run)
         elif todo:
             joblib = _joblib()
             tasks = [joblib.delayed(_call)(fn, i, p, kb) for i, p in todo]

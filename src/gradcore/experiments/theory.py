@@ -26,6 +26,7 @@ composite 8-point Gauss-Legendre rule: panels of width 1/2 (a panel edge at
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
@@ -216,9 +217,9 @@ def fixed_point(sigma_w2: float, sigma_b2: float, activation: str, q0: float = 1
     """
     import warnings
 
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter: expected an integer >= 1, got {max_iter!r}")
-    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+    if not (isinstance(tol, numbers.Real) and not isinstance(tol, bool) and 0 < tol < 1):
         raise ValueError(f"tol: expected a number in (0, 1), got {tol!r}")
     fp = _solve_fixed_point(float(sigma_w2), float(sigma_b2), activation, q0, float(tol), max_iter, n)
     if not fp.converged:

@@ -19,6 +19,8 @@ cores), and the functions
 
 from __future__ import annotations
 
+import numbers
+
 import json
 import os
 import sys
@@ -118,7 +120,8 @@ def resolve_seeds(seeds, default: int) -> List[int]:
         return list(range(default))
     if isinstance(seeds, bool):
         raise TypeError(f"seeds: expected None, an int >= 1 or a list of ints, got {seeds!r}")
-    if isinstance(seeds, int):
+    if isinstance(seeds, numbers.Integral):
+        seeds = int(seeds)
         if seeds < 1:
             raise ValueError(f"seeds: expected an integer >= 1 (the number of seeds), got {seeds}")
         return list(range(seeds))
@@ -176,7 +179,7 @@ def run_paper(paper, budget: str = "quick", seeds=None, n_jobs: Optional[int] = 
         raise ValueError(f"{paper.NAME}: unknown setting {unknown[0]!r}; valid: {', '.join(sorted(params))}")
     params.update(overrides)
     seed_list = resolve_seeds(seeds, default_seeds)
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0):
         raise ValueError(f"n_jobs: expected None (all cores) or a non-zero integer, got {n_jobs!r}")
     units = paper.units(params, seed_list)
     jobs = -1 if n_jobs is None else n_jobs
