@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from typing import List
 
-from .diagnosis import Cause, score_of
+from .diagnosis import THRESHOLD, Cause, score_of
 from .inputs import input_severity
 from .layers import INIT_NAMES, critical_sigma_w2, depth_gains
 
@@ -216,8 +216,8 @@ def rank(m: dict, lr_known: bool) -> List[Cause]:
                 fix = (f"clip the global norm at {_fmt(mon['median'])}, the median of the {mon['steps']} norms{calm}"
                        f" (or gradcore.AutoClip(percentile=10))")
         elif s_clip > 0:
-            infl = max([v for k, v in sev.items() if k in ("input_scale", "init_gain", "recurrent_weight")]
-                       or [0.0])
+            infl = max([v for k, v in sev.items() if k in ("input_scale", "init_gain", "recurrent_weight")
+                        and score_of(v) >= THRESHOLD] or [0.0])
             ev += f"; the gradient norm here is {_fmt(m['grad_norm'])}"
             if infl > 0:
                 fix = (f"clip the global gradient norm at about {_fmt(m['grad_norm'] / 10 ** infl)} (the norm "
