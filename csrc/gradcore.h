@@ -21,7 +21,8 @@ enum {
     GC_ERR_ARG = 1,        /* a size or option is out of range */
     GC_ERR_NOMEM = 2,      /* a scratch allocation failed */
     GC_ERR_NONFINITE = 3,  /* a NaN/Inf was found where the caller asked to stop */
-    GC_ERR_BLAS = 4        /* the BLAS table is missing or a size exceeds BLAS int */
+    GC_ERR_BLAS = 4,       /* the BLAS table is missing or a size exceeds BLAS int */
+    GC_ERR_INTERRUPTED = 5 /* the installed interrupt check fired (see gc_interrupt_set) */
 };
 
 /* ---- SIMD dispatch (dispatch.c) ------------------------------------------
@@ -207,6 +208,15 @@ int gc_adam_step_f64(double *param, const double *grad, double *m, double *v, in
                      double weight_decay, int decoupled, double grad_scale);
 
 
+
+/* ---- Interrupts (interrupt.c) ---------------------------------------------
+ * Long kernels (the recurrent forward and BPTT loops) call gc_interrupt_poll()
+ * every few milliseconds of work; it returns the installed check's answer (0
+ * when none is installed). A nonzero answer ends the kernel with
+ * GC_ERR_INTERRUPTED (what it had written is then unspecified; see each
+ * kernel). The check may be called from any thread the kernel runs in. */
+void gc_interrupt_set(int (*check)(void));
+int gc_interrupt_poll(void);
 
 /* ---- Recurrent networks: RNN, LSTM, GRU forward and BPTT (rnn.c, lstm.c, gru.c) */
 /* Time-major: x (T, B, I), states (T, B, H); weights and gate order as

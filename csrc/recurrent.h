@@ -15,6 +15,8 @@
  *   each step's gradient rows taken inside the backward loop.
  * - gc_rec_weight_grads / gc_rec_dw_hh / gc_rec_dx / gc_rec_grad_chunk:
  *   dW_ih, dW_hh and dx over the rows of a chunk of finished steps.
+ * - gc_rec_forward / gc_rec_backward: the forward and BPTT loops of every
+ *   cell (the driver), with gc_rec_check_dims and interrupt polling.
  */
 #ifndef GC_RECURRENT_H
 #define GC_RECURRENT_H
@@ -382,5 +384,184 @@ static inline int64_t gc_rec_grad_chunk(int64_t B, int64_t lda, int64_t n_hh, in
  * [0, k), [k, 2k), ...; no gradient crosses from step t to t-1 when t is a
  * window start (t % k == 0, t > 0). k == 0: full BPTT. */
 static inline int gc_rec_cut(int64_t t, int64_t k) { return k > 0 && t > 0 && t % k == 0; }
+
+/* ---- the recurrent driver ---------------------------------------------------
+ * The forward loop and the BPTT loop of every recurrent kernel, written once.
+ * Each cell file (rnn.c, lstm.c, gru.c) supplies only its cell maths and gate
+ * layout as static step functions; the drivers are always inlined and their
+ * step arguments are constants at each call, so the compiler inlines the
+ * cells into the loops (-O3) and the result is the code of a hand-written
+ * loop per cell. Both drivers poll for an interrupt (gc_interrupt_poll, about
+ * every 2^24 multiply-adds) and return GC_ERR_INTERRUPTED when it fires. */
+#if defined(__GNUC__)
+#define GC_REC_DRIVER static inline __attribute__((always_inline))
+#else
+#define GC_REC_DRIVER static inline
+#endif
+
+/* Sizes every recurrent kernel accepts. */
+static inline int gc_rec_check_dims(int64_t T, int64_t B, int64_t I, int64_t H) {
+    return T >= 1 && B >= 1 && I >= 1 && H >= 1;
+}
+
+/* Interrupt polling: work (multiply-adds) is counted per step and the
+ * installed check (see gc_interrupt_set) is asked each time 2^24 of it has
+ * passed (a few ms of compute), so a short call never asks at all. */
+#define GC_REC_POLL_WORK ((int64_t)1 << 24)
+static inline int gc_rec_poll(int64_t *budget, int64_t work) {
+    *budget -= work;
+    if (*budget > 0) return 0;
+    *budget = GC_REC_POLL_WORK;
+    return gc_interrupt_poll();
+}
+
+/* Forward step of a cell: step t's B cache rows y (ld columns, the input
+ * projection and, when the driver's rec is NULL, the recurrent product
+ * already added), hprev = h_{t-1} (NULL: zero initial state), rec = the
+ * step's recurrent product (B, GH) when the driver was given a scratch.
+ * Writes the step's states; returns nonzero when one is non-finite. */
+typedef int (*gc_rec_fwd_step)(void *cell, int64_t t, real *y, const real *hprev,
+                               const real *rec);
+
+/* The forward loop. cache (T, B, ld): the input projection x W_ih^T goes
+ * into its columns [0, GH), one product per chunk of steps just ahead of the
+ * loop; out (T, B, H): the states h_t (written by the step); rec NULL: the
+ * recurrent product h_{t-1} W_hh^T is added into the cache rows (beta = 1),
+ * else it is written into rec (B, GH) (zeros without h_{t-1}). Malloc:
+ * W_hh^T and W_ih^T. */
+GC_REC_DRIVER int gc_rec_forward(gc_rec_fwd_step step, void *cell, real *cache, int64_t ld,
+                                 real *rec, const real *out, const real *x, const real *h0,
+                                 const real *w_ih, const real *w_hh, int64_t T, int64_t B,
+                                 int64_t I, int64_t H, int64_t GH, int stop_on_nonfinite,
+                                 int64_t *first_nonfinite) {
+    const int64_t BH = B * H;
+    const int small = gc_rec_use_small(B, GH, H);
+    real *wiht;
+    real *wt = gc_rec_make_wts(w_hh, w_ih, GH, H, I, &wiht);
+    if (!wt) return GC_ERR_NOMEM;
+    const int64_t tc = gc_rec_proj_chunk(B, ld), work = B * GH * (H + I) + 1;
+    int64_t budget = GC_REC_POLL_WORK;
+    int st = GC_OK;
+    for (int64_t t = 0; t < T; t++) {
+        if (t % tc == 0) st = gc_rec_in_proj(cache, ld, x, wiht, t, T, tc, B, GH, I);
+        if (st != GC_OK) break;
+        real *y = cache + t * B * ld;
+        const real *hprev = t ? out + (t - 1) * BH : h0;
+        if (hprev)
+            st = rec ? gc_rec_recur_fwd(rec, GH, hprev, wt, small, B, GH, H, (real)0)
+                     : gc_rec_recur_fwd(y, ld, hprev, wt, small, B, GH, H, (real)1);
+        else if (rec)
+            memset(rec, 0, sizeof(real) * (size_t)(B * GH));
+        if (st != GC_OK) break;
+        if (step(cell, t, y, hprev, rec) && *first_nonfinite < 0) {
+            *first_nonfinite = t;
+            if (stop_on_nonfinite) break;
+        }
+        if (gc_rec_poll(&budget, work)) {
+            st = GC_ERR_INTERRUPTED;
+            break;
+        }
+    }
+    free(wt);
+    return st;
+}
+
+/* 1 when a backward pass ended early at a non-finite step (then it wrote no
+ * gradient, and the caller adds no bias sums either). */
+static inline int gc_rec_stopped(int stop_on_nonfinite, int64_t first_nonfinite) {
+    return stop_on_nonfinite && first_nonfinite >= 0;
+}
+
+/* Backward step of a cell: dh = dL/dh_t (B, H) in; writes step t's gradient
+ * rows (the driver's grad at t: the pre-activation gradients), and
+ * carry_h / carry_c as the cell needs (carry_c: dL/dc carried to c_{t-1}
+ * when the driver has a cell state; the GRU's direct path dh * z goes into
+ * carry_h, which the recurrent product then accumulates onto). Returns
+ * nonzero when a gradient the cell formed is non-finite. */
+typedef int (*gc_rec_bwd_step)(void *cell, int64_t t, const real *dh, real *carry_h,
+                               real *carry_c);
+/* dW_ih, dW_hh (+=) and dx of steps [t0, t0 + n), from the gradient rows. */
+typedef int (*gc_rec_grad_fn)(void *cell, int64_t t0, int64_t n);
+
+/* The BPTT loop. grad (T, B, ld): the gradient rows the step writes (and
+ * the bias sums read: bacc[j] += columns j < nb, float64, when bacc);
+ * the carry to h_{t-1} is carry_h = beta * carry_h + R W_hh with R the step's
+ * gradient rows (rsrc NULL, row stride ld) or rsrc (B, GH). has_c: a cell
+ * state carry, started from d_cT, cut with the windows, ending in dc0.
+ * n_hh: rows of dW_hh a chunk touches (sets the chunk length). Norms, the
+ * first non-finite step and stop_on_nonfinite as in gc_rnn_backward; on a
+ * stop, extra_norms (e.g. the LSTM cell norms) of earlier steps are NaN too. */
+GC_REC_DRIVER int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, void *cell,
+                                  const real *grad, int64_t ld, const real *rsrc, real beta,
+                                  int has_c, double *bacc, int64_t nb, int64_t n_hh,
+                                  real *dh0, real *dc0, double *step_norms, double *extra_norms,
+                                  const real *d_out, const real *d_hT, const real *d_cT,
+                                  const real *w_hh, int64_t T, int64_t B, int64_t I, int64_t H,
+                                  int64_t GH, int64_t truncate, int stop_on_nonfinite,
+                                  int64_t *first_nonfinite) {
+    const int64_t BH = B * H;
+    real *scratch = malloc(sizeof(real) * (size_t)((has_c ? 3 : 2) * BH));
+    if (!scratch) return GC_ERR_NOMEM;
+    real *dh = scratch, *carry_h = scratch + BH, *carry_c = has_c ? scratch + 2 * BH : NULL;
+    if (d_hT)
+        memcpy(carry_h, d_hT, sizeof(real) * (size_t)BH);
+    else
+        memset(carry_h, 0, sizeof(real) * (size_t)BH);
+    if (carry_c && d_cT)
+        memcpy(carry_c, d_cT, sizeof(real) * (size_t)BH);
+    else if (carry_c)
+        memset(carry_c, 0, sizeof(real) * (size_t)BH);
+    const int small = gc_rec_use_small(B, GH, H);
+    const int64_t tcb = gc_rec_grad_chunk(B, ld, n_hh, H, stop_on_nonfinite);
+    const int64_t work = 2 * B * GH * (H + I) + 1;
+    int64_t budget = GC_REC_POLL_WORK;
+    int st = GC_OK;
+
+    for (int64_t t = T - 1; t >= 0; t--) {
+        const real *g = grad + t * B * ld;
+        int bad = 0;
+        double nrm = gc_rec_combine(dh, d_out ? d_out + t * BH : NULL, carry_h, NULL, BH, &bad);
+        if (step_norms) step_norms[t] = nrm;
+        bad |= step(cell, t, dh, carry_h, carry_c);
+        if (bacc) gc_rec_rowsum_acc(bacc, g, B, ld, nb);
+        if (bad && *first_nonfinite < 0) {
+            *first_nonfinite = t;
+            if (stop_on_nonfinite) {
+                for (int64_t s = 0; s < t; s++) {
+                    if (step_norms) step_norms[s] = NAN;
+                    if (extra_norms) extra_norms[s] = NAN;
+                }
+                free(scratch);
+                return GC_OK;
+            }
+        }
+        const real *r = rsrc ? rsrc : g;
+        const int64_t rld = rsrc ? GH : ld;
+        if (t > 0 && !gc_rec_cut(t, truncate)) {
+            st = gc_rec_recur_bwd(carry_h, r, rld, w_hh, small, B, GH, H, beta);
+        } else if (t > 0) {
+            memset(carry_h, 0, sizeof(real) * (size_t)BH);
+            if (carry_c) memset(carry_c, 0, sizeof(real) * (size_t)BH);
+        } else {
+            if (dh0) {
+                st = gc_rec_recur_bwd(carry_h, r, rld, w_hh, small, B, GH, H, beta);
+                memcpy(dh0, carry_h, sizeof(real) * (size_t)BH);
+            }
+            if (dc0) memcpy(dc0, carry_c, sizeof(real) * (size_t)BH);
+        }
+        if (st != GC_OK) break;
+        if (tcb && t % tcb == 0) {
+            st = grads(cell, t, T - t < tcb ? T - t : tcb);
+            if (st != GC_OK) break;
+        }
+        if (gc_rec_poll(&budget, work)) {
+            st = GC_ERR_INTERRUPTED;
+            break;
+        }
+    }
+    free(scratch);
+    if (st == GC_OK && !tcb) st = grads(cell, 0, T);
+    return st;
+}
 
 #endif /* GC_RECURRENT_H */

@@ -399,3 +399,28 @@ def test_cell_activation_c_matches_reference(which, dtype, tol):
             K.recurrent_activation(yc, x, "relu")
         with pytest.raises(ValueError, match="y"):
             K.recurrent_activation(yc[:5], x, which)
+
+
+# ------------------------------------------------------------ overlaps
+@pytest.mark.parametrize("K", IMPLS)
+def test_outputs_overlapping_other_arguments_are_refused(K):
+    c = make_case("lstm", 6, 2, 3, 4, seed=30)
+    T, B, H = 6, 2, 4
+    big = np.zeros((3, T, B, H))
+    gates = np.zeros((T, B, 4 * H))
+    before = c["w_ih"].copy()
+    # out and cs share memory (partial overlap through a shifted view)
+    flat = np.zeros(2 * T * B * H + 4)
+    out = flat[: T * B * H].reshape(T, B, H)
+    cs = flat[4: 4 + T * B * H].reshape(T, B, H)
+    with pytest.raises(ValueError, match="cs: output overlaps argument out"):
+        K.lstm_forward(out, cs, gates, c["x"], c["h0"], c["c0"], c["w_ih"], c["w_hh"], c["b_ih"],
+                       c["b_hh"])
+    # an input inside an output
+    with pytest.raises(ValueError, match="overlap"):
+        K.lstm_forward(big[0], big[1], gates, c["x"], big[1][0], None, c["w_ih"], c["w_hh"], None, None)
+    np.testing.assert_array_equal(c["w_ih"], before)
+    assert not flat.any() and not big.any() and not gates.any()
+    # disjoint views of one buffer are fine
+    assert K.lstm_forward(big[0], big[1], gates, c["x"], big[2][0], None, c["w_ih"], c["w_hh"],
+                          None, None) == -1

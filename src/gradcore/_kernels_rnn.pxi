@@ -1,138 +1,264 @@
 # Recurrent kernels: RNN, LSTM, GRU forward and BPTT (csrc/rnn.c, lstm.c, gru.c).
 # Contract: docs/architecture.md, "Recurrent networks". Every argument is
-# validated before the C call; the C call runs with the GIL released.
+# validated before the C call; the C call runs with the GIL released and
+# polls for Ctrl-C (KeyboardInterrupt), see _rec_interrupt below.
+#
+# Each wrapper is written once for both dtypes: the C entry points are
+# declared here with untyped (void *) array arguments, which C converts to
+# the float * / double * of the real prototypes, so the dtype only picks the
+# f32 or f64 symbol in one small tagged call (_rec_call_*). Validation is a
+# fast cdef pass (_RecCall: dtype, shape, flags, pointer-range overlap of
+# every output with every other argument); the first fault goes to the slow
+# path (_rec_fault), which raises the reference's message.
+
+from libc.stdint cimport int64_t as _i64
 
 cdef extern from "gradcore.h" nogil:
-    int gc_rnn_forward_f32(float *out, const float *x, const float *h0, const float *w_ih,
-                           const float *w_hh, const float *b_ih, const float *b_hh, int64_t T,
-                           int64_t B, int64_t In, int64_t H, int act, int stop_on_nonfinite,
-                           int64_t *first_nonfinite)
-    int gc_rnn_forward_f64(double *out, const double *x, const double *h0, const double *w_ih,
-                           const double *w_hh, const double *b_ih, const double *b_hh, int64_t T,
-                           int64_t B, int64_t In, int64_t H, int act, int stop_on_nonfinite,
-                           int64_t *first_nonfinite)
-    int gc_rnn_backward_f32(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih,
-                            float *db_hh, float *dz, double *step_norms, const float *d_out,
-                            const float *d_hT, const float *x, const float *h0, const float *out,
-                            const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
-                            int64_t H, int act, int64_t truncate, int stop_on_nonfinite,
-                            int64_t *first_nonfinite)
-    int gc_rnn_backward_f64(double *dx, double *dh0, double *dw_ih, double *dw_hh, double *db_ih,
-                            double *db_hh, double *dz, double *step_norms, const double *d_out,
-                            const double *d_hT, const double *x, const double *h0, const double *out,
-                            const double *w_ih, const double *w_hh, int64_t T, int64_t B, int64_t In,
-                            int64_t H, int act, int64_t truncate, int stop_on_nonfinite,
-                            int64_t *first_nonfinite)
-    int gc_lstm_forward_f32(float *out, float *cs, float *gates, const float *x, const float *h0,
-                            const float *c0, const float *w_ih, const float *w_hh, const float *b_ih,
-                            const float *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
-                            int stop_on_nonfinite, int64_t *first_nonfinite)
-    int gc_lstm_forward_f64(double *out, double *cs, double *gates, const double *x,
-                            const double *h0, const double *c0, const double *w_ih,
-                            const double *w_hh, const double *b_ih, const double *b_hh, int64_t T,
-                            int64_t B, int64_t In, int64_t H, int stop_on_nonfinite,
-                            int64_t *first_nonfinite)
-    int gc_lstm_backward_f32(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh,
-                             float *db_ih, float *db_hh, double *step_norms, double *cell_norms, const float *d_out,
-                             const float *d_hT, const float *d_cT, const float *x, const float *h0,
-                             const float *c0, const float *out, const float *cs, float *gates,
-                             const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
-                             int64_t H, int64_t truncate, int stop_on_nonfinite,
-                             int64_t *first_nonfinite)
-    int gc_lstm_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, double *dw_hh,
-                             double *db_ih, double *db_hh, double *step_norms, double *cell_norms, const double *d_out,
-                             const double *d_hT, const double *d_cT, const double *x,
-                             const double *h0, const double *c0, const double *out,
-                             const double *cs, double *gates, const double *w_ih,
-                             const double *w_hh, int64_t T, int64_t B, int64_t In, int64_t H,
-                             int64_t truncate, int stop_on_nonfinite, int64_t *first_nonfinite)
-    int gc_gru_forward_f32(float *out, float *gates, const float *x, const float *h0,
-                           const float *w_ih, const float *w_hh, const float *b_ih,
-                           const float *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
-                           int stop_on_nonfinite, int64_t *first_nonfinite)
-    int gc_gru_forward_f64(double *out, double *gates, const double *x, const double *h0,
-                           const double *w_ih, const double *w_hh, const double *b_ih,
-                           const double *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
-                           int stop_on_nonfinite, int64_t *first_nonfinite)
-    int gc_gru_backward_f32(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih,
-                            float *db_hh, double *step_norms, const float *d_out, const float *d_hT,
-                            const float *x, const float *h0, const float *out, float *gates,
-                            const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
-                            int64_t H, int64_t truncate, int stop_on_nonfinite,
-                            int64_t *first_nonfinite)
-    int gc_gru_backward_f64(double *dx, double *dh0, double *dw_ih, double *dw_hh, double *db_ih,
-                            double *db_hh, double *step_norms, const double *d_out,
-                            const double *d_hT, const double *x, const double *h0,
-                            const double *out, double *gates, const double *w_ih,
-                            const double *w_hh, int64_t T, int64_t B, int64_t In, int64_t H,
-                            int64_t truncate, int stop_on_nonfinite, int64_t *first_nonfinite)
-    void gc_rec_act_f32(float *y, const float *x, int64_t n, int which)
-    void gc_rec_act_f64(double *y, const double *x, int64_t n, int which)
+    int GC_ERR_INTERRUPTED
+    void gc_interrupt_set(int (*check)() noexcept nogil)
+    int gc_rnn_forward_f32(void *out, const void *x, const void *h0, const void *w_ih,
+                           const void *w_hh, const void *b_ih, const void *b_hh, _i64 T, _i64 B,
+                           _i64 In, _i64 H, int act, int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_rnn_forward_f64(void *out, const void *x, const void *h0, const void *w_ih,
+                           const void *w_hh, const void *b_ih, const void *b_hh, _i64 T, _i64 B,
+                           _i64 In, _i64 H, int act, int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_rnn_backward_f32(void *dx, void *dh0, void *dw_ih, void *dw_hh, void *db_ih,
+                            void *db_hh, void *dz, double *step_norms, const void *d_out,
+                            const void *d_hT, const void *x, const void *h0, const void *out,
+                            const void *w_ih, const void *w_hh, _i64 T, _i64 B, _i64 In, _i64 H,
+                            int act, _i64 truncate, int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_rnn_backward_f64(void *dx, void *dh0, void *dw_ih, void *dw_hh, void *db_ih,
+                            void *db_hh, void *dz, double *step_norms, const void *d_out,
+                            const void *d_hT, const void *x, const void *h0, const void *out,
+                            const void *w_ih, const void *w_hh, _i64 T, _i64 B, _i64 In, _i64 H,
+                            int act, _i64 truncate, int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_lstm_forward_f32(void *out, void *cs, void *gates, const void *x, const void *h0,
+                            const void *c0, const void *w_ih, const void *w_hh, const void *b_ih,
+                            const void *b_hh, _i64 T, _i64 B, _i64 In, _i64 H,
+                            int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_lstm_forward_f64(void *out, void *cs, void *gates, const void *x, const void *h0,
+                            const void *c0, const void *w_ih, const void *w_hh, const void *b_ih,
+                            const void *b_hh, _i64 T, _i64 B, _i64 In, _i64 H,
+                            int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_lstm_backward_f32(void *dx, void *dh0, void *dc0, void *dw_ih, void *dw_hh,
+                             void *db_ih, void *db_hh, double *step_norms, double *cell_norms,
+                             const void *d_out, const void *d_hT, const void *d_cT, const void *x,
+                             const void *h0, const void *c0, const void *out, const void *cs,
+                             void *gates, const void *w_ih, const void *w_hh, _i64 T, _i64 B,
+                             _i64 In, _i64 H, _i64 truncate, int stop_on_nonfinite,
+                             _i64 *first_nonfinite)
+    int gc_lstm_backward_f64(void *dx, void *dh0, void *dc0, void *dw_ih, void *dw_hh,
+                             void *db_ih, void *db_hh, double *step_norms, double *cell_norms,
+                             const void *d_out, const void *d_hT, const void *d_cT, const void *x,
+                             const void *h0, const void *c0, const void *out, const void *cs,
+                             void *gates, const void *w_ih, const void *w_hh, _i64 T, _i64 B,
+                             _i64 In, _i64 H, _i64 truncate, int stop_on_nonfinite,
+                             _i64 *first_nonfinite)
+    int gc_gru_forward_f32(void *out, void *gates, const void *x, const void *h0,
+                           const void *w_ih, const void *w_hh, const void *b_ih,
+                           const void *b_hh, _i64 T, _i64 B, _i64 In, _i64 H,
+                           int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_gru_forward_f64(void *out, void *gates, const void *x, const void *h0,
+                           const void *w_ih, const void *w_hh, const void *b_ih,
+                           const void *b_hh, _i64 T, _i64 B, _i64 In, _i64 H,
+                           int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_gru_backward_f32(void *dx, void *dh0, void *dw_ih, void *dw_hh, void *db_ih,
+                            void *db_hh, double *step_norms, const void *d_out, const void *d_hT,
+                            const void *x, const void *h0, const void *out, void *gates,
+                            const void *w_ih, const void *w_hh, _i64 T, _i64 B, _i64 In, _i64 H,
+                            _i64 truncate, int stop_on_nonfinite, _i64 *first_nonfinite)
+    int gc_gru_backward_f64(void *dx, void *dh0, void *dw_ih, void *dw_hh, void *db_ih,
+                            void *db_hh, double *step_norms, const void *d_out, const void *d_hT,
+                            const void *x, const void *h0, const void *out, void *gates,
+                            const void *w_ih, const void *w_hh, _i64 T, _i64 B, _i64 In, _i64 H,
+                            _i64 truncate, int stop_on_nonfinite, _i64 *first_nonfinite)
+    void gc_rec_act_f32(void *y, const void *x, _i64 n, int which)
+    void gc_rec_act_f64(void *y, const void *x, _i64 n, int which)
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals()          # declared without "except": the error stays set for the wrapper
+
+from cpython.exc cimport PyErr_Occurred
+from cpython.ref cimport PyObject
+
+cdef extern from "<pthread.h>" nogil:
+    ctypedef unsigned long pthread_t
+    pthread_t pthread_self()
+    int pthread_equal(pthread_t a, pthread_t b)
 
 
 RNN_NONLINEARITIES = _contract.RNN_NONLINEARITIES
-
-# Argument checks of one recurrent call (dtype from x, sizes, no output
-# overlapping another argument): one implementation, shared with the reference.
-_RecArgs = _contract.RecurrentArgs
+# the slow path's checks and messages (shared with the NumPy reference)
+_RefRecArgs = _contract.RecurrentArgs
 
 
-cdef inline void *_rp(object a):
-    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+# ---------------------------------------------------------------- Ctrl-C
+# The kernels poll gc_interrupt_poll() every few ms of work. In the main
+# thread (where Python runs signal handlers) the check takes the GIL for a
+# moment and runs PyErr_CheckSignals: a pending SIGINT raises
+# KeyboardInterrupt there, the error stays set, the kernel returns
+# GC_ERR_INTERRUPTED and the wrapper re-raises it. Other threads answer 0 at
+# once (they never wait for the GIL).
+import threading as _threading
+cdef pthread_t _main_thread = <pthread_t>_threading.main_thread().ident
 
 
-cdef int64_t _rec_truncate(object truncate) except -1:
+cdef int _rec_interrupt() noexcept nogil:
+    if not pthread_equal(pthread_self(), _main_thread):
+        return 0
+    with gil:
+        return 1 if PyErr_CheckSignals() != 0 else 0
+
+
+gc_interrupt_set(_rec_interrupt)
+
+
+cdef int _rec_status(int st, str what) except -1:
+    if st == GC_ERR_INTERRUPTED:
+        if PyErr_Occurred():
+            return -1          # the KeyboardInterrupt (or the handler's exception) propagates
+        raise KeyboardInterrupt(f"{what}: interrupted")
+    return check_status(st, what)
+
+
+# ---------------------------------------------------------------- validation
+cdef enum:
+    _REC_MAX = 24
+
+cdef struct _RecCall:
+    int typenum          # NPY_FLOAT32 / NPY_FLOAT64, from x
+    _i64 T, B, In, H
+    int n                # arrays checked so far: their byte ranges, output flags,
+    char *lo[_REC_MAX]   # and (borrowed, alive for the call) objects and names
+    char *hi[_REC_MAX]   # for the slow path's message
+    bint out[_REC_MAX]
+    PyObject *obj[_REC_MAX]
+    PyObject *name[_REC_MAX]
+
+
+cdef int _rec_start(_RecCall *c, object x, object w_hh, int G) except -1:
+    """Fix the call's dtype and sizes from x (T, B, I) and w_hh (G*H, H)."""
+    c.n = 0
+    if not float_array_ok(x, False) or cnp.PyArray_NDIM(<cnp.ndarray>x) != 3 \
+            or not float_array_ok(w_hh, False) or cnp.PyArray_NDIM(<cnp.ndarray>w_hh) != 2:
+        _RefRecArgs(x, w_hh, G)                       # raises the message
+        raise ValueError("x/w_hh: invalid")           # not reached
+    cdef cnp.npy_intp *dx = cnp.PyArray_DIMS(<cnp.ndarray>x)
+    cdef cnp.npy_intp *dw = cnp.PyArray_DIMS(<cnp.ndarray>w_hh)
+    if dx[0] < 1 or dx[1] < 1 or dx[2] < 1 or dw[1] < 1 or dw[0] != G * dw[1]:
+        _RefRecArgs(x, w_hh, G)
+        raise ValueError("x/w_hh: invalid")
+    c.typenum = cnp.PyArray_TYPE(<cnp.ndarray>x)
+    c.T, c.B, c.In, c.H = dx[0], dx[1], dx[2], dw[1]
+    return 0
+
+
+cdef object _rec_fault(_RecCall *c, object a, str name, tuple shape, bint writable,
+                       bint optional):
+    """The slow path: the reference's checks (and message) for argument
+    ``a``, after replaying the arrays checked before it (for overlaps)."""
+    ref = _RefRecArgs.__new__(_RefRecArgs)
+    ref.dtype = np.dtype(np.float32 if c.typenum == cnp.NPY_FLOAT32 else np.float64)
+    ref.T, ref.B, ref.I, ref.H = c.T, c.B, c.In, c.H
+    ref.outputs, ref.inputs = [], []
+    cdef int k
+    for k in range(c.n):
+        ref._overlap(<object>c.obj[k], <object>c.name[k], c.out[k])
+    if shape is None:
+        ref.norms(a, name)
+    else:
+        ref.arr(a, name, shape, writable, optional)
+    raise ValueError(f"{name}: invalid argument")     # not reached: the reference raised
+
+
+cdef void *_rec_arr(_RecCall *c, object a, str name, int nd, _i64 d0, _i64 d1, _i64 d2,
+                    bint writable, bint optional) except? NULL:
+    """One array of the call: the call's dtype (float64 when nd == -1: a
+    norms buffer of shape (T,)), shape (d0[, d1[, d2]]), C-contiguous,
+    writeable for outputs, and no output overlapping another argument.
+    Returns its data pointer (NULL for an allowed None)."""
+    if a is None:
+        if optional:
+            return NULL
+    cdef cnp.ndarray arr
+    cdef cnp.npy_intp *dims
+    cdef bint ok = a is not None and cnp.PyArray_Check(a)
+    cdef int k, want_nd = 1 if nd < 0 else nd
+    cdef char *lo
+    cdef char *hi
+    if ok:
+        arr = <cnp.ndarray>a
+        ok = (cnp.PyArray_TYPE(arr) == (cnp.NPY_FLOAT64 if nd < 0 else c.typenum)
+              and cnp.PyArray_NDIM(arr) == want_nd and cnp.PyArray_IS_C_CONTIGUOUS(arr)
+              and cnp.PyArray_ISNOTSWAPPED(arr) and cnp.PyArray_ISALIGNED(arr)
+              and (not writable or cnp.PyArray_ISWRITEABLE(arr)))
+    if ok:
+        dims = cnp.PyArray_DIMS(arr)
+        ok = dims[0] == d0 and (want_nd < 2 or dims[1] == d1) and (want_nd < 3 or dims[2] == d2)
+    if ok:
+        lo = <char *>cnp.PyArray_DATA(arr)
+        hi = lo + cnp.PyArray_NBYTES(arr)
+        for k in range(c.n):
+            if (writable or c.out[k]) and lo < c.hi[k] and c.lo[k] < hi:
+                ok = False
+                break
+    if not ok:
+        shape = None
+        if nd >= 1:
+            shape = (d0, d1, d2)[:nd]
+        _rec_fault(c, a, name, shape, writable or nd < 0, optional)
+    if c.n == _REC_MAX:
+        raise ValueError("too many arrays in one recurrent call")
+    c.lo[c.n], c.hi[c.n], c.out[c.n] = lo, hi, writable
+    c.obj[c.n], c.name[c.n] = <PyObject *>a, <PyObject *>name
+    c.n += 1
+    return lo
+
+
+cdef _i64 _rec_truncate(object truncate) except -1:
     if truncate is None:
         return 0
-    if type(truncate) is int and truncate >= 1:
+    if type(truncate) is int and 1 <= truncate <= 2**62:
         return truncate
-    return _contract.check_truncate(truncate)
+    return _contract.check_truncate(truncate)      # clamps a huge window to 2**62 (full BPTT)
 
 
 cdef int _rec_act(object act) except -1:
-    if act == "identity":
-        return 0
-    if act == "relu":
-        return 1
     if act == "tanh":
         return 2
+    if act == "relu":
+        return 1
+    if act == "identity":
+        return 0
     return _contract.nonlinearity_code(act, "act")
 
 
+# ---------------------------------------------------------------- wrappers
 def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, bint stop_on_nonfinite=False):
     """Elman RNN forward over the whole sequence; returns the first step whose
     state is non-finite (-1 if none). See docs/architecture.md."""
-    a = _RecArgs(x, w_hh, 1)
-    cdef int64_t T = a.T, B = a.B, I = a.In, H = a.H
+    cdef _RecCall c
+    _rec_start(&c, x, w_hh, 1)
     cdef int iact = _rec_act(act)
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (H, H))
-    a.arr(w_ih, "w_ih", (H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
-    a.arr(b_ih, "b_ih", (H,), optional=True)
-    a.arr(b_hh, "b_hh", (H,), optional=True)
-    a.arr(out, "out", (T, B, H), writable=True)
-    cdef void *p_out = _rp(out)
-    cdef void *p_x = _rp(x)
-    cdef void *p_h0 = _rp(h0)
-    cdef void *p_wih = _rp(w_ih)
-    cdef void *p_whh = _rp(w_hh)
-    cdef void *p_bih = _rp(b_ih)
-    cdef void *p_bhh = _rp(b_hh)
-    cdef bint f32 = a.dtype == np.float32
+    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
+    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, H, H, 0, False, False)
+    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, H, I, 0, False, False)
+    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *pbih = _rec_arr(&c, b_ih, "b_ih", 1, H, 0, 0, False, True)
+    cdef void *pbhh = _rec_arr(&c, b_hh, "b_hh", 1, H, 0, 0, False, True)
+    cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, True, False)
+    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef int64_t first = -1
+    cdef _i64 first = -1
     with nogil:
         if f32:
-            st = gc_rnn_forward_f32(<float *>p_out, <const float *>p_x, <const float *>p_h0,
-                                    <const float *>p_wih, <const float *>p_whh, <const float *>p_bih,
-                                    <const float *>p_bhh, T, B, I, H, iact, stop_on_nonfinite, &first)
-        else:
-            st = gc_rnn_forward_f64(<double *>p_out, <const double *>p_x, <const double *>p_h0,
-                                    <const double *>p_wih, <const double *>p_whh,
-                                    <const double *>p_bih, <const double *>p_bhh, T, B, I, H, iact,
+            st = gc_rnn_forward_f32(pout, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H, iact,
                                     stop_on_nonfinite, &first)
-    check_status(st, "rnn_forward")
+        else:
+            st = gc_rnn_forward_f64(pout, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H, iact,
+                                    stop_on_nonfinite, &first)
+    _rec_status(st, "rnn_forward")
     return first
 
 
@@ -140,106 +266,71 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
                  w_ih, w_hh, act, truncate=None, bint stop_on_nonfinite=False):
     """Elman RNN BPTT over the whole sequence; returns the first step (in
     backward order) whose gradient is non-finite (-1 if none)."""
-    a = _RecArgs(x, w_hh, 1)
-    cdef int64_t T = a.T, B = a.B, I = a.In, H = a.H
+    cdef _RecCall c
+    _rec_start(&c, x, w_hh, 1)
     cdef int iact = _rec_act(act)
-    cdef int64_t k = _rec_truncate(truncate)
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (H, H))
-    a.arr(w_ih, "w_ih", (H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
-    a.arr(out, "out", (T, B, H))
-    a.arr(d_out, "d_out", (T, B, H), optional=True)
-    a.arr(d_hT, "d_hT", (B, H), optional=True)
-    a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
-    a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (H, I), writable=True)
-    a.arr(dw_hh, "dw_hh", (H, H), writable=True)
-    a.arr(db_ih, "db_ih", (H,), writable=True, optional=True)
-    a.arr(db_hh, "db_hh", (H,), writable=True, optional=True)
+    cdef _i64 k = _rec_truncate(truncate)
+    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
+    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, H, H, 0, False, False)
+    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, H, I, 0, False, False)
+    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, False, False)
+    cdef void *pdout = _rec_arr(&c, d_out, "d_out", 3, T, B, H, False, True)
+    cdef void *pdhT = _rec_arr(&c, d_hT, "d_hT", 2, B, H, 0, False, True)
+    cdef void *pdx = _rec_arr(&c, dx, "dx", 3, T, B, I, True, True)
+    cdef void *pdh0 = _rec_arr(&c, dh0, "dh0", 2, B, H, 0, True, True)
+    cdef void *pdwih = _rec_arr(&c, dw_ih, "dw_ih", 2, H, I, 0, True, False)
+    cdef void *pdwhh = _rec_arr(&c, dw_hh, "dw_hh", 2, H, H, 0, True, False)
+    cdef void *pdbih = _rec_arr(&c, db_ih, "db_ih", 1, H, 0, 0, True, True)
+    cdef void *pdbhh = _rec_arr(&c, db_hh, "db_hh", 1, H, 0, 0, True, True)
     if dz is None:
-        dz = np.empty((T, B, H), dtype=a.dtype)
-    a.arr(dz, "dz", (T, B, H), writable=True)
-    a.norms(step_norms, "step_norms")
-    cdef void *p_dx = _rp(dx)
-    cdef void *p_dh0 = _rp(dh0)
-    cdef void *p_dwih = _rp(dw_ih)
-    cdef void *p_dwhh = _rp(dw_hh)
-    cdef void *p_dbih = _rp(db_ih)
-    cdef void *p_dbhh = _rp(db_hh)
-    cdef void *p_dz = _rp(dz)
-    cdef double *p_norms = <double *>_rp(step_norms)
-    cdef void *p_dout = _rp(d_out)
-    cdef void *p_dhT = _rp(d_hT)
-    cdef void *p_x = _rp(x)
-    cdef void *p_h0 = _rp(h0)
-    cdef void *p_out = _rp(out)
-    cdef void *p_wih = _rp(w_ih)
-    cdef void *p_whh = _rp(w_hh)
-    cdef bint f32 = a.dtype == np.float32
+        dz = np.empty((T, B, H), dtype=np.float32 if c.typenum == cnp.NPY_FLOAT32 else np.float64)
+    cdef void *pdz = _rec_arr(&c, dz, "dz", 3, T, B, H, True, False)
+    cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
+    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef int64_t first = -1
+    cdef _i64 first = -1
     with nogil:
         if f32:
-            st = gc_rnn_backward_f32(<float *>p_dx, <float *>p_dh0, <float *>p_dwih, <float *>p_dwhh,
-                                     <float *>p_dbih, <float *>p_dbhh, <float *>p_dz, p_norms,
-                                     <const float *>p_dout, <const float *>p_dhT, <const float *>p_x,
-                                     <const float *>p_h0, <const float *>p_out, <const float *>p_wih,
-                                     <const float *>p_whh, T, B, I, H, iact, k, stop_on_nonfinite,
-                                     &first)
+            st = gc_rnn_backward_f32(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pdz, pn, pdout, pdhT,
+                                     px, ph0, pout, pwih, pwhh, T, B, I, H, iact, k,
+                                     stop_on_nonfinite, &first)
         else:
-            st = gc_rnn_backward_f64(<double *>p_dx, <double *>p_dh0, <double *>p_dwih,
-                                     <double *>p_dwhh, <double *>p_dbih, <double *>p_dbhh,
-                                     <double *>p_dz, p_norms, <const double *>p_dout,
-                                     <const double *>p_dhT, <const double *>p_x,
-                                     <const double *>p_h0, <const double *>p_out,
-                                     <const double *>p_wih, <const double *>p_whh, T, B, I, H, iact,
-                                     k, stop_on_nonfinite, &first)
-    check_status(st, "rnn_backward")
+            st = gc_rnn_backward_f64(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pdz, pn, pdout, pdhT,
+                                     px, ph0, pout, pwih, pwhh, T, B, I, H, iact, k,
+                                     stop_on_nonfinite, &first)
+    _rec_status(st, "rnn_backward")
     return first
 
 
 def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, bint stop_on_nonfinite=False):
     """LSTM forward over the whole sequence (gates i, f, g, o); returns the
     first step whose h or c is non-finite (-1 if none)."""
-    a = _RecArgs(x, w_hh, 4)
-    cdef int64_t T = a.T, B = a.B, I = a.In, H = a.H
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (4 * H, H))
-    a.arr(w_ih, "w_ih", (4 * H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
-    a.arr(c0, "c0", (B, H), optional=True)
-    a.arr(b_ih, "b_ih", (4 * H,), optional=True)
-    a.arr(b_hh, "b_hh", (4 * H,), optional=True)
-    a.arr(out, "out", (T, B, H), writable=True)
-    a.arr(cs, "cs", (T, B, H), writable=True)
-    a.arr(gates, "gates", (T, B, 4 * H), writable=True)
-    cdef void *p_out = _rp(out)
-    cdef void *p_cs = _rp(cs)
-    cdef void *p_g = _rp(gates)
-    cdef void *p_x = _rp(x)
-    cdef void *p_h0 = _rp(h0)
-    cdef void *p_c0 = _rp(c0)
-    cdef void *p_wih = _rp(w_ih)
-    cdef void *p_whh = _rp(w_hh)
-    cdef void *p_bih = _rp(b_ih)
-    cdef void *p_bhh = _rp(b_hh)
-    cdef bint f32 = a.dtype == np.float32
+    cdef _RecCall c
+    _rec_start(&c, x, w_hh, 4)
+    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
+    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 4 * H, H, 0, False, False)
+    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 4 * H, I, 0, False, False)
+    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *pc0 = _rec_arr(&c, c0, "c0", 2, B, H, 0, False, True)
+    cdef void *pbih = _rec_arr(&c, b_ih, "b_ih", 1, 4 * H, 0, 0, False, True)
+    cdef void *pbhh = _rec_arr(&c, b_hh, "b_hh", 1, 4 * H, 0, 0, False, True)
+    cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, True, False)
+    cdef void *pcs = _rec_arr(&c, cs, "cs", 3, T, B, H, True, False)
+    cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
+    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef int64_t first = -1
+    cdef _i64 first = -1
     with nogil:
         if f32:
-            st = gc_lstm_forward_f32(<float *>p_out, <float *>p_cs, <float *>p_g, <const float *>p_x,
-                                     <const float *>p_h0, <const float *>p_c0, <const float *>p_wih,
-                                     <const float *>p_whh, <const float *>p_bih,
-                                     <const float *>p_bhh, T, B, I, H, stop_on_nonfinite, &first)
+            st = gc_lstm_forward_f32(pout, pcs, pg, px, ph0, pc0, pwih, pwhh, pbih, pbhh, T, B, I,
+                                     H, stop_on_nonfinite, &first)
         else:
-            st = gc_lstm_forward_f64(<double *>p_out, <double *>p_cs, <double *>p_g,
-                                     <const double *>p_x, <const double *>p_h0, <const double *>p_c0,
-                                     <const double *>p_wih, <const double *>p_whh,
-                                     <const double *>p_bih, <const double *>p_bhh, T, B, I, H,
-                                     stop_on_nonfinite, &first)
-    check_status(st, "lstm_forward")
+            st = gc_lstm_forward_f64(pout, pcs, pg, px, ph0, pc0, pwih, pwhh, pbih, pbhh, T, B, I,
+                                     H, stop_on_nonfinite, &first)
+    _rec_status(st, "lstm_forward")
     return first
 
 
@@ -249,112 +340,71 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     """LSTM BPTT over the whole sequence; consumes (overwrites) ``gates``.
     ``cell_norms`` (T,) float64 or None receives ||dL/dc_t||. Returns the
     first step (backward order) whose dh or dc is non-finite."""
-    a = _RecArgs(x, w_hh, 4)
-    cdef int64_t T = a.T, B = a.B, I = a.In, H = a.H
-    cdef int64_t k = _rec_truncate(truncate)
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (4 * H, H))
-    a.arr(w_ih, "w_ih", (4 * H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
-    a.arr(c0, "c0", (B, H), optional=True)
-    a.arr(out, "out", (T, B, H))
-    a.arr(cs, "cs", (T, B, H))
-    a.arr(d_out, "d_out", (T, B, H), optional=True)
-    a.arr(d_hT, "d_hT", (B, H), optional=True)
-    a.arr(d_cT, "d_cT", (B, H), optional=True)
-    a.arr(gates, "gates", (T, B, 4 * H), writable=True)
-    a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
-    a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
-    a.arr(dc0, "dc0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (4 * H, I), writable=True)
-    a.arr(dw_hh, "dw_hh", (4 * H, H), writable=True)
-    a.arr(db_ih, "db_ih", (4 * H,), writable=True, optional=True)
-    a.arr(db_hh, "db_hh", (4 * H,), writable=True, optional=True)
-    a.norms(step_norms, "step_norms")
-    a.norms(cell_norms, "cell_norms")
-    cdef double *p_cnorms = <double *>_rp(cell_norms)
-    cdef void *p_dx = _rp(dx)
-    cdef void *p_dh0 = _rp(dh0)
-    cdef void *p_dc0 = _rp(dc0)
-    cdef void *p_dwih = _rp(dw_ih)
-    cdef void *p_dwhh = _rp(dw_hh)
-    cdef void *p_dbih = _rp(db_ih)
-    cdef void *p_dbhh = _rp(db_hh)
-    cdef double *p_norms = <double *>_rp(step_norms)
-    cdef void *p_dout = _rp(d_out)
-    cdef void *p_dhT = _rp(d_hT)
-    cdef void *p_dcT = _rp(d_cT)
-    cdef void *p_x = _rp(x)
-    cdef void *p_h0 = _rp(h0)
-    cdef void *p_c0 = _rp(c0)
-    cdef void *p_out = _rp(out)
-    cdef void *p_cs = _rp(cs)
-    cdef void *p_g = _rp(gates)
-    cdef void *p_wih = _rp(w_ih)
-    cdef void *p_whh = _rp(w_hh)
-    cdef bint f32 = a.dtype == np.float32
+    cdef _RecCall c
+    _rec_start(&c, x, w_hh, 4)
+    cdef _i64 k = _rec_truncate(truncate)
+    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
+    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 4 * H, H, 0, False, False)
+    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 4 * H, I, 0, False, False)
+    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *pc0 = _rec_arr(&c, c0, "c0", 2, B, H, 0, False, True)
+    cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, False, False)
+    cdef void *pcs = _rec_arr(&c, cs, "cs", 3, T, B, H, False, False)
+    cdef void *pdout = _rec_arr(&c, d_out, "d_out", 3, T, B, H, False, True)
+    cdef void *pdhT = _rec_arr(&c, d_hT, "d_hT", 2, B, H, 0, False, True)
+    cdef void *pdcT = _rec_arr(&c, d_cT, "d_cT", 2, B, H, 0, False, True)
+    cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
+    cdef void *pdx = _rec_arr(&c, dx, "dx", 3, T, B, I, True, True)
+    cdef void *pdh0 = _rec_arr(&c, dh0, "dh0", 2, B, H, 0, True, True)
+    cdef void *pdc0 = _rec_arr(&c, dc0, "dc0", 2, B, H, 0, True, True)
+    cdef void *pdwih = _rec_arr(&c, dw_ih, "dw_ih", 2, 4 * H, I, 0, True, False)
+    cdef void *pdwhh = _rec_arr(&c, dw_hh, "dw_hh", 2, 4 * H, H, 0, True, False)
+    cdef void *pdbih = _rec_arr(&c, db_ih, "db_ih", 1, 4 * H, 0, 0, True, True)
+    cdef void *pdbhh = _rec_arr(&c, db_hh, "db_hh", 1, 4 * H, 0, 0, True, True)
+    cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
+    cdef double *pcn = <double *>_rec_arr(&c, cell_norms, "cell_norms", -1, T, 0, 0, True, True)
+    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef int64_t first = -1
+    cdef _i64 first = -1
     with nogil:
         if f32:
-            st = gc_lstm_backward_f32(<float *>p_dx, <float *>p_dh0, <float *>p_dc0,
-                                      <float *>p_dwih, <float *>p_dwhh, <float *>p_dbih,
-                                      <float *>p_dbhh, p_norms, p_cnorms, <const float *>p_dout,
-                                      <const float *>p_dhT, <const float *>p_dcT,
-                                      <const float *>p_x, <const float *>p_h0, <const float *>p_c0,
-                                      <const float *>p_out, <const float *>p_cs, <float *>p_g,
-                                      <const float *>p_wih, <const float *>p_whh, T, B, I, H, k,
-                                      stop_on_nonfinite, &first)
+            st = gc_lstm_backward_f32(pdx, pdh0, pdc0, pdwih, pdwhh, pdbih, pdbhh, pn, pcn, pdout,
+                                      pdhT, pdcT, px, ph0, pc0, pout, pcs, pg, pwih, pwhh, T, B,
+                                      I, H, k, stop_on_nonfinite, &first)
         else:
-            st = gc_lstm_backward_f64(<double *>p_dx, <double *>p_dh0, <double *>p_dc0,
-                                      <double *>p_dwih, <double *>p_dwhh, <double *>p_dbih,
-                                      <double *>p_dbhh, p_norms, p_cnorms, <const double *>p_dout,
-                                      <const double *>p_dhT, <const double *>p_dcT,
-                                      <const double *>p_x, <const double *>p_h0,
-                                      <const double *>p_c0, <const double *>p_out,
-                                      <const double *>p_cs, <double *>p_g, <const double *>p_wih,
-                                      <const double *>p_whh, T, B, I, H, k, stop_on_nonfinite,
-                                      &first)
-    check_status(st, "lstm_backward")
+            st = gc_lstm_backward_f64(pdx, pdh0, pdc0, pdwih, pdwhh, pdbih, pdbhh, pn, pcn, pdout,
+                                      pdhT, pdcT, px, ph0, pc0, pout, pcs, pg, pwih, pwhh, T, B,
+                                      I, H, k, stop_on_nonfinite, &first)
+    _rec_status(st, "lstm_backward")
     return first
 
 
 def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, bint stop_on_nonfinite=False):
     """GRU forward over the whole sequence (gates r, z, n); ``gates`` (T, B, 4H)
     receives r, z, n, hn. Returns the first non-finite step (-1 if none)."""
-    a = _RecArgs(x, w_hh, 3)
-    cdef int64_t T = a.T, B = a.B, I = a.In, H = a.H
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (3 * H, H))
-    a.arr(w_ih, "w_ih", (3 * H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
-    a.arr(b_ih, "b_ih", (3 * H,), optional=True)
-    a.arr(b_hh, "b_hh", (3 * H,), optional=True)
-    a.arr(out, "out", (T, B, H), writable=True)
-    a.arr(gates, "gates", (T, B, 4 * H), writable=True)
-    cdef void *p_out = _rp(out)
-    cdef void *p_g = _rp(gates)
-    cdef void *p_x = _rp(x)
-    cdef void *p_h0 = _rp(h0)
-    cdef void *p_wih = _rp(w_ih)
-    cdef void *p_whh = _rp(w_hh)
-    cdef void *p_bih = _rp(b_ih)
-    cdef void *p_bhh = _rp(b_hh)
-    cdef bint f32 = a.dtype == np.float32
+    cdef _RecCall c
+    _rec_start(&c, x, w_hh, 3)
+    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
+    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 3 * H, H, 0, False, False)
+    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 3 * H, I, 0, False, False)
+    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *pbih = _rec_arr(&c, b_ih, "b_ih", 1, 3 * H, 0, 0, False, True)
+    cdef void *pbhh = _rec_arr(&c, b_hh, "b_hh", 1, 3 * H, 0, 0, False, True)
+    cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, True, False)
+    cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
+    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef int64_t first = -1
+    cdef _i64 first = -1
     with nogil:
         if f32:
-            st = gc_gru_forward_f32(<float *>p_out, <float *>p_g, <const float *>p_x,
-                                    <const float *>p_h0, <const float *>p_wih, <const float *>p_whh,
-                                    <const float *>p_bih, <const float *>p_bhh, T, B, I, H,
+            st = gc_gru_forward_f32(pout, pg, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H,
                                     stop_on_nonfinite, &first)
         else:
-            st = gc_gru_forward_f64(<double *>p_out, <double *>p_g, <const double *>p_x,
-                                    <const double *>p_h0, <const double *>p_wih,
-                                    <const double *>p_whh, <const double *>p_bih,
-                                    <const double *>p_bhh, T, B, I, H, stop_on_nonfinite, &first)
-    check_status(st, "gru_forward")
+            st = gc_gru_forward_f64(pout, pg, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H,
+                                    stop_on_nonfinite, &first)
+    _rec_status(st, "gru_forward")
     return first
 
 
@@ -362,59 +412,38 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
                  w_ih, w_hh, truncate=None, bint stop_on_nonfinite=False):
     """GRU BPTT over the whole sequence; consumes (overwrites) ``gates``.
     Returns the first step (backward order) whose dh is non-finite."""
-    a = _RecArgs(x, w_hh, 3)
-    cdef int64_t T = a.T, B = a.B, I = a.In, H = a.H
-    cdef int64_t k = _rec_truncate(truncate)
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (3 * H, H))
-    a.arr(w_ih, "w_ih", (3 * H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
-    a.arr(out, "out", (T, B, H))
-    a.arr(d_out, "d_out", (T, B, H), optional=True)
-    a.arr(d_hT, "d_hT", (B, H), optional=True)
-    a.arr(gates, "gates", (T, B, 4 * H), writable=True)
-    a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
-    a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (3 * H, I), writable=True)
-    a.arr(dw_hh, "dw_hh", (3 * H, H), writable=True)
-    a.arr(db_ih, "db_ih", (3 * H,), writable=True, optional=True)
-    a.arr(db_hh, "db_hh", (3 * H,), writable=True, optional=True)
-    a.norms(step_norms, "step_norms")
-    cdef void *p_dx = _rp(dx)
-    cdef void *p_dh0 = _rp(dh0)
-    cdef void *p_dwih = _rp(dw_ih)
-    cdef void *p_dwhh = _rp(dw_hh)
-    cdef void *p_dbih = _rp(db_ih)
-    cdef void *p_dbhh = _rp(db_hh)
-    cdef double *p_norms = <double *>_rp(step_norms)
-    cdef void *p_dout = _rp(d_out)
-    cdef void *p_dhT = _rp(d_hT)
-    cdef void *p_x = _rp(x)
-    cdef void *p_h0 = _rp(h0)
-    cdef void *p_out = _rp(out)
-    cdef void *p_g = _rp(gates)
-    cdef void *p_wih = _rp(w_ih)
-    cdef void *p_whh = _rp(w_hh)
-    cdef bint f32 = a.dtype == np.float32
+    cdef _RecCall c
+    _rec_start(&c, x, w_hh, 3)
+    cdef _i64 k = _rec_truncate(truncate)
+    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
+    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 3 * H, H, 0, False, False)
+    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 3 * H, I, 0, False, False)
+    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, False, False)
+    cdef void *pdout = _rec_arr(&c, d_out, "d_out", 3, T, B, H, False, True)
+    cdef void *pdhT = _rec_arr(&c, d_hT, "d_hT", 2, B, H, 0, False, True)
+    cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
+    cdef void *pdx = _rec_arr(&c, dx, "dx", 3, T, B, I, True, True)
+    cdef void *pdh0 = _rec_arr(&c, dh0, "dh0", 2, B, H, 0, True, True)
+    cdef void *pdwih = _rec_arr(&c, dw_ih, "dw_ih", 2, 3 * H, I, 0, True, False)
+    cdef void *pdwhh = _rec_arr(&c, dw_hh, "dw_hh", 2, 3 * H, H, 0, True, False)
+    cdef void *pdbih = _rec_arr(&c, db_ih, "db_ih", 1, 3 * H, 0, 0, True, True)
+    cdef void *pdbhh = _rec_arr(&c, db_hh, "db_hh", 1, 3 * H, 0, 0, True, True)
+    cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
+    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef int64_t first = -1
+    cdef _i64 first = -1
     with nogil:
         if f32:
-            st = gc_gru_backward_f32(<float *>p_dx, <float *>p_dh0, <float *>p_dwih, <float *>p_dwhh,
-                                     <float *>p_dbih, <float *>p_dbhh, p_norms,
-                                     <const float *>p_dout, <const float *>p_dhT, <const float *>p_x,
-                                     <const float *>p_h0, <const float *>p_out, <float *>p_g,
-                                     <const float *>p_wih, <const float *>p_whh, T, B, I, H, k,
-                                     stop_on_nonfinite, &first)
-        else:
-            st = gc_gru_backward_f64(<double *>p_dx, <double *>p_dh0, <double *>p_dwih,
-                                     <double *>p_dwhh, <double *>p_dbih, <double *>p_dbhh, p_norms,
-                                     <const double *>p_dout, <const double *>p_dhT,
-                                     <const double *>p_x, <const double *>p_h0,
-                                     <const double *>p_out, <double *>p_g, <const double *>p_wih,
-                                     <const double *>p_whh, T, B, I, H, k, stop_on_nonfinite,
+            st = gc_gru_backward_f32(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pn, pdout, pdhT, px,
+                                     ph0, pout, pg, pwih, pwhh, T, B, I, H, k, stop_on_nonfinite,
                                      &first)
-    check_status(st, "gru_backward")
+        else:
+            st = gc_gru_backward_f64(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pn, pdout, pdhT, px,
+                                     ph0, pout, pg, pwih, pwhh, T, B, I, H, k, stop_on_nonfinite,
+                                     &first)
+    _rec_status(st, "gru_backward")
     return first
 
 
@@ -429,13 +458,13 @@ def recurrent_activation(y, x, str which):
         raise ValueError(f"x: expected a C-contiguous array, got strides {x.strides}")
     if x.dtype != y.dtype or x.shape != y.shape:
         raise ValueError(f"y: expected dtype {x.dtype} and shape {x.shape}, got {y.dtype} {y.shape}")
-    cdef void *py = _rp(y)
-    cdef void *px = _rp(x)
-    cdef int64_t n = x.size
+    cdef void *py = cnp.PyArray_DATA(<cnp.ndarray>y)
+    cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
+    cdef _i64 n = x.size
     cdef int w = 0 if which == "tanh" else 1
     cdef bint f32 = x.dtype == np.float32
     with nogil:
         if f32:
-            gc_rec_act_f32(<float *>py, <const float *>px, n, w)
+            gc_rec_act_f32(py, px, n, w)
         else:
-            gc_rec_act_f64(<double *>py, <const double *>px, n, w)
+            gc_rec_act_f64(py, px, n, w)

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 PLOT_HINT = 'plots need matplotlib: pip install "gradcore[plot]"'
+PLOT_DPI = 150  # every PNG
 
 
 def have_matplotlib() -> bool:
@@ -39,7 +40,7 @@ def save_figure(fig, path) -> str:
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=PLOT_DPI)
     return path
 
 

@@ -153,6 +153,7 @@ class BPTTProfile(ExperimentResult):
         ax.set_xlabel("time step t")
         ax.set_ylabel("gradient norm")
         ax.set_title(self.title.split(":")[0])
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
         return fig
 
@@ -242,15 +243,21 @@ class BPTTSweep(ExperimentResult):
     def _figure(self):
         fig, (ax,) = new_figure(width=6.0)
         Tmax = max(p.T for p in self.profiles)
-        for p in self.profiles:
-            if p.T != Tmax:
-                continue
+        markers = ("o", "s", "^", "D", "v", "P", "X", "*")
+        theory_drawn = False
+        for i, p in enumerate(pp for pp in self.profiles if pp.T == Tmax):
             t = np.arange(p.T + 1)
             with np.errstate(all="ignore"):
-                ax.semilogy(t, p.norms / p.norms[-1], label=f"rho = {p.spectral_radius:g}")
+                ax.semilogy(t, p.norms / p.norms[-1], marker=markers[i % 8], markevery=max(1, Tmax // 10),
+                            ms=4, label=f"rho = {p.spectral_radius:g}")
+                if p.cell == "rnn" and p.nonlinearity == "identity":
+                    ax.semilogy(t, float(p.spectral_radius) ** (p.T - t), color="k", ls=":", lw=0.8,
+                                label=None if theory_drawn else "theory rho^(T-t) (dotted)")
+                    theory_drawn = True
         ax.set_xlabel("time step t (loss at T)")
         ax.set_ylabel("||dL/dh_t|| / ||dL/dh_T||")
-        ax.set_title(f"BPTT, T = {Tmax}")
+        ax.set_title(f"BPTT profiles: gradient through time, T = {Tmax}")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
         return fig
 

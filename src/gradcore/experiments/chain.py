@@ -106,8 +106,9 @@ class ChainResult(ExperimentResult):
         ax.semilogy(layers, np.abs(self.preact_grads), "o-", label="|dL/dz_l|")
         ax.semilogy(layers, np.abs(self.weight_grads) + 1e-300, "s--", label="|dL/dw_l|")
         ax.set_xlabel("layer")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel("gradient magnitude")
-        ax.set_title(f"chain: w={self.w:g}, {self.activation}")
+        ax.set_title(f"1x1 chain: w={self.w:g}, {self.activation}")
         ax.legend()
         return fig
 
@@ -193,12 +194,14 @@ class ChainTable(ExperimentResult):
 
     def _figure(self):
         fig, (ax,) = new_figure(width=6.0)
-        for r in self.results:
-            ax.semilogy(np.arange(1, r.n_layers + 1), np.abs(r.preact_grads) + 1e-300, "o-",
-                        label=f"{r.activation}, w={r.w:g}")
+        markers = ("o", "s", "^", "D", "v", "P", "X", "*")
+        for i, r in enumerate(self.results):
+            ax.semilogy(np.arange(1, r.n_layers + 1), np.abs(r.preact_grads) + 1e-300, marker=markers[i % 8],
+                        ls="-", ms=6 - (i % 3), label=f"{r.activation}, w={r.w:g}")
         ax.set_xlabel("layer (1 = nearest the input)")
         ax.set_ylabel("|dL/dz_l|")
         ax.set_title("1x1 chains: gradient per layer")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
         return fig
 

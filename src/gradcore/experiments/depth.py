@@ -109,13 +109,15 @@ class DepthProfile(ExperimentResult):
         ax1.semilogy(layers, self.weight_grad_norms, "s-", ms=3, label="||dL/dW_l||")
         ax1.set_xlabel("layer")
         ax1.set_ylabel("gradient norm")
-        ax1.set_title(f"{self.activation}, {self.init}: gradients")
+        ax1.set_title(f"Depth profile: {self.activation}, {self.init}: gradients")
+        ax1.xaxis.get_major_locator().set_params(integer=True)
         ax1.legend(fontsize=8)
         ax2.semilogy(layers, self.activation_norms, "o-", ms=3, label="||a_l||")
         ax2.semilogy(layers, self.predicted_activation_norms, "k--", label="mean-field theory")
         ax2.set_xlabel("layer")
         ax2.set_ylabel("activation norm")
-        ax2.set_title("forward activations")
+        ax2.set_title("Depth profile: forward activations")
+        ax2.xaxis.get_major_locator().set_params(integer=True)
         ax2.legend(fontsize=8)
         return fig
 
@@ -263,17 +265,22 @@ class DepthSweep(ExperimentResult):
     def _figure(self):
         acts = list(dict.fromkeys(p.activation for p in self.profiles))
         fig, axes = new_figure(ncols=len(acts), width=5.5)
+        markers = ("o", "s", "^", "D", "v", "P", "X", "*")
         for ax, act in zip(axes, acts):
-            for p in self.profiles:
-                if p.activation != act:
-                    continue
+            first = True
+            for i, p in enumerate(pp for pp in self.profiles if pp.activation == act):
                 layers = np.arange(1, p.depth + 1)
+                ref = p.preact_grad_norms[-1]
                 with np.errstate(all="ignore"):
-                    ax.semilogy(layers, p.preact_grad_norms, "o-", ms=3, label=p.init)
-                    ax.semilogy(layers, p.predicted_preact_grad_norms, "--", color=ax.lines[-1].get_color())
+                    ax.semilogy(layers, p.preact_grad_norms / ref, marker=markers[i % 8], ls="-", ms=3.5,
+                                markevery=(i % 3, 3), label=p.init)
+                    ax.semilogy(layers, p.predicted_preact_grad_norms / ref, "--", color=ax.lines[-1].get_color(),
+                                lw=1, label="mean-field theory (dashed)" if first else None)
+                first = False
             ax.set_xlabel("layer (1 = nearest the input)")
-            ax.set_ylabel("||dL/dz_l||")
-            ax.set_title(f"{act}: gradient norm per layer")
+            ax.set_ylabel("||dL/dz_l|| / ||dL/dz_L||")
+            ax.set_title(f"Depth sweep: {act}, gradient per layer relative to the last", fontsize=9)
+            ax.xaxis.get_major_locator().set_params(integer=True)
             ax.legend(fontsize=8)
         return fig
 

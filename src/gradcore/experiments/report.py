@@ -133,6 +133,36 @@ class ReportWriter:
         rep.files[:] = files + ["summary.json", "index.html"]
 
 
+def _claims_summary(sections) -> str:
+    """The table every report opens with: each section's verdict and every
+    claim (holds, claim, paper/theory, measured); sections without claims
+    are listed as such."""
+    from .claims import claims_html, verdict as _verdict
+
+    e = html.escape
+    rows = []
+    n_claims = n_held = 0
+    for key, res, _, _ in sections:
+        claims = getattr(res, "claims", None)
+        if claims is None:
+            rows.append(f'<tr class="section"><td colspan="4"><a href="#{e(key)}">{e(res.title)}</a>: '
+                        "no claims (a measurement)</td></tr>")
+            continue
+        v = getattr(res, "verdict", None) or _verdict(claims)
+        seeds = getattr(res, "seeds", None)
+        rows.append(f'<tr class="section"><td colspan="4"><a href="#{e(key)}">{e(res.title)}</a>: '
+                    f'verdict <span class="verdict">{e(str(v))}</span>'
+                    + (f" (seeds {e(', '.join(map(str, seeds)))})" if seeds else "") + "</td></tr>")
+        rows.append(claims_html(claims))
+        n_claims += len(claims)
+        n_held += sum(bool(c["holds"]) for c in claims)
+    return ("<h2 id=\"claims\">Claims and verdicts</h2>"
+            f"<p>{n_held} of {n_claims} claims hold in this run; each is computed from the run's own data.</p>"
+            '<table class="claims" id="claims-table"><thead><tr><th>holds</th><th>claim</th>'
+            "<th>paper / theory</th><th>measured</th></tr></thead><tbody>" + "\n".join(rows)
+            + "</tbody></table>")
+
+
 def _html(title, sections, can_plot, wanted, errors) -> str:
     e = html.escape
     parts = [
@@ -141,7 +171,11 @@ def _html(title, sections, can_plot, wanted, errors) -> str:
         f"<title>{e(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}"
         "img{max-width:100%;border:1px solid #ddd}pre{background:#f6f6f6;padding:.6em;overflow-x:auto;"
-        "font-size:12px}p.caption{font-style:italic}.note{background:#fff4d6;padding:.6em}</style>",
+        "font-size:12px}p.caption{font-style:italic}.note{background:#fff4d6;padding:.6em}"
+        "table.claims{border-collapse:collapse;font-size:13px;margin:1em 0}table.claims td,table.claims th"
+        "{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}"
+        "tr.holds td:first-child{color:#176b1e;font-weight:bold}tr.fails td:first-child{color:#b00020;"
+        "font-weight:bold}tr.section td{background:#eef2f7;font-weight:bold}</style>",
         "</head><body>",
         f"<h1>{e(title)}</h1>",
         "<p>Exploding and vanishing gradients, measured: each section shows one experiment, what its "
@@ -149,6 +183,7 @@ def _html(title, sections, can_plot, wanted, errors) -> str:
     ]
     if wanted and not can_plot:
         parts.append(f'<p class="note">No plots in this report: {e(PLOT_HINT)}</p>')
+    parts.append(_claims_summary(sections))
     parts.append("<ul>" + "".join(f'<li><a href="#{e(k)}">{e(r.title)}</a></li>' for k, r, _, _ in sections)
                  + "</ul>")
     for key, res, files, table in sections:

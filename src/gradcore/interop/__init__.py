@@ -4,4 +4,7 @@ so ``import gradcore`` never needs them:
 - :mod:`gradcore.interop.torch`: drop-ins for ``torch.nn.utils``' gradient
   clipping and a gradient monitor for any ``torch.nn.Module``, working on
   the tensors' own memory.
+- :mod:`gradcore.interop.torch_state`: PyTorch state-dict names for gradcore
+  layers (NumPy only; used by the layers' ``torch_state_dict`` /
+  ``load_torch_state_dict``).
 """

@@ -17,6 +17,8 @@ __all__ = ["Activation", "Arena", "BatchNorm1d", "Dense", "LayerNorm", "MLP", "M
            "Sequential"]
 
 # Recurrent layers (RNN, LSTM, GRU) and the adapters that put them in a Sequential.
-from .rnn import GRU, LSTM, RNN, AllSteps, LastStep, NonFiniteStepError, TimeDistributed, scaled  # noqa: E402
+from ..init import scaled  # noqa: E402
+from .rnn import GRU, LSTM, RNN, NonFiniteStepError  # noqa: E402
+from .seq import AllSteps, LastStep, TimeDistributed  # noqa: E402
 
 __all__ += ["RNN", "LSTM", "GRU", "LastStep", "AllSteps", "TimeDistributed", "NonFiniteStepError", "scaled"]

@@ -20,32 +20,54 @@ to h0 (``cell.dh0``; LSTM also ``cell.dc0``) comes from the first window.
 non-finite state / gradient and raises :class:`NonFiniteStepError` (the
 gradients are then left unchanged).
 
+**Stateful sequences.** The state a forward returns may be passed straight
+to the next forward (``out, h = rnn.forward(x1); rnn.forward(x2, h0=h)``): a
+state that lives in the layer's own buffers is copied before they are
+overwritten. That is truncated BPTT across calls: each backward runs over
+its own call's steps and stops at its h0 (its gradient is ``dh0``, which a
+caller may feed to the previous call's backward as ``d_hT`` to go further
+back, if that call's cache is still alive).
+
+**Ctrl-C.** The kernels release the GIL and notice a pending Ctrl-C within a
+few milliseconds; the call then raises ``KeyboardInterrupt`` and the layer
+is left consistent: after an interrupted forward it holds no cache (backward
+raises until the next forward); after an interrupted backward the layer's
+parameter gradients are zeroed (never a partial BPTT sum), ``dh0`` and the
+step norms are None, and the cache counts as consumed.
+
 LSTM and GRU backward consume the gate cache (it is overwritten with the gate
 gradients, which saves 4 x T*B*H elements); a second backward needs a new
 forward. Memory per T*B*H element (times the itemsize): RNN 2 (states +
 backward workspace), LSTM 6 (gates 4, c, h), GRU 5 (gates r, z, n, hn, h).
 
-Use :class:`LastStep` / :class:`AllSteps` to put a recurrent layer in a
-``Sequential`` (output h_T (B, H) or all states (T, B, H)), and
-:class:`TimeDistributed` to apply a (B, D) layer such as ``Dense`` to every
-step.
+The forward and backward passes are written once, in :class:`_Recurrent`;
+each cell is an entry of a table (:class:`_Cell`: gate count, buffers,
+states, and the kernel calls). Sequence adapters for ``Sequential``
+(``LastStep``, ``AllSteps``, ``TimeDistributed``) are in
+:mod:`gradcore.nn.seq`; the PyTorch state-dict mapping in
+:mod:`gradcore.interop.torch_state`; ``scaled`` in :mod:`gradcore.init`.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from typing import Callable, NamedTuple, Tuple
 
 import numpy as np
 
 from .. import _contract, init as _init
 from ..backend import kernels
+from ..init import scaled
+from ..interop import torch_state as _torch_state
 from .arena import as_float_dtype
 from ._util import check_size, seed_rng
 from .module import Module
 
 __all__ = ["RNN", "LSTM", "GRU", "LastStep", "AllSteps", "TimeDistributed", "NonFiniteStepError",
            "scaled"]
+
+_ndarray = np.ndarray
 
 
 class NonFiniteStepError(FloatingPointError):
@@ -60,38 +82,6 @@ class NonFiniteStepError(FloatingPointError):
                          "gradients left unchanged)")
 
 
-# --------------------------------------------------------------- initializers
-def scaled(init, spectral_radius):
-    """An initializer drawing a square matrix from ``init`` (anything
-    :func:`gradcore.init.get` accepts) and rescaling it so that its spectral
-    radius (largest |eigenvalue|) is exactly ``spectral_radius``.
-
-    >>> w = scaled("orthogonal", spectral_radius=0.9)((4, 4), 0, "float64")
-    >>> round(float(max(abs(np.linalg.eigvals(w)))), 12)
-    0.9
-    """
-    base = _init.get(init)
-    if isinstance(spectral_radius, bool) or not isinstance(spectral_radius, numbers.Real):
-        raise TypeError(f"scaled: spectral_radius must be a real number >= 0, got {spectral_radius!r}")
-    r = float(spectral_radius)
-    if not (math.isfinite(r) and r >= 0):
-        raise ValueError(f"scaled: spectral_radius must be a finite number >= 0, got {spectral_radius!r}")
-
-    def fn(shape, rng=None, dtype="float32"):
-        shape = tuple(shape)
-        if len(shape) != 2 or shape[0] != shape[1]:
-            raise ValueError(f"scaled: needs a square 2-D weight, got shape {shape}")
-        w = np.asarray(base(shape, rng, np.float64), dtype=np.float64)
-        rho = float(np.max(np.abs(np.linalg.eigvals(w)))) if w.size else 0.0
-        if not rho > 0:
-            raise ValueError(f"scaled: {base!r} drew a matrix with spectral radius {rho}; cannot rescale it")
-        return np.ascontiguousarray(w * (r / rho), dtype=as_float_dtype(dtype))
-
-    return _init.Initializer("scaled", lambda shp, rng: fn(shp, rng, np.float64),
-                             init=base, spectral_radius=r)
-
-
-# ------------------------------------------------------------------- layers
 def _check_bias(bias, who, single_ok):
     """True (b_ih and b_hh, PyTorch's layout), False (none) or, where the
     cell allows it, "single" (one bias, named bias_ih)."""
@@ -107,20 +97,79 @@ def _check_bias(bias, who, single_ok):
     raise TypeError(f"{who}: bias must be {allowed}, got {bias!r}")
 
 
-class _Recurrent(Module):
-    """Shared machinery of RNN, LSTM and GRU (parameters, checks, buffers)."""
+# ------------------------------------------------------------- cell table
+class _Cell(NamedTuple):
+    """What distinguishes one recurrent cell: its gate count, its sequence
+    buffers ((name, width in units of H), the first is the states h), its
+    number of states (1: h; 2: h and c), whether backward consumes the cache,
+    whether it takes a single bias, and the two kernel calls."""
 
-    G = 1            # gates
+    G: int
+    buffers: Tuple[Tuple[str, int], ...]
+    n_states: int
+    consumes: bool
+    single_ok: bool
+    forward: Callable     # (layer, bufs, x, h0, c0, stop) -> first non-finite step
+    backward: Callable    # (layer, bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop) -> first
+
+
+def _rnn_forward(m, b, x, h0, c0, stop):
+    return kernels().rnn_forward(b["out"], x, h0, m._w_ih, m._w_hh, m._b_ih, m._b_hh,
+                                 m.nonlinearity, stop)
+
+
+def _rnn_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return kernels().rnn_backward(dx, dh0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, b["dz"], norms,
+                                  d_out, d_hT, m._x, m._h0, b["out"], m._w_ih, m._w_hh,
+                                  m.nonlinearity, k, stop)
+
+
+def _lstm_forward(m, b, x, h0, c0, stop):
+    return kernels().lstm_forward(b["out"], b["cs"], b["gates"], x, h0, c0, m._w_ih, m._w_hh,
+                                  m._b_ih, m._b_hh, stop)
+
+
+def _lstm_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return kernels().lstm_backward(dx, dh0, dc0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, norms,
+                                   d_out, d_hT, d_cT, m._x, m._h0, m._c0, b["out"], b["cs"],
+                                   b["gates"], m._w_ih, m._w_hh, k, stop, cell_norms=cnorms)
+
+
+def _gru_forward(m, b, x, h0, c0, stop):
+    return kernels().gru_forward(b["out"], b["gates"], x, h0, m._w_ih, m._w_hh, m._b_ih, m._b_hh,
+                                 stop)
+
+
+def _gru_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return kernels().gru_backward(dx, dh0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, norms, d_out,
+                                  d_hT, m._x, m._h0, b["out"], b["gates"], m._w_ih, m._w_hh, k,
+                                  stop)
+
+
+CELLS = {
+    "rnn": _Cell(1, (("out", 1), ("dz", 1)), 1, False, True, _rnn_forward, _rnn_backward),
+    "lstm": _Cell(4, (("out", 1), ("cs", 1), ("gates", 4)), 2, True, True, _lstm_forward,
+                  _lstm_backward),
+    "gru": _Cell(3, (("out", 1), ("gates", 4)), 1, True, False, _gru_forward, _gru_backward),
+}
+
+
+# ------------------------------------------------------------------- driver
+class _Recurrent(Module):
+    """The one forward / backward of RNN, LSTM and GRU, driven by the cell's
+    :class:`_Cell` entry (parameters, checks, buffers, records)."""
+
     _kind = "rnn"
-    _consumes = False
-    _single_ok = True
 
     def __init__(self, input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype,
                  seed, who):
+        cell = self._cell = CELLS[self._kind]
+        self.G = cell.G
+        self._consumes = cell.consumes
         self.input_size = check_size(input_size, "input_size", who)
         self.hidden_size = check_size(hidden_size, "hidden_size", who)
         self.dtype = as_float_dtype(dtype, f"{who} dtype")
-        self.bias = _check_bias(bias, who, self._single_ok)
+        self.bias = _check_bias(bias, who, cell.single_ok)
         rng = seed_rng(seed, who)
         H, I, G = self.hidden_size, self.input_size, self.G
         k = 1.0 / math.sqrt(H)
@@ -133,25 +182,30 @@ class _Recurrent(Module):
         else:
             # each gate's (H, H) block separately: orthogonal / identity /
             # scaled(...) then hold per gate
-            w_hh = np.concatenate([_init.apply(recurrent_init, (H, H), rng, self.dtype, label, "recurrent_init")
-                                   for _ in range(G)], axis=0)
+            w_hh = np.concatenate([_init.apply(recurrent_init, (H, H), rng, self.dtype, label,
+                                               "recurrent_init") for _ in range(G)], axis=0)
         self._declare("weight_hh", w_hh)
         if self.bias:
             binit = default if bias_init is None else bias_init
             self._declare("bias_ih", _init.apply(binit, (G * H,), rng, self.dtype, label, "bias_init"))
             if self.bias is True:
-                self._declare("bias_hh", _init.apply(binit, (G * H,), rng, self.dtype, label, "bias_init"))
+                self._declare("bias_hh", _init.apply(binit, (G * H,), rng, self.dtype, label,
+                                                     "bias_init"))
         self._shape = None
         self._bufs = None
         self._x = None
         self._h0 = None
         self._c0 = None
         self._cache_ok = False
+        self._dx = None
         self.timestep_grad_norms = None
         self.first_nonfinite_step = None
         self.first_nonfinite_state_step = None
         self.first_nonfinite_grad_step = None
         self.dh0 = None
+        if cell.n_states == 2:
+            self.dc0 = None
+            self.timestep_cell_grad_norms = None
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -169,8 +223,158 @@ class _Recurrent(Module):
         self._gb_ih = self.g.get("bias_ih")
         self._gb_hh = self.g.get("bias_hh")
 
-    # ----------------------------------------------------------- validation
-    def _check_x(self, x):
+    # --------------------------------------------------------------- forward
+    def forward(self, x, h0=None, stop_on_nonfinite=False):
+        """x (T, B, I), h0 None / (B, H) / (1, B, H) (LSTM: None or a pair
+        (h, c) of those) -> (out (T, B, H), h_T (B, H)) (LSTM: (h_T, c_T)).
+        The returned arrays are buffers reused by the next forward; a state
+        taken from them may be passed back as the next call's h0."""
+        if (type(x) is not _ndarray or x.dtype is not self.dtype or x.ndim != 3
+                or x.shape[2] != self.input_size or not x.size):
+            x = self._check_x(x)
+        T, B = x.shape[0], x.shape[1]
+        h, c = (None, None) if h0 is None else self._initial_states(h0, B)
+        bufs = self._bufs if self._shape == (T, B) else self._seq_buffers(T, B)
+        stop = bool(stop_on_nonfinite)
+        try:
+            first = self._cell.forward(self, bufs, x, h, c, stop)
+        except (TypeError, ValueError):
+            # the kernel refused an argument before writing anything: the
+            # layer's checks name the fault (or fix a layout and retry)
+            x = self._check_x(x, force=True)
+            first = self._forward_interruptible(bufs, x, h, c, stop)
+        except KeyboardInterrupt:
+            self._drop_cache()
+            raise
+        self._x, self._h0, self._c0, self._cache_ok = x, h, c, True
+        self.first_nonfinite_grad_step = self.timestep_grad_norms = None
+        if self._cell.n_states == 2:
+            self.timestep_cell_grad_norms = None
+        if first < 0:
+            self.first_nonfinite_state_step = self.first_nonfinite_step = None
+        else:
+            self._forward_nonfinite(first, stop)
+        out = bufs["out"]
+        if self._cell.n_states == 2:
+            return out, (out[T - 1], bufs["cs"][T - 1])
+        return out, out[T - 1]
+
+    def _forward_interruptible(self, bufs, x, h, c, stop):
+        try:
+            return self._cell.forward(self, bufs, x, h, c, stop)
+        except KeyboardInterrupt:
+            self._drop_cache()
+            raise
+
+    def _drop_cache(self):
+        self._x = None
+        self._cache_ok = False
+
+    def _initial_states(self, h0, B):
+        if h0 is None:
+            return None, None
+        if self._cell.n_states == 2:
+            if not (isinstance(h0, (tuple, list)) and len(h0) == 2):
+                raise TypeError(f"{self._label()}: h0 must be None or a pair (h, c), "
+                                f"got {type(h0).__name__}")
+            return (self._check_state(h0[0], "h0[0] (h)", B, own=True),
+                    self._check_state(h0[1], "h0[1] (c)", B, own=True))
+        return self._check_state(h0, "h0", B, own=True), None
+
+    # -------------------------------------------------------------- backward
+    def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False, d_cT=None):
+        """BPTT: accumulates the parameter gradients, returns dx (T, B, I);
+        sets ``dh0``, ``timestep_grad_norms`` (||dL/dh_t||),
+        ``first_nonfinite_step``; LSTM also ``dc0`` and
+        ``timestep_cell_grad_norms`` (||dL/dc_t||: the whole gradient
+        reaching c_t, through c_{t+1} and through h_t), and takes ``d_cT``
+        (or ``d_hT`` as a pair (d_hT, d_cT)). LSTM and GRU consume the
+        forward's gate cache."""
+        cell = self._cell
+        if self._x is None or not self._cache_ok:
+            self._check_cache()
+        T, B = self._shape
+        H = self.hidden_size
+        if d_out is not None and (type(d_out) is not _ndarray or d_out.dtype is not self.dtype
+                                  or d_out.shape != (T, B, H)):
+            d_out = self._check_d_out(d_out, T, B)
+        if truncate is not None and (type(truncate) is not int or not 1 <= truncate <= 2**62):
+            truncate = self._check_truncate(truncate)
+        lstm = cell.n_states == 2
+        if lstm:
+            if isinstance(d_hT, (tuple, list)):
+                if len(d_hT) != 2 or d_cT is not None:
+                    raise TypeError(f"{self._label()}: d_hT must be an array or a pair (d_hT, d_cT)")
+                d_hT, d_cT = d_hT
+            if d_cT is not None:
+                d_cT = self._check_state(d_cT, "d_cT", B)
+        elif d_cT is not None:
+            raise TypeError(f"{self._label()}: d_cT is for LSTM only")
+        if d_hT is not None:
+            d_hT = self._check_state(d_hT, "d_hT", B)
+        dt = self.dtype
+        dx = self._dx if self._dx is not None and self._dx.shape[0] == T and self._dx.shape[1] == B \
+            else self._dx_buffer(T, B)
+        dh0 = np.empty((B, H), dt)
+        dc0 = np.empty((B, H), dt) if lstm else None
+        norms = np.empty(T)
+        cnorms = np.empty(T) if lstm else None
+        stop = bool(stop_on_nonfinite)
+        try:
+            first = cell.backward(self, self._bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT,
+                                  truncate, stop)
+        except (TypeError, ValueError):
+            # refused before the kernel wrote anything: fix a layout and retry
+            if d_out is None:
+                raise
+            d_out = self._check_d_out(d_out, T, B, force=True)
+            first = self._backward_interruptible(cell, dx, dh0, dc0, norms, cnorms, d_out, d_hT,
+                                                 d_cT, truncate, stop)
+        except KeyboardInterrupt:
+            self._interrupted_backward()
+            raise
+        if cell.consumes:
+            self._cache_ok = False
+        self.timestep_grad_norms = norms
+        if first < 0:
+            self.dh0 = dh0
+            self.first_nonfinite_grad_step = None
+            if lstm:
+                self.dc0, self.timestep_cell_grad_norms = dc0, cnorms
+        else:
+            self._backward_nonfinite(first, stop, dh0, dc0, cnorms)
+        return dx
+
+    def _backward_nonfinite(self, first, stop, dh0, dc0, cnorms):
+        self.dh0 = None if stop else dh0
+        if self._cell.n_states == 2:
+            self.dc0 = None if stop else dc0
+            self.timestep_cell_grad_norms = cnorms
+        self.first_nonfinite_grad_step = self.first_nonfinite_step = int(first)
+        if stop:
+            raise NonFiniteStepError(int(first), "backward", self._label())
+
+    def _backward_interruptible(self, cell, *args):
+        try:
+            return cell.backward(self, self._bufs, *args)
+        except KeyboardInterrupt:
+            self._interrupted_backward()
+            raise
+
+    def _interrupted_backward(self):
+        """A backward stopped by Ctrl-C: never leave a partial BPTT sum."""
+        for name in self.p:
+            self.g[name][...] = 0
+        self.dh0 = None
+        self.timestep_grad_norms = None
+        if self._cell.n_states == 2:
+            self.dc0 = None
+            self.timestep_cell_grad_norms = None
+        if self._consumes:
+            self._cache_ok = False
+
+    # ------------------------------------------------------------ validation
+    def _check_x(self, x, force=False):
         who = self._label()
         if not isinstance(x, np.ndarray):
             raise TypeError(f"{who}: expected x as a {self.dtype} numpy array of shape (T, B, "
@@ -192,10 +396,14 @@ class _Recurrent(Module):
             raise TypeError(f"{who}: expected native byte order x, got {x.dtype.str}")
         if not x.flags.c_contiguous or not x.flags.aligned:
             x = np.ascontiguousarray(x)
+        elif force:
+            raise   # x was fine: re-raise the kernel's own error
         return x
 
-    def _check_state(self, s, name, B):
-        """None, (B, H) or PyTorch's (1, B, H) -> None or a C-contiguous (B, H)."""
+    def _check_state(self, s, name, B, own=False):
+        """None, (B, H) or PyTorch's (1, B, H) -> None or a C-contiguous (B, H).
+        ``own``: a state living in this layer's sequence buffers (the state
+        the last forward returned) is copied, as the kernel overwrites them."""
         if s is None:
             return None
         who = self._label()
@@ -211,43 +419,55 @@ class _Recurrent(Module):
             raise ValueError(f"{who}: expected {name} of shape ({B}, {H}) or (1, {B}, {H}), got {s.shape}")
         if not s.dtype.isnative:
             raise TypeError(f"{who}: expected native byte order {name}, got {s.dtype.str}")
+        if own and self._bufs is not None and s.base is not None:
+            base = s.base
+            if any(base is buf for buf in self._bufs.values()):
+                return s.copy()
         return np.ascontiguousarray(s)
 
-    def _check_backward(self, d_out, truncate):
+    def _check_cache(self):
         who = self._label()
         if self._x is None:
             raise RuntimeError(f"{who}: backward called before forward")
-        if not self._cache_ok:
-            raise RuntimeError(f"{who}: backward already consumed this forward's gate cache "
-                               "(LSTM/GRU backward overwrites it); call forward again")
-        T, B = self._shape
+        raise RuntimeError(f"{who}: backward already consumed this forward's gate cache "
+                           "(LSTM/GRU backward overwrites it); call forward again")
+
+    def _check_d_out(self, d_out, T, B, force=False):
+        who = self._label()
         H = self.hidden_size
-        if d_out is not None:
-            if not isinstance(d_out, np.ndarray):
-                raise TypeError(f"{who}: expected d_out as a {self.dtype} array of shape {(T, B, H)} "
-                                f"or None, got {type(d_out).__name__}")
-            if d_out.dtype != self.dtype:
-                raise TypeError(f"{who}: expected {self.dtype} d_out, got {d_out.dtype} (convert it explicitly)")
-            if d_out.shape != (T, B, H):
-                raise ValueError(f"{who}: d_out has shape {d_out.shape}, but the last forward output "
-                                 f"has shape {(T, B, H)}")
-            if not d_out.dtype.isnative:
-                raise TypeError(f"{who}: expected native byte order d_out, got {d_out.dtype.str}")
-            d_out = np.ascontiguousarray(d_out)
-        return d_out, _contract.check_truncate(truncate, who)
+        if not isinstance(d_out, np.ndarray):
+            raise TypeError(f"{who}: expected d_out as a {self.dtype} array of shape {(T, B, H)} "
+                            f"or None, got {type(d_out).__name__}")
+        if d_out.dtype != self.dtype:
+            raise TypeError(f"{who}: expected {self.dtype} d_out, got {d_out.dtype} (convert it explicitly)")
+        if d_out.shape != (T, B, H):
+            raise ValueError(f"{who}: d_out has shape {d_out.shape}, but the last forward output "
+                             f"has shape {(T, B, H)}")
+        if not d_out.dtype.isnative:
+            raise TypeError(f"{who}: expected native byte order d_out, got {d_out.dtype.str}")
+        if not d_out.flags.c_contiguous or not d_out.flags.aligned:
+            return np.ascontiguousarray(d_out)
+        if force:
+            raise       # d_out was fine: re-raise the kernel's own error
+        return d_out
+
+    def _check_truncate(self, truncate):
+        return _contract.check_truncate(truncate, self._label())
+
+    # --------------------------------------------------------------- buffers
+    def _buffer_shapes(self, T, B):
+        H = self.hidden_size
+        return {name: (T, B, w * H) for name, w in self._cell.buffers}
 
     def memory_bytes(self, T, B):
         """Bytes of the sequence buffers this layer keeps for a (T, B) input
         (states, gate cache, backward workspace); x, dx and d_out not included."""
         return sum(int(np.prod(shape)) for shape in self._buffer_shapes(T, B).values()) * self.dtype.itemsize
 
-    def _make_buffers(self, T, B):
-        return {k: np.empty(shape, self.dtype) for k, shape in self._buffer_shapes(T, B).items()}
-
     def _dx_buffer(self, T, B):
         """dx (T, B, I), owned by the layer and reused by the next backward
         with the same shape (copy it to keep it)."""
-        dx = getattr(self, "_dx", None)
+        dx = self._dx
         if dx is None or dx.shape[:2] != (T, B):
             dx = self._dx = np.empty((T, B, self.input_size), self.dtype)
         return dx
@@ -255,80 +475,36 @@ class _Recurrent(Module):
     def _seq_buffers(self, T, B):
         if self._shape != (T, B):
             self._bufs = None          # drop the old (possibly large) buffers first
-            self._bufs = self._make_buffers(T, B)
+            self._bufs = {k: np.empty(shape, self.dtype) for k, shape in self._buffer_shapes(T, B).items()}
             self._shape = (T, B)
+            self._x = None             # the old cache is gone with its buffers
+            self._cache_ok = False
         return self._bufs
 
-    def _record_forward(self, first, stop):
-        self.first_nonfinite_state_step = None if first < 0 else int(first)
-        self.first_nonfinite_step = self.first_nonfinite_state_step
-        self.first_nonfinite_grad_step = None
-        self.timestep_grad_norms = None
-        if self._kind == "lstm":
-            self.timestep_cell_grad_norms = None
-        if first >= 0 and stop:
+    # --------------------------------------------------------------- records
+    def _forward_nonfinite(self, first, stop):
+        self.first_nonfinite_state_step = self.first_nonfinite_step = int(first)
+        if stop:
             self._x = None
             self._cache_ok = False
             raise NonFiniteStepError(int(first), "forward", self._label())
 
-    def _record_backward(self, first, stop, norms):
-        self.timestep_grad_norms = norms
-        self.first_nonfinite_grad_step = None if first < 0 else int(first)
-        if first >= 0:
-            self.first_nonfinite_step = int(first)
-        if first >= 0 and stop:
-            raise NonFiniteStepError(int(first), "backward", self._label())
-
     # -------------------------------------------------- PyTorch state dicts
-    _TORCH = (("weight_ih", "weight_ih_l0"), ("weight_hh", "weight_hh_l0"),
-              ("bias_ih", "bias_ih_l0"), ("bias_hh", "bias_hh_l0"))
-
     def torch_state_dict(self):
         """PyTorch names (``weight_ih_l0`` ...) -> copies (NumPy arrays); load
         with ``torch_module.load_state_dict({k: torch.from_numpy(v) ...})``.
         A single-bias layer exports its bias as ``bias_ih_l0`` and a zero
         ``bias_hh_l0`` (the same model as a torch layer with bias=True)."""
-        sd = {tk: self.p[k].copy() for k, tk in self._TORCH if k in self.p}
-        if self.bias == "single":
-            sd["bias_hh_l0"] = np.zeros_like(self.p["bias_ih"])
-        return sd
+        return _torch_state.recurrent_torch_state_dict(self)
 
     def load_torch_state_dict(self, state_dict):
         """Copy weights from a single-layer, unidirectional torch.nn.RNN / LSTM /
         GRU state dict (tensors or arrays; converted to this layer's dtype).
         Every entry is checked before anything is written."""
-        who = self._label()
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"{who}.load_torch_state_dict: expected a dict, got {type(state_dict).__name__}")
-        wanted = {tk: k for k, tk in self._TORCH if k in self.p}
-        if self.bias == "single":          # torch's two biases load as their sum
-            wanted["bias_hh_l0"] = "bias_hh"
-        extra = [k for k in state_dict if k not in wanted]
-        missing = [k for k in wanted if k not in state_dict]
-        if extra or missing:
-            raise KeyError(f"{who}.load_torch_state_dict: expected exactly the keys {list(wanted)} "
-                           f"(single layer, unidirectional, bias={self.bias}); missing {missing}, "
-                           f"unexpected {extra}")
-        staged = []
-        for tk, k in wanted.items():
-            v = state_dict[tk]
-            if hasattr(v, "detach"):
-                v = v.detach().cpu().numpy()
-            v = np.asarray(v)
-            want = self.p["bias_ih" if k == "bias_hh" and self.bias == "single" else k].shape
-            if v.shape != want:
-                raise ValueError(f"{who}.load_torch_state_dict: {tk!r} has shape {v.shape}, "
-                                 f"expected {want}")
-            if not np.issubdtype(v.dtype, np.floating):
-                raise TypeError(f"{who}.load_torch_state_dict: {tk!r} has dtype {v.dtype}, expected floats")
-            staged.append((k, v))
-        staged = dict(staged)
-        if self.bias == "single":
-            staged["bias_ih"] = staged["bias_ih"].astype(np.float64) + staged.pop("bias_hh")
-        for k, v in staged.items():
-            self.p[k][...] = v.astype(self.dtype)
+        _torch_state.load_recurrent_torch_state_dict(self, state_dict)
 
 
+# ------------------------------------------------------------------- layers
 class RNN(_Recurrent):
     """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),
     ``nonlinearity`` "tanh" | "relu" | "identity".
@@ -339,14 +515,18 @@ class RNN(_Recurrent):
     (2015). A single-bias layer exchanges torch state dicts as the sum of
     torch's two biases (export: ``bias_hh_l0`` zero).
 
-    >>> rnn = RNN(3, 4, bias="single", dtype="float64", seed=0)
-    >>> sorted(rnn.parameters())
-    ['bias_ih', 'weight_hh', 'weight_ih']
-
     ``init`` (weight_ih), ``recurrent_init`` (weight_hh: anything
     :func:`gradcore.init.get` accepts, e.g. "orthogonal", "identity" (IRNN),
     ``scaled(init, spectral_radius=r)``) and ``bias_init`` default to
     PyTorch's U(-1/sqrt(H), 1/sqrt(H)).
+
+    >>> rnn = RNN(3, 4, bias="single", dtype="float64", seed=0)
+    >>> sorted(rnn.parameters())
+    ['bias_ih', 'weight_hh', 'weight_ih']
+    >>> out, h = rnn.forward(np.ones((5, 2, 3)))
+    >>> out2, h2 = rnn.forward(np.ones((5, 2, 3)), h0=h)   # the next chunk of a stream
+    >>> out2.shape, h2.shape
+    ((5, 2, 4), (2, 4))
     """
 
     _kind = "rnn"
@@ -361,61 +541,22 @@ class RNN(_Recurrent):
     def extra_repr(self):
         return super().extra_repr() + f", {self.nonlinearity}"
 
-    def _buffer_shapes(self, T, B):
-        H = self.hidden_size
-        return {"out": (T, B, H), "dz": (T, B, H)}
-
-    def forward(self, x, h0=None, stop_on_nonfinite=False):
-        """x (T, B, I), h0 None / (B, H) / (1, B, H) -> (out (T, B, H), h_T (B, H)).
-        The returned arrays are buffers reused by the next forward."""
-        x = self._check_x(x)
-        T, B, _ = x.shape
-        h0 = self._check_state(h0, "h0", B)
-        bufs = self._seq_buffers(T, B)
-        self._x = None
-        first = kernels().rnn_forward(bufs["out"], x, h0, self._w_ih, self._w_hh, self._b_ih,
-                                      self._b_hh, self.nonlinearity, bool(stop_on_nonfinite))
-        self._x, self._h0, self._cache_ok = x, h0, True
-        self._record_forward(first, stop_on_nonfinite)
-        return bufs["out"], bufs["out"][T - 1]
-
-    def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False):
-        """BPTT: accumulates the parameter gradients, returns dx (T, B, I);
-        sets ``dh0``, ``timestep_grad_norms``, ``first_nonfinite_step``."""
-        d_out, truncate = self._check_backward(d_out, truncate)
-        T, B = self._shape
-        d_hT = self._check_state(d_hT, "d_hT", B)
-        dt = self.dtype
-        dx = self._dx_buffer(T, B)
-        dh0 = np.empty((B, self.hidden_size), dt)
-        norms = np.empty(T)
-        first = kernels().rnn_backward(dx, dh0, self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh,
-                                       self._bufs["dz"], norms, d_out, d_hT, self._x, self._h0,
-                                       self._bufs["out"], self._w_ih, self._w_hh, self.nonlinearity,
-                                       truncate, bool(stop_on_nonfinite))
-        stopped = first >= 0 and stop_on_nonfinite
-        self.dh0 = None if stopped else dh0
-        self._record_backward(first, stop_on_nonfinite, norms)
-        return dx
-
 
 class LSTM(_Recurrent):
     """LSTM with PyTorch's gates i, f, g, o: c_t = f c_{t-1} + i g,
-    h_t = o tanh(c_t). ``forward(x, h0=(h, c))`` -> (out, (h_T, c_T)).
+    h_t = o tanh(c_t). ``forward(x, h0=(h, c))`` -> (out, (h_T, c_T));
+    after backward ``timestep_cell_grad_norms`` holds ||dL/dc_t||.
 
     ``forget_bias``: None (keep the initializer's biases) or a number b: the
     forget-gate slice of ``bias_ih`` is set to b and that of ``bias_hh`` to 0,
-    so the total forget bias is b (needs bias=True).
+    so the total forget bias is b (needs bias=True or "single").
     """
 
-    G = 4
     _kind = "lstm"
-    _consumes = True
 
     def __init__(self, input_size, hidden_size, bias=True, init=None, recurrent_init=None,
                  bias_init=None, forget_bias=None, dtype="float32", seed=None):
         super().__init__(input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype, seed, "LSTM")
-        self.timestep_cell_grad_norms = None
         if forget_bias is not None:
             if not self.bias:
                 raise ValueError("LSTM: forget_bias needs bias=True or bias='single'")
@@ -431,204 +572,19 @@ class LSTM(_Recurrent):
                 self.p["bias_hh"][H:2 * H] = 0
         self.forget_bias = forget_bias
         self._finalize()
-        self.dc0 = None
-
-    def _buffer_shapes(self, T, B):
-        H = self.hidden_size
-        return {"out": (T, B, H), "cs": (T, B, H), "gates": (T, B, 4 * H)}
-
-    def forward(self, x, h0=None, stop_on_nonfinite=False):
-        """x (T, B, I), h0 None or (h, c) (each (B, H) / (1, B, H) / None)
-        -> (out (T, B, H), (h_T, c_T))."""
-        x = self._check_x(x)
-        T, B, _ = x.shape
-        if h0 is None:
-            h, c = None, None
-        elif isinstance(h0, (tuple, list)) and len(h0) == 2:
-            h = self._check_state(h0[0], "h0[0] (h)", B)
-            c = self._check_state(h0[1], "h0[1] (c)", B)
-        else:
-            raise TypeError(f"{self._label()}: h0 must be None or a pair (h, c), got {type(h0).__name__}")
-        bufs = self._seq_buffers(T, B)
-        self._x = None
-        first = kernels().lstm_forward(bufs["out"], bufs["cs"], bufs["gates"], x, h, c, self._w_ih,
-                                       self._w_hh, self._b_ih, self._b_hh, bool(stop_on_nonfinite))
-        self._x, self._h0, self._c0, self._cache_ok = x, h, c, True
-        self._record_forward(first, stop_on_nonfinite)
-        return bufs["out"], (bufs["out"][T - 1], bufs["cs"][T - 1])
-
-    def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False, d_cT=None):
-        """BPTT (consumes the gate cache): accumulates the parameter gradients,
-        returns dx (T, B, I); sets ``dh0``, ``dc0``, ``timestep_grad_norms``
-        (||dL/dh_t||), ``timestep_cell_grad_norms`` (||dL/dc_t||: the whole
-        gradient reaching c_t, through c_{t+1} and through h_t),
-        ``first_nonfinite_step``."""
-        d_out, truncate = self._check_backward(d_out, truncate)
-        T, B = self._shape
-        if isinstance(d_hT, (tuple, list)):
-            if len(d_hT) != 2 or d_cT is not None:
-                raise TypeError(f"{self._label()}: d_hT must be an array or a pair (d_hT, d_cT)")
-            d_hT, d_cT = d_hT
-        d_hT = self._check_state(d_hT, "d_hT", B)
-        d_cT = self._check_state(d_cT, "d_cT", B)
-        dt = self.dtype
-        dx = self._dx_buffer(T, B)
-        dh0 = np.empty((B, self.hidden_size), dt)
-        dc0 = np.empty((B, self.hidden_size), dt)
-        norms = np.empty(T)
-        cnorms = np.empty(T)
-        self._cache_ok = False
-        b = self._bufs
-        first = kernels().lstm_backward(dx, dh0, dc0, self._gw_ih, self._gw_hh, self._gb_ih,
-                                        self._gb_hh, norms, d_out, d_hT, d_cT, self._x, self._h0,
-                                        self._c0, b["out"], b["cs"], b["gates"], self._w_ih,
-                                        self._w_hh, truncate, bool(stop_on_nonfinite),
-                                        cell_norms=cnorms)
-        stopped = first >= 0 and stop_on_nonfinite
-        self.dh0, self.dc0 = (None, None) if stopped else (dh0, dc0)
-        self.timestep_cell_grad_norms = cnorms
-        self._record_backward(first, stop_on_nonfinite, norms)
-        return dx
 
 
 class GRU(_Recurrent):
     """GRU with PyTorch's gates r, z, n:
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h_t = (1 - z) * n + z * h_{t-1}."""
 
-    G = 3
     _kind = "gru"
-    _consumes = True
-    _single_ok = False
 
     def __init__(self, input_size, hidden_size, bias=True, init=None, recurrent_init=None,
                  bias_init=None, dtype="float32", seed=None):
         super().__init__(input_size, hidden_size, bias, init, recurrent_init, bias_init, dtype, seed, "GRU")
         self._finalize()
 
-    def _buffer_shapes(self, T, B):
-        H = self.hidden_size
-        return {"out": (T, B, H), "gates": (T, B, 4 * H)}
 
-    def forward(self, x, h0=None, stop_on_nonfinite=False):
-        """x (T, B, I), h0 None / (B, H) / (1, B, H) -> (out (T, B, H), h_T (B, H))."""
-        x = self._check_x(x)
-        T, B, _ = x.shape
-        h0 = self._check_state(h0, "h0", B)
-        bufs = self._seq_buffers(T, B)
-        self._x = None
-        first = kernels().gru_forward(bufs["out"], bufs["gates"], x, h0, self._w_ih, self._w_hh,
-                                      self._b_ih, self._b_hh, bool(stop_on_nonfinite))
-        self._x, self._h0, self._cache_ok = x, h0, True
-        self._record_forward(first, stop_on_nonfinite)
-        return bufs["out"], bufs["out"][T - 1]
-
-    def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False):
-        """BPTT (consumes the gate cache): accumulates the parameter gradients,
-        returns dx (T, B, I); sets ``dh0``, ``timestep_grad_norms``,
-        ``first_nonfinite_step``."""
-        d_out, truncate = self._check_backward(d_out, truncate)
-        T, B = self._shape
-        d_hT = self._check_state(d_hT, "d_hT", B)
-        dt = self.dtype
-        dx = self._dx_buffer(T, B)
-        dh0 = np.empty((B, self.hidden_size), dt)
-        norms = np.empty(T)
-        self._cache_ok = False
-        b = self._bufs
-        first = kernels().gru_backward(dx, dh0, self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh,
-                                       norms, d_out, d_hT, self._x, self._h0, b["out"], b["gates"],
-                                       self._w_ih, self._w_hh, truncate, bool(stop_on_nonfinite))
-        stopped = first >= 0 and stop_on_nonfinite
-        self.dh0 = None if stopped else dh0
-        self._record_backward(first, stop_on_nonfinite, norms)
-        return dx
-
-
-# ------------------------------------------------------------------ adapters
-class _SeqAdapter(Module):
-    def __init__(self, rnn, who):
-        if not isinstance(rnn, _Recurrent):
-            raise TypeError(f"{who}: expected a gradcore.nn RNN, LSTM or GRU, got {type(rnn).__name__}")
-        self.add_module("rnn", rnn)
-        self.dtype = rnn.dtype
-        self._finalize()
-
-    def _bind(self):
-        self._rnn = self._children["rnn"]
-
-    def _label(self):
-        return f"{type(self).__name__}({self._children['rnn']._label()})" if "rnn" in self._children \
-            else type(self).__name__
-
-
-class LastStep(_SeqAdapter):
-    """Sequential-friendly wrapper: forward(x (T, B, I)) -> h_T (B, H) (zero
-    initial state); backward(dy (B, H)) -> dx, with dy as dL/dh_T. The
-    recurrent layer is child ``"rnn"``; ``truncate`` applies to its backward."""
-
-    def __init__(self, rnn, truncate=None):
-        super().__init__(rnn, "LastStep")
-        self.truncate = truncate
-
-    def forward(self, x):
-        _, hT = self._rnn.forward(x)
-        return hT[0] if isinstance(hT, tuple) else hT
-
-    def backward(self, dy):
-        if self._rnn._x is None:
-            raise RuntimeError(f"{self._label()}: backward called before forward")
-        return self._rnn.backward(None, d_hT=dy, truncate=self.truncate)
-
-
-class AllSteps(_SeqAdapter):
-    """Sequential-friendly wrapper: forward(x) -> all states (T, B, H);
-    backward(d_out (T, B, H)) -> dx. Follow it with ``TimeDistributed(Dense(...))``
-    for a head on every step."""
-
-    def __init__(self, rnn, truncate=None):
-        super().__init__(rnn, "AllSteps")
-        self.truncate = truncate
-
-    def forward(self, x):
-        out, _ = self._rnn.forward(x)
-        return out
-
-    def backward(self, dy):
-        if self._rnn._x is None:
-            raise RuntimeError(f"{self._label()}: backward called before forward")
-        return self._rnn.backward(dy, truncate=self.truncate)
-
-
-class TimeDistributed(Module):
-    """Apply a (B, D) -> (B, O) layer to every step of a (T, B, D) input as one
-    (T*B, D) batch (one GEMM for a Dense head); child ``"layer"``."""
-
-    def __init__(self, layer):
-        if not isinstance(layer, Module):
-            raise TypeError(f"TimeDistributed: layer must be a gradcore.nn.Module, got {type(layer).__name__}")
-        self.add_module("layer", layer)
-        self.dtype = layer.dtype
-        self._tb = None
-        self._finalize()
-
-    def _bind(self):
-        self._layer = self._children["layer"]
-
-    def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.ndim != 3:
-            raise ValueError(f"TimeDistributed: expected a 3-D input (T, B, D), got "
-                             f"{getattr(x, 'shape', type(x).__name__)}")
-        T, B, D = x.shape
-        y = self._layer.forward(np.ascontiguousarray(x).reshape(T * B, D))
-        self._tb = (T, B)
-        return y.reshape(T, B, -1)
-
-    def backward(self, dy):
-        if self._tb is None:
-            raise RuntimeError("TimeDistributed: backward called before forward")
-        T, B = self._tb
-        if not isinstance(dy, np.ndarray) or dy.ndim != 3 or dy.shape[:2] != (T, B):
-            raise ValueError(f"TimeDistributed: dy must have shape ({T}, {B}, O), got "
-                             f"{getattr(dy, 'shape', type(dy).__name__)}")
-        dx = self._layer.backward(np.ascontiguousarray(dy).reshape(T * B, -1))
-        return None if dx is None else dx.reshape(T, B, -1)
+# the adapters moved to gradcore.nn.seq; importable from here as before
+from .seq import AllSteps, LastStep, TimeDistributed  # noqa: E402
