@@ -649,3 +649,15 @@ def test_numpy_scalars_in_experiment_helpers():
     assert np.all(w == 0.5)
     with pytest.raises(TypeError, match="init: expected a name"):
         resolve_init(np.bool_(True))
+
+
+def test_adaptive_clip_pair_given_twice_clipped_once():
+    p, g = np.ones(4), np.full(4, 10.0)
+    p2, g2 = np.ones(4), np.full(4, 10.0)
+    gradcore.adaptive_clip_([p2], [g2], clipping=0.01)
+    gradcore.adaptive_clip_([p, p], [g, g], clipping=0.01)
+    np.testing.assert_array_equal(g, g2)
+    with pytest.raises(ValueError, match=r"grads\[1\] is the same array as grads\[0\] but params\[1\]"):
+        gradcore.adaptive_clip_([p, np.ones(4)], [g, g], clipping=0.01)
+    with pytest.raises(ValueError, match=r"grads\[0\] and grads\[1\] share memory only in part"):
+        gradcore.adaptive_clip_([np.ones(4), np.ones(2)], [g, g[2:]], clipping=0.01)

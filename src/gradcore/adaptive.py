@@ -26,7 +26,7 @@ import numpy as np
 
 from .backend import kernels
 from .clip import _as_list, clip_grad_norm_, global_norm
-from ._validate import check_float_array
+from ._contract import check_float_array, resolve_aliases
 
 __all__ = ["AutoClip", "adaptive_clip_", "unit_counts"]
 
@@ -58,7 +58,7 @@ class AutoClip:
             raise ValueError(f"AutoClip: history must be an integer >= 1 or None, got {history!r}")
         self.percentile = p
         self.history = None if history is None else int(history)
-        self._norms = deque(maxlen=self.history)
+        self._norms: deque = deque(maxlen=self.history)
         self.last_threshold: Optional[float] = None
 
     def __repr__(self):
@@ -99,7 +99,7 @@ class AutoClip:
 
     def load_state_dict(self, state) -> None:
         h = int(state["history"])
-        self.__init__(float(state["percentile"]), None if h < 0 else h)
+        AutoClip.__init__(self, float(state["percentile"]), None if h < 0 else h)
         self._norms.extend(float(v) for v in np.asarray(state["norms"], np.float64).ravel())
 
 
@@ -162,6 +162,18 @@ def adaptive_clip_(params: Any, grads: Any, clipping: float = 0.01, eps: float =
             raise TypeError(f"grads{label}: dtype {g.dtype} differs from params{label} dtype {p.dtype}")
     if not glist:
         return 0
+    # a (param, grad) pair given twice is clipped once; a gradient shared by
+    # two different parameters, or partial overlaps, are refused
+    gdups = resolve_aliases(glist, "grads", keys)
+    pdups = resolve_aliases(plist, "params", keys)
+    for j, i in gdups.items():
+        if pdups.get(j) != i:
+            lab = (lambda k: f"[{keys[k]!r}]" if keys is not None else f"[{k}]")
+            raise ValueError(f"grads{lab(j)} is the same array as grads{lab(i)} but params{lab(j)} is not "
+                             f"params{lab(i)}; each gradient belongs to one parameter")
+    if gdups:
+        plist = [p for k, p in enumerate(plist) if k not in gdups]
+        glist = [g for k, g in enumerate(glist) if k not in gdups]
     units = unit_counts(g.shape for g in glist)
     norms = kernels().unit_norms(plist + glist, units + units, "arrays")
     n = len(glist)
