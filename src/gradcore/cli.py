@@ -111,8 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", "run all six explosion experiments, print their tables and write a report")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help="report directory")
     p.add_argument("--quick", action="store_true", help="smaller sizes (about 4x faster)")
-    p.add_argument("--full", action="store_true",
-                   help="also run every paper reproduction (gradcore reproduce all, quick budget) into the report")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots even when matplotlib is installed")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--full", action="store_true",
@@ -400,7 +398,7 @@ def cmd_demo(args) -> int:
     # loses nothing finished
     writer = ReportWriter(args.out, title="gradcore: exploding and vanishing gradients, measured",
                           plots=plots, extra={"quick": bool(args.quick), "full": bool(args.full), "seconds": timings})
-    print(f"gradcore demo{' --quick' if args.quick else ''}{' --full' if args.full else ''}: six experiments on exploding and vanishing gradients\n")
+    print(f"gradcore demo{' --quick' if args.quick else ''}: six experiments on exploding and vanishing gradients\n")
     for i, (key, what, run) in enumerate(demo_plan(args.quick, args.seed), 1):
         t = time.perf_counter()
         res = run()
@@ -410,21 +408,6 @@ def cmd_demo(args) -> int:
         print()
         writer.update_extra({"seconds": timings})
         writer.add(key, res)
-    if args.full:
-        from .experiments.reproduce import PAPERS, expected_seconds, reproduce_all
-
-        print(f"paper reproductions ({len(PAPERS)}, quick budget): about "
-              f"{expected_seconds('all', 'quick'):.0f} s on 2 idle cores\n")
-        t = time.perf_counter()
-
-        def done(r):
-            print(r.table())
-            print()
-            writer.add(f"reproduce_{r.name}", r)
-
-        reproduce_all("quick", progress=False, on_done=done)
-        timings["reproductions"] = time.perf_counter() - t
-        writer.update_extra({"seconds": timings, "full": True})
     from .doctor.section import doctor_text
 
     print(doctor_text({k: r for k, r, _, _ in writer.sections}))
