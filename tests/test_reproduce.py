@@ -264,3 +264,22 @@ def test_cli_reproduce(tmp_path, capsys):
     assert (tmp_path / "bengio1994.json").exists() and (tmp_path / "index.html").exists()
     with pytest.raises(SystemExit):
         main(["reproduce", "nope"])
+
+
+def test_demo_full_adds_reproductions(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from gradcore import cli
+
+    # gradcore.experiments.reproduce is the function; the package is in sys.modules
+    rp = sys.modules["gradcore.experiments.reproduce"]
+
+    real = rp.reproduce_all
+    monkeypatch.setattr(rp, "reproduce_all", lambda budget, on_done=None: real(
+        "tiny", n_jobs=1, progress=False, names=("bengio1994",), on_done=on_done))
+    monkeypatch.setattr(cli, "demo_plan", lambda quick, seed=0: [])
+    assert cli.main(["demo", "--full", "--no-plots", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "paper reproductions (quick budget): about" in out and "bengio1994" in out
+    assert (tmp_path / "bengio1994.json").exists()
+    assert "bengio1994" in (tmp_path / "index.html").read_text()

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smaller sizes (about 4x faster)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots even when matplotlib is installed")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--full", action="store_true",
+                   help="also run every paper reproduction (quick budget; says how long up front) into the report")
     _add_threads(p)
 
     p = add("chain", "gradient through a chain of 1x1 layers (the textbook table)")
@@ -410,6 +412,8 @@ def cmd_demo(args) -> int:
 
     print(doctor_text({k: r for k, r, _, _ in writer.sections}))
     print()
+    if getattr(args, "full", False):
+        _demo_reproductions(writer, timings)
     rep = writer.report
     total = time.perf_counter() - t0
     print(f"report written to {rep.out_dir}/ ({len(rep.files)} files): open {rep.index}")
@@ -419,6 +423,24 @@ def cmd_demo(args) -> int:
         print(f"plot {key} failed: {err}")
     print(f"total {total:.1f} s")
     return 0
+
+
+def _demo_reproductions(writer, timings) -> None:
+    """``gradcore demo --full``: every paper reproduction at the quick budget,
+    each written into the demo's report as soon as it is done."""
+    from .experiments.reproduce import expected_seconds, reproduce_all
+
+    print(f"paper reproductions (quick budget): about {_duration(expected_seconds('all', 'quick'))} "
+          "on 2 idle cores\n")
+
+    def done(r):
+        timings[r.name] = r.seconds
+        print(r.table())
+        print()
+        writer.update_extra({"seconds": timings})
+        writer.add(r.name, r)
+
+    reproduce_all("quick", on_done=done)
 
 
 def cmd_reproduce(args) -> int:

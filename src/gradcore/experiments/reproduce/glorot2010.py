@@ -39,7 +39,7 @@ BUDGETS = {
     "tiny": dict(seeds=2, layers=5, width=300, batch=32, jacobian_samples=1, standard_init="standard",
                  normalized_init="normalized"),
 }
-SECONDS = {"quick": 40, "full": 240, "tiny": 3}
+SECONDS = {"quick": 20, "full": 240, "tiny": 3}
 INITS = ("standard", "normalized")
 PAPER_SV = {"standard": 0.5, "normalized": 0.8}
 

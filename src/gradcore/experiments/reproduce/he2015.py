@@ -36,7 +36,7 @@ BUDGETS = {
     "tiny": dict(seeds=2, depth=30, width=32, profile_width=64, steps=600, stall_steps=300, lr=0.002,
                  momentum=0.9, batch=32, eval_every=50, xavier_init="xavier", he_init="he"),
 }
-SECONDS = {"quick": 60, "full": 1200, "tiny": 5}
+SECONDS = {"quick": 30, "full": 1200, "tiny": 5}
 N_IN, N_CLASSES = 32, 10
 
 

@@ -34,7 +34,7 @@ SETUP = ("Adding problem T = 150, 100 hidden units, SGD with batch 16 and clip n
          "and test MSE against the trivial 1/6.")
 
 BUDGETS = {
-    "quick": dict(seeds=3, T=150, hidden=100, lr=0.01, batch=16, clip_norm=1.0, steps=2000, eval_every=250,
+    "quick": dict(seeds=3, T=150, hidden=100, lr=0.01, batch=16, clip_norm=1.0, steps=1000, eval_every=100,
                   eval_size=1000, models=("irnn", "tanh", "lstm"), irnn_recurrent_init="identity"),
     "full": dict(seeds=3, T=150, hidden=100, lr=0.01, batch=16, clip_norm=1.0, steps=300000, eval_every=5000,
                  eval_size=10000, models=("irnn", "tanh", "lstm"), irnn_recurrent_init="identity"),

@@ -43,7 +43,7 @@ BUDGETS = {
     "tiny": dict(seeds=2, chain_depths=(2, 4), eta=0.004, width=8, depths=(2, 8, 16), lr_grid=(0.2, 0.4),
                  max_steps=400, criterion=0.01, orthogonal_init="orthogonal", gaussian_init="gaussian"),
 }
-SECONDS = {"quick": 90, "full": 1500, "tiny": 4}
+SECONDS = {"quick": 20, "full": 600, "tiny": 4}
 
 
 def chain_time(s, u0, uf, D):
