@@ -20,7 +20,6 @@ from .errors import ConcurrentUseError, NonFiniteGradientError
 from .info import info
 from .monitor import GradMonitor
 from .train import TrainResult, train
-from . import tasks
 
 __all__ = [
     "__version__",
@@ -31,7 +30,6 @@ __all__ = [
     "GradMonitor",
     "TrainResult",
     "train",
-    "tasks",
     "NonFiniteGradientError",
     "CheckpointError",
     "save",
@@ -49,7 +47,27 @@ __all__ = [
 # Dense networks: layers and the parameter arena, initializers, losses, optimizers, data scaling.
 from . import data, init, losses, nn, optim  # noqa: E402
 
-# The gradient doctor.
-from .doctor import Cause, Diagnosis, diagnose  # noqa: E402
+# Submodules loaded on first use (PEP 562): ``gradcore.experiments`` and the
+# rest are attributes of the package without slowing ``import gradcore``.
+# The gradient doctor's names (gradcore.diagnose ...) load it the same way.
+_LAZY_SUBMODULES = ("cli", "doctor", "experiments", "interop", "reference", "tasks")
+_LAZY_NAMES = {"diagnose": "doctor", "Diagnosis": "doctor", "Cause": "doctor"}
+__all__ += ["data", "init", "losses", "nn", "optim", *_LAZY_SUBMODULES, *_LAZY_NAMES]
 
-__all__ += ["diagnose", "Diagnosis", "Cause"]
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY_SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES) | set(_LAZY_NAMES))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -60,7 +60,7 @@ def w_global_norm(quick: bool):
     n, size = (32, 16384) if quick else (64, 262144)
     name = f"global-norm {n}x{size} f32"
     grads = _grads(n, size)
-    impl = {}
+    impl: Dict[str, Callable[..., Any]] = {}
     impl["gradcore"] = lambda: gradcore.global_norm(grads)
 
     def ref():
@@ -115,7 +115,7 @@ def w_mlp(quick: bool):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, W)).astype(np.float32)
     dy = rng.standard_normal((B, W)).astype(np.float32)
-    impl = {}
+    impl: Dict[str, Callable[..., Any]] = {}
     for backend in ("c", "numpy"):
         with gradcore.use_backend(backend):
             model = nn.MLP([W] * (D + 1), activation="relu", dtype="float32", seed=0)
@@ -169,6 +169,7 @@ def run_registry(path: str, groups=None, only: Optional[str] = None, budget: flo
     if path not in sys.path:
         sys.path.insert(0, path)
     spec = importlib.util.spec_from_file_location("gradcore_bench_report", os.path.join(path, "report.py"))
+    assert spec is not None and spec.loader is not None
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
     modules = report.discover(groups)

@@ -75,7 +75,7 @@ class Snapshot:
         for k, v in self.live_buffers.items():
             np.copyto(self.buffers[k], v)
         if self.opt is not None:
-            st = self.opt_state
+            st: Any = self.opt_state
             for name in _opt_buffers(self.opt):
                 np.copyto(st[name], getattr(self.opt, name))
             st["lr"] = self.opt._lr

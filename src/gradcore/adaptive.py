@@ -26,7 +26,7 @@ import numpy as np
 
 from .backend import kernels
 from .clip import _as_list, clip_grad_norm_, global_norm
-from ._validate import check_float_array, resolve_aliases
+from ._contract import check_float_array, resolve_aliases
 
 __all__ = ["AutoClip", "adaptive_clip_", "unit_counts"]
 
@@ -58,7 +58,7 @@ class AutoClip:
             raise ValueError(f"AutoClip: history must be an integer >= 1 or None, got {history!r}")
         self.percentile = p
         self.history = None if history is None else int(history)
-        self._norms = deque(maxlen=self.history)
+        self._norms: deque = deque(maxlen=self.history)
         self.last_threshold: Optional[float] = None
 
     def __repr__(self):
@@ -99,7 +99,7 @@ class AutoClip:
 
     def load_state_dict(self, state) -> None:
         h = int(state["history"])
-        self.__init__(float(state["percentile"]), None if h < 0 else h)
+        AutoClip.__init__(self, float(state["percentile"]), None if h < 0 else h)
         self._norms.extend(float(v) for v in np.asarray(state["norms"], np.float64).ravel())
 
 

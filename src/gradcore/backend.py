@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import importlib
 from contextvars import ContextVar
+from typing import Any, Dict
 
 _VALID = ("c", "numpy")
 _TARGETS = {"c": "gradcore._kernels", "numpy": "gradcore.reference"}
-_state = {"name": "c", "module": None}          # the process-wide default
+_state: Dict[str, Any] = {"name": "c", "module": None}          # the process-wide default
 # (name, module) of this context's override, or None (use the default)
 _override: ContextVar = ContextVar("gradcore_backend", default=None)
 
@@ -76,7 +77,7 @@ class use_backend:
 
     def __init__(self, name: str):
         self.name = _check(name)
-        self._tokens = []
+        self._tokens: list = []
 
     def __enter__(self):
         self._tokens.append(_override.set((self.name, _load(self.name))))

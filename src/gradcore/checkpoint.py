@@ -110,7 +110,7 @@ def write_arrays(path, entries: Dict[str, np.ndarray]) -> str:
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **entries)
+            np.savez(fh, **entries)  # type: ignore[arg-type]  # numpy stubs: allow_pickle
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -391,7 +391,7 @@ def cmd_demo(args) -> int:
     from .experiments.report import ReportWriter
 
     t0 = time.perf_counter()
-    timings = {}
+    timings: Dict[str, float] = {}
     plots = not args.no_plots
     # the report directory is made first and each section written as it completes,
     # so a file-system problem shows before any experiment runs and a late failure

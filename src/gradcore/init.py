@@ -87,7 +87,7 @@ def _rng(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence)):
-        return np.random.default_rng(rng)
+        return np.random.default_rng(rng)  # type: ignore[arg-type]  # an Integral is an int seed
     raise TypeError(f"rng: expected a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
@@ -337,7 +337,7 @@ def get(spec) -> Callable:
             raise ValueError(f"unknown initializer {spec!r}{hint}; valid names: {', '.join(names())}")
         return factory()
     if isinstance(spec, numbers.Real) and not isinstance(spec, bool):
-        return constant(spec)
+        return constant(float(spec))
     if spec is constant:
         raise ValueError("constant needs a value: use constant(value) or pass a number")
     if any(spec is f for f in _FACTORIES):

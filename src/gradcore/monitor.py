@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from ._contract import int_arg, real_arg
-from .clip import grad_stats
+from .clip import GradStats, grad_stats
 
 __all__ = ["GradMonitor", "Event"]
 
@@ -115,7 +115,7 @@ class GradMonitor:
         self._diff_buf: Optional[np.ndarray] = None
         self._views = None
         #: GradStats of the weights after the last recorded step (None before)
-        self.last_weight_stats = None
+        self.last_weight_stats: Optional[GradStats] = None
         self._pending = False
         self._exploding = False
         self._growing = False
@@ -159,6 +159,7 @@ class GradMonitor:
             self.events.append(Event(step, "nonfinite", None, None, float(loss),
                                      f"loss is {'NaN' if math.isnan(float(loss)) else 'Inf'}"))
         if not stats.finite:
+            assert stats.first_nonfinite is not None
             name, idx = stats.first_nonfinite
             value = float(np.asarray(grads[name]).reshape(-1)[idx])
             kind = "NaN" if math.isnan(value) else "Inf"
@@ -245,7 +246,7 @@ class GradMonitor:
         if names != self.names:
             raise ValueError(f"GradMonitor.load_state_dict: the state is of parameters {names}, this monitor "
                              f"watches {self.names}")
-        rec = {k: [] for k in self._rec}
+        rec: Dict[str, list] = {k: [] for k in self._rec}
         for k in rec:
             arr = np.asarray(state[f"rec/{k}"])
             rec[k] = [bool(v) for v in arr] if k == "exploding" else \
@@ -361,7 +362,7 @@ class GradMonitor:
         self._growing = growing
 
     def _check_vanishing(self, step: int, norm: float, per: np.ndarray) -> None:
-        now = set()
+        now: set = set()
         if norm < self.vanish_threshold:
             now.add(None)
         for name, v in zip(self.names, per):
@@ -401,7 +402,7 @@ class GradMonitor:
         return len(self._rec["step"])
 
     @property
-    def history(self) -> Dict[str, np.ndarray]:
+    def history(self) -> Dict[str, Any]:
         """Dict of NumPy arrays, one entry per recorded step (see the class
         docstring). A step whose ``after_step`` has not run yet has NaN
         weight norm, clip coefficient and update ratio."""
@@ -416,7 +417,7 @@ class GradMonitor:
                 mat[i] = r
             for j, name in enumerate(self.names):
                 out[f"{k}/{name}"] = mat[:, j]
-        ts = {}
+        ts: Dict[str, Any] = {}
         for name, rows in self._timesteps.items():
             if len({r.shape for r in rows}) == 1:
                 ts[name] = np.stack(rows)

@@ -152,6 +152,18 @@ class Optimizer:
     _hyper: tuple = ()
     #: state buffer attributes in the arena layout (None when unused)
     _buffers: tuple = ()
+    def __repr__(self) -> str:
+        """Class, learning rate, hyperparameters, size and progress.
+
+        >>> from gradcore import nn, optim
+        >>> optim.SGD(nn.Dense(2, 1, seed=0), lr=0.1, momentum=0.9)
+        SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)  # 3 parameters, 0 steps
+        """
+        hyper = "".join(f", {name}={getattr(self, name)!r}" for name in self._hyper)
+        skipped = f", {self.skipped} skipped" if self.skipped else ""
+        return (f"{type(self).__name__}(lr={self._lr!r}{hyper})  # {self.arena.size:,} parameters, "
+                f"{self.steps} steps{skipped}")
+
     #: integer counters saved besides ``steps`` and ``skipped``
     _counters: tuple = ()
 

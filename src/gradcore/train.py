@@ -124,7 +124,7 @@ class TrainResult:
             where = f" in {self.stop_parameter}" + (f" at flat index {self.stop_index}"
                                                     if self.stop_index is not None else "")
         what = {"nonfinite_loss": "loss", "nonfinite_gradient": "gradient",
-                "nonfinite_weights": "weights after the update"}.get(self.stop_reason, self.stop_reason)
+                "nonfinite_weights": "weights after the update"}.get(str(self.stop_reason), self.stop_reason)
         restored = ("the initial weights" if self.restored_step == -1 else
                     f"the weights after step {self.restored_step}")
         return (f"stopped at step {self.stop_step}: {self.stop_kind} {what}{where}; restored {restored} "
@@ -132,6 +132,27 @@ class TrainResult:
 
     def __str__(self) -> str:
         return self.message
+
+    def __repr__(self) -> str:
+        """Summary without the per-step arrays.
+
+        >>> import numpy as np
+        >>> TrainResult(2, np.array([1.0, 0.5]), np.ones(2), np.ones(2))
+        TrainResult(steps=2, final_loss=0.5, stopped=False, seconds=0.000)
+        """
+        extra = ""
+        if self.stopped:
+            extra += (f", stop_step={self.stop_step}, stop_reason={self.stop_reason!r}, "
+                      f"stop_parameter={self.stop_parameter!r}, stop_kind={self.stop_kind!r}, "
+                      f"restored_step={self.restored_step}")
+        if self.interrupted:
+            extra += ", interrupted=True"
+        if self.rollbacks:
+            extra += f", rollbacks={len(self.rollbacks)}"
+        if self.resumed_from is not None:
+            extra += f", resumed_from={self.resumed_from}"
+        return (f"TrainResult(steps={self.steps}, final_loss={self.final_loss:.6g}, "
+                f"stopped={self.stopped}{extra}, seconds={self.seconds:.3f})")
 
 
 def _loss_fn(loss) -> Callable:
@@ -181,7 +202,7 @@ def _progress(enabled: bool, total):
 
 def _locate(arrays: dict):
     stats = grad_stats(arrays)
-    if stats.finite:
+    if stats.finite or stats.first_nonfinite is None:
         return None
     name, idx = stats.first_nonfinite
     v = float(np.asarray(arrays[name]).reshape(-1)[idx])
@@ -277,7 +298,7 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
     checkpoint_every = _check_int("checkpoint_every", checkpoint_every)
     eval_every = _check_int("eval_every", eval_every)
     max_rollbacks = _check_int("max_rollbacks", max_rollbacks, lo=0)
-    checked = {}
+    checked: Dict[str, Any] = {}
     for name, v in (("clip_norm", clip_norm), ("clip_value", clip_value), ("agc", agc)):
         if v is None or (name == "clip_norm" and isinstance(v, AutoClip)):
             checked[name] = v
@@ -317,7 +338,7 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
 
     resumed_from = None
     saved_stream = None
-    if resume and os.path.exists(ckpt_path):
+    if resume and ckpt_path is not None and os.path.exists(ckpt_path):
         meta = _ts.restore_run(ckpt_path, model, opt, loop, batches, scheduler, autoclip, monitor)
         resumed_from = loop.step
         saved_stream = meta.get("stream")
@@ -328,7 +349,7 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
     it = iter(batches)
     if resumed_from is not None:
         if saved_stream is not None and callable(getattr(batches, "load_state_dict", None)):
-            batches.load_state_dict(saved_stream)
+            batches.load_state_dict(saved_stream)  # type: ignore[attr-defined]  # checked just above
         else:
             for _ in range(loop.consumed):      # a plain iterable: skip what the run consumed
                 try:
@@ -338,7 +359,7 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
 
     total = remaining
     if total is None and hasattr(batches, "__len__"):
-        total = len(batches)
+        total = len(batches)  # type: ignore[arg-type]  # checked just above
     bar = _progress(progress, total) if remaining != 0 else None
     from .optim import Optimizer
 
@@ -440,7 +461,7 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
                             monitor.after_step(coef)
                             recorded = False
                             ws = monitor.last_weight_stats  # the monitor's weight-norm pass doubles as the check
-                            wbad = None if ws.finite else _locate(model.parameters())
+                            wbad = None if ws is not None and ws.finite else _locate(model.parameters())
                         else:
                             wbad = _locate(model.parameters())
                         if wbad is not None:
@@ -450,7 +471,7 @@ def train(model, batches: Iterable, loss="mse", optimizer=None, steps: Optional[
                     # a second Ctrl-C inside forward/backward: back to the last complete step
                     guard.critical = True
                     snap.restore(optimizer=False)
-                    if recorded:
+                    if recorded and monitor is not None:
                         monitor._drop_pending()
                     loop.consumed -= 1
                     interrupted = True

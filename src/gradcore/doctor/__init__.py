@@ -67,7 +67,7 @@ def _monitor_summary(monitor) -> dict:
 def _nonfinite(model, tr) -> dict:
     """The first non-finite value, searched in the parameters, then the
     forward outputs unit by unit, then the gradients, then recurrent steps."""
-    out = {"first": None}
+    out: dict = {"first": None}
     for k, v in model.parameters().items():
         i = first_nonfinite(v)
         if i is not None:
@@ -107,7 +107,7 @@ def diagnose(model, x, y, loss="mse", lr=None, optimizer=None, monitor=None, cli
         raise TypeError(f"model: expected a gradcore.nn.Module with a parameter arena, got {type(model).__name__}")
     if optimizer is not None and getattr(optimizer, "model", None) is not model:
         raise ValueError("optimizer: it was built on a different model")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not float(lr) > 0
                            or not math.isfinite(lr)):
         raise ValueError(f"lr: expected a finite number > 0 or None, got {lr!r}")
     loss_fn = _loss_fn(loss)

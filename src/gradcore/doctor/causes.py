@@ -239,20 +239,20 @@ def upstream_fixes(model, x, m: dict) -> dict:
     copy of the model can be changed by (see ``optimizer.counterfactual``)."""
     import numpy as np
 
-    fixes = {}
+    fixes: dict = {}
     if input_severity(m["input"]) > 0.5:
         a = np.abs(np.asarray(x, np.float64)).reshape(-1, np.shape(x)[-1])
         mx = np.max(a, axis=0)
         fixes["input_scale"] = np.where(mx > 0, mx, 1.0)
     gm, gt, n = depth_gains(m["layers"])
     if n >= 2 and (gm > 0) == (gt > 0) and min(abs(gm), abs(gt)) > 0.5:
-        mult = {}
+        mult: dict = {}
         for r in m["layers"]:
             if math.isfinite(r["chi1"]) and r["sigma_w2"] > 0:
                 mult[r["unit"]] = math.sqrt(critical_sigma_w2(r["activation"], r["sigma_b2"]) / r["sigma_w2"])
         if mult:
             fixes["init_gain"] = mult
-    rec = {}
+    rec: dict = {}
     for r in m["recurrent"]:
         lg = (r.get("growth") or {}).get("log10_over_T", math.nan)
         if math.isfinite(lg) and lg > 0.5 and r["spectral_radius"] > 1.0:

@@ -22,6 +22,7 @@ output_size, nonlinearity, every_step, dtype).
 from __future__ import annotations
 
 import json
+from typing import Any
 
 KINDS = ("mlp", "sequence")
 
@@ -37,8 +38,8 @@ def model_spec(model) -> dict:
                 "output_activation": model.output_activation, "norm": model.norm, "residual": model.residual,
                 "dtype": str(model.dtype)}
     if isinstance(model, SequenceModel):
-        rnn = dict(model.children())["rnn"]
-        head = dict(model.children())["head"]
+        rnn: Any = dict(model.children())["rnn"]
+        head: Any = dict(model.children())["head"]
         return {"kind": "sequence", "cell": type(rnn).__name__.lower(), "input_size": rnn.input_size,
                 "hidden_size": rnn.hidden_size, "output_size": head.out_features,
                 "nonlinearity": getattr(rnn, "nonlinearity", "tanh"), "every_step": model.every_step,

@@ -17,7 +17,7 @@ def _norm(a) -> float:
 
 
 def state_finite(optimizer) -> dict:
-    out = {}
+    out: dict = {}
     if optimizer is None:
         return out
     for name in getattr(optimizer, "_buffers", ("velocity", "m", "v")):

@@ -6,7 +6,7 @@ import numbers
 
 import ast
 import re
-from typing import Any, Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -44,12 +44,13 @@ def resolve_init(spec: Any) -> Callable:
                                                                                    "calculate_gain", "Initializer"):
         raise ValueError(f"init: unknown initializer {spec!r}; valid: {', '.join(valid)}")
     args: List[Any] = []
-    kwargs = {}
+    kwargs: Dict[str, Any] = {}
     if argtext is not None and argtext.strip():
         try:
             call = ast.parse(f"f({argtext})", mode="eval").body
+            assert isinstance(call, ast.Call)
             args = [ast.literal_eval(a) for a in call.args]
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+            kwargs = {str(k.arg): ast.literal_eval(k.value) for k in call.keywords}
         except (SyntaxError, ValueError) as exc:
             raise ValueError(f"init: cannot parse the arguments of {spec!r}: {exc}") from None
     return factory(*args, **kwargs)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-from typing import List, Tuple
+from typing import Any, List, Tuple
 
 _PREFIXES = ("scipy_openblas", "openblas")
 _SUFFIXES = ("", "64_", "_64_")
 
 
-def _openblas_handles() -> List[Tuple[object, object]]:
+def _openblas_handles() -> List[Tuple[Any, Any]]:
     if not os.path.exists("/proc/self/maps"):
         return []
     paths = []

@@ -174,6 +174,12 @@ class TrainingComparison(ExperimentResult):
     study claims and whether this run shows it. ``result[label]`` is the
     first seed's run of that setting, ``result.of(label)`` all of them."""
 
+    # set by the studies that measure them (initialization / normalization)
+    sigma_w2: Any
+    profiles: Any
+    theory_ratio: Any
+    chi_1: Any
+
     def __init__(self, name: str, title: str, caption: str, runs: List[RunCurve], params,
                  baseline: Optional[float] = None, baseline_label: str = "", seeds: Sequence[int] = (0,),
                  claims: Optional[List[Dict[str, Any]]] = None, note: str = ""):
@@ -187,7 +193,7 @@ class TrainingComparison(ExperimentResult):
         self.seeds = list(seeds)
         self.claims = list(claims or [])
         self.note = note
-        self._figure_fn = None
+        self._figure_fn: Optional[Any] = None
 
     @property
     def verdict(self) -> str:

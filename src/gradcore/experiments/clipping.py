@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -214,13 +214,13 @@ def clipping_study(task: str = "adding", T: int = 30, steps: int = 3000, clip_no
             data = spec.make(T, batch_size, s[2], dt)
             if spec.every_step:
                 data = ((x, y.reshape(-1)) for x, y in data)
-            opt = optim.SGD(model, lr=lr)
+            opt: Any = optim.SGD(model, lr=lr)
             if arm.clipper is not None:
-                opt = _ClippingOptimizer(opt, arm.clipper(model), model.arena.grad)
+                opt = _ClippingOptimizer(opt, arm.clipper(model), model.flat_gradients())
             mon = GradMonitor(model)
             res = _train(model, data, loss=spec.loss, optimizer=opt, steps=steps, clip_norm=arm.clip_norm,
                          clip_value=arm.clip_value, monitor=mon, progress=False)
-            first = {}
+            first: Dict[str, int] = {}
             for e in mon.events:
                 first.setdefault(e.kind, e.step)
             held = heldout_loss(model, xe, ye, spec.loss)
@@ -230,14 +230,14 @@ def clipping_study(task: str = "adding", T: int = 30, steps: int = 3000, clip_no
     result_claims = []
     for arm in arms:
         rs = [r for r in runs if r.label == arm.name]
-        held = [r.heldout for r in rs]
+        held_all = [r.heldout for r in rs]
         if arm.expected == "trains":
             ok = all(not r.diverged and math.isfinite(r.heldout) and r.heldout < TRAINS_BELOW * base for r in rs)
             result_claims.append(claim(
                 f"{arm.name}: the held-out loss ends below {TRAINS_BELOW:g} x the trivial baseline in every seed",
                 f"< {TRAINS_BELOW * base:.4g} ({TRAINS_BELOW:g} x baseline {base:.4g}); clipping lets SGD train "
                 "through exploding gradients (Pascanu et al. 2013)",
-                f"held-out {_fmt_list(held)}" + "".join(f"; seed {r.seed} diverged at step {r.diverged_step}"
+                f"held-out {_fmt_list(held_all)}" + "".join(f"; seed {r.seed} diverged at step {r.diverged_step}"
                                                          for r in rs if r.diverged), ok))
         else:
             ok = all(r.diverged or not math.isfinite(r.heldout) or r.heldout > FAILS_ABOVE * base for r in rs)
@@ -273,6 +273,7 @@ def _figure(comp: TrainingComparison, arms: Sequence[ClipArm]):
     colors = {a.name: f"C{i}" for i, a in enumerate(arms)}
     steps = comp.params["steps"]
     window = max(1, steps // 60)
+    assert comp.baseline is not None
     loss_panel(ax1, comp.runs, colors, comp.seeds, comp.baseline, comp.baseline_label,
                "Clipping study: training loss; held-out loss at the end", window,
                TRAINS_BELOW * comp.baseline, f"{TRAINS_BELOW:g} x baseline (claim)")

@@ -18,7 +18,7 @@ default, do not).
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from typing import Dict, Sequence, Union
 
 import numpy as np
 
@@ -105,7 +105,7 @@ def initialization_study(depth: int = 30, width: int = 32, activation: str = "re
         raise ValueError(f"inits: the initializers must differ, got {labels}")
     fns = [resolve_init(i) for i in inits]
     runs = []
-    sigma_w2 = {label: [] for label in labels}
+    sigma_w2: Dict[str, list] = {label: [] for label in labels}
     centred = {label: True for label in labels}  # zero-mean weights: mean-field theory applies
     bases = []
     for sd in seed_list:

@@ -19,7 +19,7 @@ Every run is repeated for several seeds and scored on held-out samples.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from .claims import claim
 __all__ = ["normalization_study", "ARCHITECTURES", "block_grad_norms", "pixels"]
 
 # name -> MLP keyword arguments; the first entry is the plain net
-ARCHITECTURES = (("plain", {}), ("LayerNorm", {"norm": "layer"}), ("BatchNorm", {"norm": "batch"}),
+ARCHITECTURES: Tuple[Tuple[str, Dict[str, Any]], ...] = (("plain", {}), ("LayerNorm", {"norm": "layer"}), ("BatchNorm", {"norm": "batch"}),
                  ("residual", {"residual": True}))
 TRAINS_BELOW = 0.5
 FAILS_ABOVE = 0.8
@@ -132,7 +132,7 @@ def normalization_study(n_samples: int = 1024, features: int = 64, hidden: Seque
     dt = np.dtype(dtype)
     runs = []
     profiles: Dict[str, List[np.ndarray]] = {}
-    sigma_w2 = []
+    sigma_w2: List[Any] = []
     base_list = []
     for sd in seed_list:
         s = _subseeds(sd, 4)

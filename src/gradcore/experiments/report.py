@@ -15,7 +15,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ._common import PLOT_HINT, have_matplotlib, jsonable
 
@@ -40,7 +40,8 @@ class Report:
 def _items(results) -> List:
     if isinstance(results, Mapping):
         return list(results.items())
-    out, seen = [], {}
+    out: List = []
+    seen: Dict[str, int] = {}
     for r in results:
         key = getattr(r, "name", "result")
         seen[key] = seen.get(key, 0) + 1
@@ -49,7 +50,7 @@ def _items(results) -> List:
 
 
 def write_report(results: Union[Mapping[str, object], Sequence[object]], out_dir="gradcore-report",
-                 title: str = "gradcore report", plots: bool = True, extra: Mapping = None) -> Report:
+                 title: str = "gradcore report", plots: bool = True, extra: Optional[Mapping] = None) -> Report:
     """Write ``results`` (a dict key -> result, or a list of results keyed by
     their ``name``) into ``out_dir`` (created if needed) and return a
     :class:`Report`. ``plots=False`` skips the PNGs even with matplotlib."""
@@ -76,15 +77,15 @@ class ReportWriter:
     """
 
     def __init__(self, out_dir="gradcore-report", title: str = "gradcore report", plots: bool = True,
-                 extra: Mapping = None):
+                 extra: Optional[Mapping] = None):
         out_dir = os.fspath(out_dir)
         os.makedirs(out_dir, exist_ok=True)
         self.title = title
         self.wanted = plots
         self.can_plot = plots and have_matplotlib()
         self.report = Report(out_dir, plots=self.can_plot)
-        self.sections = []
-        self.summary = {"title": title, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "plots": self.can_plot,
+        self.sections: List[Any] = []
+        self.summary: Dict[str, Any] = {"title": title, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "plots": self.can_plot,
                         "experiments": {}}
         if extra:
             self.summary.update(jsonable(dict(extra)))

@@ -29,7 +29,7 @@ import math
 import numbers
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import Callable, Dict, Sequence, Union
 
 import numpy as np
 
@@ -47,13 +47,14 @@ def _check_activation(activation: str) -> str:
 def phi(activation: str) -> Callable[[np.ndarray], np.ndarray]:
     """The activation function as a NumPy callable."""
     a = _check_activation(activation)
-    return {
+    fns: Dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "identity": lambda x: x,
         "relu": lambda x: np.maximum(x, 0.0),
         "leaky_relu": lambda x: np.where(x > 0, x, LEAKY_SLOPE * x),
         "tanh": np.tanh,
         "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-    }[a]
+    }
+    return fns[a]
 
 
 def dphi(activation: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -92,11 +93,11 @@ def _panel_nodes(q: float):
     while edges[-1] < half:
         e = edges[-1]
         edges.append(e + (0.5 if e < 20.0 else 0.25 * e))
-    e = np.asarray(edges)
-    edges = np.concatenate([-e[:0:-1], e])
+    pos = np.asarray(edges)
+    ends = np.concatenate([-pos[:0:-1], pos])
     x, w = np.polynomial.legendre.leggauss(8)
-    mid = 0.5 * (edges[:-1] + edges[1:])
-    hw = 0.5 * np.diff(edges)
+    mid = 0.5 * (ends[:-1] + ends[1:])
+    hw = 0.5 * np.diff(ends)
     u = (mid[:, None] + hw[:, None] * x[None, :]).ravel()
     wu = (hw[:, None] * w[None, :]).ravel() * np.exp(-u * u / (2.0 * q)) / math.sqrt(2.0 * math.pi * q)
     return u, wu
@@ -262,7 +263,7 @@ def mean_field(sigma_w2: float, sigma_b2: float = 0.0, activation: str = "relu",
     return MeanField(float(sigma_w2), float(sigma_b2), activation, q, chi1(sigma_w2, activation, qe, n))
 
 
-def layer_predictions(sigma_w2: Sequence[float], sigma_b2: float, activation: str, q_first: float,
+def layer_predictions(sigma_w2: Union[Sequence[float], np.ndarray], sigma_b2: float, activation: str, q_first: float,
                       n: int = 100):
     """Per-layer theory for a finite net: ``q_l`` (pre-activation variance,
     starting from ``q_first`` for layer 1) and ``chi_l`` (the backward factor of

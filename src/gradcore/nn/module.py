@@ -48,7 +48,7 @@ from __future__ import annotations
 import functools
 import threading
 from threading import get_ident
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def _guarded(fn, what: str):
             if is_fwd:
                 g.fwd = me
 
-    call._gc_guarded = True
+    call._gc_guarded = True  # type: ignore[attr-defined]  # marks a wrapped method
     return call
 
 
@@ -144,7 +144,7 @@ class Module:
     from another thread. Separate models in separate threads are safe.
     """
 
-    _gc_guard = None      # the tree's _Guard (set by _finalize)
+    _gc_guard: Optional["_Guard"] = None  # the tree's _Guard (set by _finalize)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -156,21 +156,33 @@ class Module:
     #: dtype used for a parameter-free module's arena; layers set ``self.dtype``.
     dtype: np.dtype = np.dtype(np.float32)
     #: forward-cache attributes -> their empty value (see the module docstring)
-    _forward_cache: Dict[str, object] = FORWARD_CACHE
+    _forward_cache: Mapping[str, object] = FORWARD_CACHE
+    # bookkeeping every module has (set in __new__)
+    _param_names: List[str]
+    _buffers: Dict[str, np.ndarray]
+    _children: Dict[str, "Module"]
+    _named_p: Optional[Dict[str, np.ndarray]]
+    _named_g: Optional[Dict[str, np.ndarray]]
+    _span: Tuple[int, int]
+    _arena_prefix: str
+    p: Dict[str, np.ndarray]
+    g: Dict[str, np.ndarray]
+    arena: Optional[Arena]
+    training: bool
 
     def __new__(cls, *args, **kwargs):
         self = object.__new__(cls)
         # Set up the bookkeeping here so a subclass that forgets
         # ``super().__init__()`` still works.
-        self._param_names: List[str] = []
-        self._buffers: Dict[str, np.ndarray] = {}
-        self._children: Dict[str, Module] = {}
-        self._named_p: Optional[Dict[str, np.ndarray]] = None
-        self._named_g: Optional[Dict[str, np.ndarray]] = None
+        self._param_names = []
+        self._buffers = {}
+        self._children = {}
+        self._named_p = None
+        self._named_g = None
         self._span = (0, 0)
-        self.p: Dict[str, np.ndarray] = {}
-        self.g: Dict[str, np.ndarray] = {}
-        self.arena: Optional[Arena] = None
+        self.p = {}
+        self.g = {}
+        self.arena = None
         self.training = True
         return self
 
@@ -220,9 +232,9 @@ class Module:
     def _finalize(self) -> None:
         """Build one arena for this module's whole tree and re-home every
         parameter into it (values copied); then call ``_bind()`` on each module."""
-        entries = []          # (module, local name, dotted name, current value)
-        spans = []            # (module, index of first entry, index after last)
-        seen = set()
+        entries: List[Tuple[Module, str, str, np.ndarray]] = []  # (module, local, dotted name, value)
+        spans: List[Tuple[Module, int, int, str]] = []  # (module, index of first entry, index after last)
+        seen: set = set()
 
         def visit(mod: Module, prefix: str) -> None:
             if id(mod) in seen:
@@ -324,12 +336,14 @@ class Module:
     def parameters(self) -> Dict[str, np.ndarray]:
         """Dotted name -> parameter view (into ``self.arena.data``), layer order."""
         self._require_arena()
+        assert self._named_p is not None
         return dict(self._named_p)
 
     def gradients(self) -> Dict[str, np.ndarray]:
         """Dotted name -> gradient view (into ``self.arena.grad``), same order
         and names as ``parameters()``."""
         self._require_arena()
+        assert self._named_g is not None
         return dict(self._named_g)
 
     def flat_parameters(self) -> np.ndarray:
@@ -491,12 +505,21 @@ class Module:
         extra = self.extra_repr()
         return f"{type(self).__name__}({extra})"
 
-    def __repr__(self) -> str:
+    def _repr_tree(self) -> str:
         if not self._children:
             return self._label()
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
         for name, child in self._children.items():
-            sub = repr(child).replace("\n", "\n  ")
+            sub = child._repr_tree().replace("\n", "\n  ")
             lines.append(f"  ({name}): {sub}")
         lines.append(")")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        """Configuration of the tree, then the parameter count and dtype.
+
+        >>> from gradcore import nn
+        >>> nn.Dense(3, 2, activation="relu")
+        Dense(3 -> 2, relu)  # 8 parameters, float32
+        """
+        return f"{self._repr_tree()}  # {self.num_parameters():,} parameters, {np.dtype(self.dtype).name}"

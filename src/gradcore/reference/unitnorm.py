@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, check_float_array
+from .._contract import FLOAT_DTYPES, check_float_array
 
 
 def unit_norms(arrays, units=None, name="arrays"):
