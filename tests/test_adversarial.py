@@ -661,3 +661,12 @@ def test_adaptive_clip_pair_given_twice_clipped_once():
         gradcore.adaptive_clip_([p, np.ones(4)], [g, g], clipping=0.01)
     with pytest.raises(ValueError, match=r"grads\[0\] and grads\[1\] share memory only in part"):
         gradcore.adaptive_clip_([np.ones(4), np.ones(2)], [g, g[2:]], clipping=0.01)
+
+
+def test_optimizer_folded_clip_tiny_coefficient_float32():  # C backend (overflow-safe norm)
+    m = gradcore.nn.Dense(4, 4, seed=0)
+    opt = gradcore.optim.SGD(m, lr=1.0)
+    m.arena.grad[:] = 3e38
+    opt.step(clip_norm=1e-30)  # coefficient ~8e-70: would be 0 as a float32
+    assert gradcore.global_norm(m.arena.grad) == pytest.approx(1e-30, rel=1e-5)
+    assert np.all(m.arena.grad > 0)

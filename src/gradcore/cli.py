@@ -397,7 +397,7 @@ def cmd_demo(args) -> int:
     # so a file-system problem shows before any experiment runs and a late failure
     # loses nothing finished
     writer = ReportWriter(args.out, title="gradcore: exploding and vanishing gradients, measured",
-                          plots=plots, extra={"quick": bool(args.quick), "seconds": timings})
+                          plots=plots, extra={"quick": bool(args.quick), "full": bool(args.full), "seconds": timings})
     print(f"gradcore demo{' --quick' if args.quick else ''}: six experiments on exploding and vanishing gradients\n")
     for i, (key, what, run) in enumerate(demo_plan(args.quick, args.seed), 1):
         t = time.perf_counter()

@@ -92,7 +92,13 @@ class Optimizer:
             return norm, None
         if clip_norm is None:
             return norm, 1.0
-        return norm, clip_coefficient(norm, clip_norm)
+        coef = clip_coefficient(norm, clip_norm)
+        if 0.0 < coef < 1.1754943508222875e-38 and self.grad.dtype == np.float32:
+            # folded into the update the coefficient would round to 0 in
+            # float32: scale the gradients first (in double, once per element)
+            kernels().BufferList([self.grad], "grad", None, True).scale_(coef)
+            return norm, 1.0
+        return norm, coef
 
     def step(self, clip_norm=None, agc=None, norm=None) -> float:
         """One update; returns the pre-clip global gradient norm (see module docstring).
