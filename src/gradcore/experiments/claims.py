@@ -9,8 +9,13 @@ statement), ``measured`` (what this run measured, as text) and ``holds``
 ...      claim("unclipped runs diverge", "diverges", "1 of 3 diverged", False)]
 >>> verdict(c)
 'partial'
->>> print(claims_table(c).splitlines()[0].split())
-['holds', 'claim', 'paper', 'measured']
+>>> print(claims_table(c))
+[yes] clipping keeps every seed finite
+      paper:    finite
+      measured: 3 of 3 finite
+[ NO] unclipped runs diverge
+      paper:    diverges
+      measured: 1 of 3 diverged
 """
 
 from __future__ import annotations
@@ -57,11 +62,14 @@ def verdict(claims: Iterable[Claim]) -> str:
 
 
 def claims_table(claims: Sequence[Claim], title: str = "") -> str:
-    """The claims as an aligned text table (holds, claim, paper, measured)."""
-    from ._common import text_table
-
-    rows = [["yes" if c["holds"] else "NO", c["claim"], c["paper"], c["measured"]] for c in claims]
-    return text_table(["holds", "claim", "paper", "measured"], rows, title=title)
+    """The claims as readable text: one block per claim, the verdict mark
+    first, then the paper's (or theory's) value and the measured one."""
+    lines: List[str] = [title] if title else []
+    for c in claims:
+        lines.append(f"[{'yes' if c['holds'] else ' NO'}] {c['claim']}")
+        lines.append(f"      paper:    {c['paper']}")
+        lines.append(f"      measured: {c['measured']}")
+    return "\n".join(lines)
 
 
 def claims_html(claims: Sequence[Claim]) -> str:
