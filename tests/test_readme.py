@@ -19,7 +19,8 @@ def _run(code, capsys):
     return ns, capsys.readouterr().out
 
 
-def test_readme_python_blocks_run_in_order(capsys):
+def test_readme_python_blocks_run_in_order(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write files (a checkpoint) where they run
     # the blocks build on each other (the torch blocks share an import), as a reader would run them
     try:
         import torch  # noqa: F401
