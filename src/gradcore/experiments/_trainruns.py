@@ -296,6 +296,15 @@ def seed_legend(ax, seeds: Sequence[int], **kw):
     ax.legend(handles, labels, fontsize=7, **kw)
 
 
+def label_axes(ax, xlabel: str, ylabel: str, title: str):
+    """Axis labels, a small title naming the experiment, integer x ticks
+    (steps, layers and blocks are counts)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+
+
 def loss_panel(ax, runs: Sequence[RunCurve], colors: Dict[str, str], seeds: Sequence[int], baseline, base_label,
                title: str, window: int, target: Optional[float] = None, target_label: str = ""):
     """Running-mean training loss of ``runs`` (colour per setting, line style
@@ -335,10 +344,7 @@ def loss_panel(ax, runs: Sequence[RunCurve], colors: Dict[str, str], seeds: Sequ
         ax.axhline(target, color="0.5", ls=":", lw=1, label=target_label)
     if any(r.diverged_step is not None for r in runs):
         ax.plot([], [], marker="x", color="k", ls="none", label="diverged here")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"training loss (mean of {window} steps)" if window > 1 else "training loss")
-    ax.set_title(title, fontsize=9)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    label_axes(ax, "step", f"training loss (mean of {window} steps)" if window > 1 else "training loss", title)
 
 
 def default_figure(comp: TrainingComparison):
@@ -358,9 +364,6 @@ def default_figure(comp: TrainingComparison):
         with np.errstate(all="ignore"):
             ax2.semilogy(np.arange(len(r.grad_norms)), r.grad_norms, color=colors[r.label], ls=ls, lw=0.8,
                          label=r.label if r.seed == comp.seeds[0] else None)
-    ax2.set_xlabel("step")
-    ax2.set_ylabel("global gradient norm")
-    ax2.set_title(f"{what}: gradient norm", fontsize=9)
-    ax2.xaxis.get_major_locator().set_params(integer=True)
+    label_axes(ax2, "step", "global gradient norm", f"{what}: gradient norm")
     seed_legend(ax2, comp.seeds)
     return fig

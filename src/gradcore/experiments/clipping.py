@@ -25,7 +25,7 @@ import numpy as np
 from ..tasks import get_task
 from ._build import seeds as _subseeds
 from ._common import new_figure
-from ._trainruns import TrainingComparison, curve, heldout_loss, loss_panel, resolve_seeds, seed_legend
+from ._trainruns import TrainingComparison, curve, heldout_loss, label_axes, loss_panel, resolve_seeds, seed_legend
 from .claims import claim
 
 __all__ = ["ClipArm", "DEFAULT_ARMS", "ADAPTIVE_ARMS", "autoclip_arm", "agc_arm", "clipping_study", "TRAINS_BELOW",
@@ -297,9 +297,6 @@ def _figure(comp: TrainingComparison, arms: Sequence[ClipArm]):
         if a.threshold is not None:
             ax2.axhline(a.threshold, color=colors[a.name], ls="--", lw=1.5,
                         label=f"{a.name}: threshold {a.threshold:g}")
-    ax2.set_xlabel("step")
-    ax2.set_ylabel("global gradient norm (before clipping)")
-    ax2.set_title("Clipping study: gradient norm before clipping, clip thresholds", fontsize=9)
-    ax2.xaxis.get_major_locator().set_params(integer=True)
+    label_axes(ax2, "step", "global gradient norm (before clipping)", "Clipping study: gradient norm before clipping, clip thresholds")
     seed_legend(ax2, comp.seeds, loc="upper right")
     return fig

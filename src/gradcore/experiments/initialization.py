@@ -24,7 +24,8 @@ import numpy as np
 
 from ._build import init_label, layers_of, resolve_init, seeds as _subseeds
 from ._common import fmt, new_figure
-from ._trainruns import TrainingComparison, curve, epochs, heldout_loss, loss_panel, resolve_seeds, seed_legend, style_of
+from ._trainruns import (TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel, resolve_seeds,
+                         seed_legend, style_of)
 from .claims import claim
 from .normalization import block_grad_norms
 
@@ -223,9 +224,6 @@ def _figure(comp: TrainingComparison):
         chi = mean_field(sw, 0.0, p["activation"]).chi_1
         ax2.semilogy(blocks, math.sqrt(chi) ** (d - blocks), color=colors[label], ls=(0, (1, 1)), lw=2.2,
                      alpha=0.6, label=f"theory {label}: chi_1 = {chi:.3g}")
-    ax2.set_xlabel("hidden block l (1 = nearest the input)")
-    ax2.set_ylabel("||dL/dh_l|| / ||dL/dh_L|| at initialization")
-    ax2.set_title("Initialization study: gradient per block at init, relative to the last", fontsize=9)
-    ax2.xaxis.get_major_locator().set_params(integer=True)
+    label_axes(ax2, "hidden block l (1 = nearest the input)", "||dL/dh_l|| / ||dL/dh_L|| at initialization", "Initialization study: gradient per block at init, relative to the last")
     seed_legend(ax2, comp.seeds, loc="lower right")
     return fig

@@ -25,7 +25,7 @@ import numpy as np
 
 from ._build import layers_of, resolve_init, seeds as _subseeds
 from ._common import fmt, new_figure
-from ._trainruns import (TrainingComparison, curve, epochs, heldout_loss, loss_panel, resolve_seeds, seed_legend,
+from ._trainruns import (TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel, resolve_seeds, seed_legend,
                          style_of)
 from .claims import claim
 
@@ -270,10 +270,7 @@ def _figure(comp: TrainingComparison):
         blocks = np.arange(1, d + 1)
         ax2.semilogy(blocks, math.sqrt(comp.chi_1) ** (d - blocks), "k--", lw=1,
                      label=f"theory, plain: sqrt(chi_1)^(L-l), chi_1 = {comp.chi_1:.3g}")
-    ax2.set_xlabel("hidden block l (1 = nearest the input)")
-    ax2.set_ylabel("||dL/dh_l|| / ||dL/dh_L|| at initialization")
-    ax2.set_title("Normalization study: gradient per block at init, relative to the last", fontsize=9)
-    ax2.xaxis.get_major_locator().set_params(integer=True)
+    label_axes(ax2, "hidden block l (1 = nearest the input)", "||dL/dh_l|| / ||dL/dh_L|| at initialization", "Normalization study: gradient per block at init, relative to the last")
     seed_legend(ax2, comp.seeds, loc="lower right")
     loss_panel(ax3, rel(inputs), colors, comp.seeds, 1.0, "predict the mean",
                "Normalization study: raw 0-255 vs min-max scaled inputs", max(1, p["steps"] // 40),
