@@ -35,7 +35,7 @@ int gc_simd_level(void);            /* 0 baseline, 1 avx2+fma */
 int gc_simd_cpu_has_avx2(void);
 const char *gc_simd_name(void);     /* "avx2+fma" or "baseline" */
 
-/* ---- Norms over many buffers (norm.c) -------------------------------------
+/* ---- Norms over many buffers (gradnorm.c) -------------------------------------
  * Norm of the concatenation of n_bufs buffers, ord = 2, 1, INFINITY or any
  * finite p > 0. per_buf (may be NULL) receives each buffer's own norm.
  * L2 is overflow- and underflow-safe: float32 accumulates in float64, float64

@@ -21,7 +21,7 @@ cnp.import_array()
 
 include "_kernels_capi.pxi"
 include "_kernels_common.pxi"
-include "_kernels_norm.pxi"
+include "_kernels_gradnorm.pxi"
 include "_kernels_dense.pxi"
 include "_kernels_optim.pxi"
 include "_kernels_rnn.pxi"

@@ -11,7 +11,7 @@ from .arena import Arena
 from .layers import Activation, Dense, Residual, Sequential
 from .mlp import MLP
 from .module import Module
-from .norm import BatchNorm1d, LayerNorm
+from .normalization import BatchNorm1d, LayerNorm
 
 __all__ = ["Activation", "Arena", "BatchNorm1d", "Dense", "LayerNorm", "MLP", "Module", "Residual",
            "Sequential"]

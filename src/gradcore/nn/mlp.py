@@ -6,7 +6,7 @@ from .. import init as _init
 from .arena import as_float_dtype
 from ._util import check_activation, check_real, check_size, seed_rng
 from .layers import Activation, Dense, Residual, Sequential
-from .norm import BatchNorm1d, LayerNorm
+from .normalization import BatchNorm1d, LayerNorm
 
 NORMS = (None, "layer", "batch")
 

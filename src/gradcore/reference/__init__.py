@@ -5,7 +5,7 @@ benchmarks, and ``gradcore.set_backend("numpy")`` runs the Python API on it.
 Names and signatures match ``gradcore._kernels``.
 """
 
-from .norm import BufferList, combine_norms
+from .gradnorm import BufferList, combine_norms
 
 # Dense networks: activations, dense, layernorm, batchnorm, losses, optimizers.
 from .._contract import ACTIVATIONS

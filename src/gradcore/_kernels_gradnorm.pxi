@@ -1,4 +1,4 @@
-# Norms and in-place clipping over many buffers (csrc/norm.c, csrc/clip.c).
+# Norms and in-place clipping over many buffers (csrc/gradnorm.c, csrc/clip.c).
 
 cdef extern from "gradcore.h" nogil:
     int GC_NORM_MAX

@@ -1,4 +1,4 @@
-/* norm.c -- norm of many buffers in one call (template: see kernel.h).
+/* gradnorm.c -- norm of many buffers in one call (template: see kernel.h).
  *
  * Contract: gc_norm_ex_<dt>(bufs, lens, n_bufs, ord, flags, per_buf, out)
  * computes the ord-norm (2, 1, INFINITY, or finite p > 0) of the

@@ -1,4 +1,4 @@
-"""Kernel level: gradcore._kernels.BufferList (csrc/norm.c, csrc/clip.c)
+"""Kernel level: gradcore._kernels.BufferList (csrc/gradnorm.c, csrc/clip.c)
 against the NumPy reference, float32 and float64, every ord, sizes around the
 vector width, the accumulator count and the block size."""
 
