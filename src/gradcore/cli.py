@@ -222,16 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = SWEEP_HELP
     p.formatter_class = argparse.RawDescriptionHelpFormatter
 
-    p = add("bench", "time the canonical workloads: gradcore vs NumPy reference vs torch/JAX when installed")
-    p.add_argument("--group", action="append", default=None,
-                   help="registry workload group (clip, dense, mlp, ...); repeatable; default all")
-    p.add_argument("--only", default=None, help="run only workloads whose name contains this text")
-    p.add_argument("--budget", type=_positive, default=None,
-                   help="seconds of timed calls per implementation (registry; default 0.4, --quick 0.1)")
-    p.add_argument("--quick", action="store_true", help="shorter timings / smaller built-in workloads")
-    p.add_argument("--builtin", action="store_true",
-                   help="use the small built-in workload set even when benchmarks/ is available")
-    p.add_argument("--repeat", type=_positive_int, default=5, help="timed repetitions of the built-in set")
+    p = add("bench", "time the shipped workloads (gradcore.benchmarks): gradcore vs NumPy reference vs torch/JAX "
+                     "when installed, one thread per library")
+    from .benchmarks.report import build_parser as add_bench_options
+
+    add_bench_options(p)
     _add_threads(p)
 
     add("info", "version, SIMD path, BLAS in use")
@@ -584,10 +579,9 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ._bench import run_bench
+    from .benchmarks.report import run
 
-    return run_bench(repeat=args.repeat, quick=args.quick, only=args.only, groups=args.group,
-                     builtin=args.builtin, budget=args.budget)
+    return run(args.group, args.only, args.budget, args.json, threads=args.threads, list_groups=args.list)
 
 
 def cmd_info(args) -> int:

@@ -21,7 +21,7 @@
   ``chain(clip_by_global_norm, adam)`` jitted.
 
 Targets (the issue): mlp-D50-W64-B16 <= 0.45 ms (absolute, checked by
-``report.py --group mlp``); mlp-D20-W256-B64 >= 1.1x faster than numpy and
+``gradcore bench --group mlp``); mlp-D20-W256-B64 >= 1.1x faster than numpy and
 >= 1.5x faster than torch and jax; mlp-D8-W2048-B256 within 10% of
 blas-gemms; adam-16.8M >= 2x faster than torch.
 """
@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 
 GROUP = "mlp"
+#: the cheapest workload: the test suite runs it once per implementation
+SMOKE = "mlp-D50-W64-B16"
 
 SIZES = [(50, 64, 16), (20, 256, 64), (8, 2048, 256)]
 GEMM_ALONE = {(20, 256, 64), (8, 2048, 256)}
