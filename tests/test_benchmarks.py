@@ -97,3 +97,11 @@ def test_pytest_pyargs_runs_a_benchmark_group_outside_the_source_tree(tmp_path):
     assert "benchmark 'clip-small-flat:noclip'" in out
     assert "clip-small-flat:noclip-gradcore" in out and "clip-small-flat:noclip-numpy" in out
     assert " passed" in out and "failed" not in out
+
+
+def test_bench_rejects_a_negative_budget(capsys):
+    from gradcore.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "--budget", "-1"])
+    assert exc.value.code == 2 and "expected seconds >= 0, got -1" in capsys.readouterr().err

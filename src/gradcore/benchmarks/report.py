@@ -80,6 +80,13 @@ def check_targets(module, results):
     return lines, ok_all
 
 
+def _seconds(text):
+    value = float(text)
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
+    return value
+
+
 def build_parser(ap=None):
     """The report's options (``gradcore bench`` adds the same to its subparser)."""
     if ap is None:
@@ -87,7 +94,7 @@ def build_parser(ap=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--group", action="append", help="workload group (default: all); repeatable")
     ap.add_argument("--only", action="append", help="run only workloads whose name contains this; repeatable")
-    ap.add_argument("--budget", type=float, default=1.5, help="seconds of timed rounds per workload")
+    ap.add_argument("--budget", type=_seconds, default=1.5, help="seconds of timed rounds per workload")
     ap.add_argument("--json", metavar="FILE", help="write every timing, ratio and the machine facts to FILE")
     ap.add_argument("--list", action="store_true", help="list the groups and exit")
     return ap

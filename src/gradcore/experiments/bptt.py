@@ -26,10 +26,13 @@ import numpy as np
 
 from ._build import activation_grad, seeds
 from ._common import ExperimentResult, new_figure, text_table
+from ._spec import DTYPE, SEED, Arg, Command
 
 __all__ = ["bptt_profile", "bptt_sweep", "BPTTProfile", "BPTTSweep", "CELLS", "NONLINEARITIES"]
 
 from .._contract import CELLS, RNN_NONLINEARITIES as NONLINEARITIES, check_cell, check_nonlinearity
+
+ENGINES = ("auto", "cell", "numpy")
 
 
 def _orthogonal(rng, n: int) -> np.ndarray:
@@ -171,7 +174,7 @@ def bptt_profile(cell: str = "rnn", T: int = 100, hidden: int = 32, spectral_rad
     r = float(spectral_radius)
     if not math.isfinite(r) or r < 0:
         raise ValueError(f"spectral_radius: expected a finite number >= 0, got {spectral_radius!r}")
-    if engine not in ("auto", "cell", "numpy"):
+    if engine not in ENGINES:
         raise ValueError(f"engine: expected 'auto', 'cell' or 'numpy', got {engine!r}")
     T, hidden, batch, input_size = int(T), int(hidden), int(batch), int(input_size)
     s = seeds(seed, 3)
@@ -272,3 +275,17 @@ def bptt_sweep(cell: str = "rnn", radii: Sequence[float] = (0.9, 0.99, 1.0, 1.01
     params = dict(cell=cell, radii=list(radii), lengths=list(lengths), hidden=hidden,
                   nonlinearity=nonlinearity, batch=batch, input_size=input_size, seed=seed, dtype=dtype)
     return BPTTSweep(profiles, params)
+
+
+#: ``gradcore bptt``
+CLI = Command(bptt_sweep, (
+    Arg("cell", "recurrent cell", choices=CELLS),
+    Arg("lengths", "sequence length(s)", "count", flag="T"),
+    Arg("radii", "spectral radius (radii) of the recurrent weight", "nonneg", flag="radius"),
+    Arg("hidden", "hidden size", "count"),
+    Arg("nonlinearity", "RNN nonlinearity", choices=NONLINEARITIES),
+    Arg("batch", "batch size", "count"),
+    Arg("input_size", "input features per step", "count"),
+    Arg("engine", "gradcore.nn cell or explicit NumPy maths (rnn only)", choices=ENGINES),
+    SEED, DTYPE,
+), report="bptt")

@@ -17,11 +17,14 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from .._contract import real_arg
+from .._contract import ACTIVATIONS, real_arg
 from ._common import ExperimentResult, new_figure, text_table
+from ._spec import Arg, Command
 from .theory import dphi, phi
 
 __all__ = ["chain", "chain_table", "ChainResult", "ChainTable"]
+
+ENGINES = ("auto", "dense", "scalar")
 
 
 def _scalar_chain(w: float, n_layers: int, x: float, activation: str, bias: float):
@@ -129,7 +132,7 @@ def chain(w: float = 2.0, n_layers: int = 5, x: float = 1.0, activation: str = "
     bias = real_arg(bias, "bias")
     if isinstance(n_layers, bool) or not isinstance(n_layers, (int, np.integer)) or n_layers < 1:
         raise ValueError(f"n_layers: expected an integer >= 1, got {n_layers!r}")
-    if engine not in ("auto", "dense", "scalar"):
+    if engine not in ENGINES:
         raise ValueError(f"engine: expected 'auto', 'dense' or 'scalar', got {engine!r}")
     n_layers = int(n_layers)
     a, z, delta, dw, dx = _scalar_chain(w, n_layers, x, activation, float(bias))
@@ -207,12 +210,24 @@ class ChainTable(ExperimentResult):
 
 
 def chain_table(ws: Sequence[float] = (0.5, 1.0, 2.0), n_layers: int = 5, x: float = 1.0,
-                extra: bool = True, engine: str = "auto") -> ChainTable:
-    """The textbook tables: identity chains for each ``w`` in ``ws`` over
-    ``n_layers``; with ``extra`` also a sigmoid chain (w = 1, x = 0) and the
-    2.5 x 20-layer chain (output 2.5^20 = 9.09e7)."""
-    results = [chain(w, n_layers, x, "identity", engine=engine) for w in ws]
+                extra: bool = True, engine: str = "auto", activation: str = "identity",
+                bias: float = 0.0) -> ChainTable:
+    """The textbook tables: ``activation`` chains for each ``w`` in ``ws``
+    over ``n_layers``; with ``extra`` also a sigmoid chain (w = 1, x = 0)
+    and the 2.5 x 20-layer identity chain (output 2.5^20 = 9.09e7)."""
+    results = [chain(w, n_layers, x, activation, bias, engine) for w in ws]
     if extra:
         results.append(chain(1.0, n_layers, 0.0, "sigmoid", engine=engine))
         results.append(chain(2.5, 20, 1.0, "identity", engine=engine))
     return ChainTable(results)
+
+
+#: ``gradcore chain``
+CLI = Command(chain_table, (
+    Arg("ws", "weight(s)", "real", flag="w", metavar="W"),
+    Arg("n_layers", "number of layers", "count", flag="layers"),
+    Arg("x", "input value", "real"),
+    Arg("activation", "activation", choices=ACTIVATIONS),
+    Arg("bias", "bias of every layer", "real"),
+    Arg("engine", "gradcore.nn.Dense layers (checked against scalar maths) or scalar maths only", choices=ENGINES),
+), report="chain", fixed={"extra": False})

@@ -22,9 +22,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..tasks import get_task
+from .._contract import CELLS, RNN_NONLINEARITIES
+from ..tasks import TASKS, get_task
 from ._build import seeds as _subseeds
 from ._common import new_figure
+from ._spec import DTYPE, SEED, SEEDS, Arg, Command
 from ._trainruns import TrainingComparison, curve, heldout_loss, label_axes, loss_panel, resolve_seeds, seed_legend
 from .claims import claim
 
@@ -161,14 +163,14 @@ def clipping_study(task: str = "adding", T: int = 30, steps: int = 3000, clip_no
                    nonlinearity: str = "tanh", spectral_radius: float = 1.2, lr: float = 0.1,
                    batch_size: int = 32, seed: int = 0, dtype: str = "float32", *,
                    arms: Optional[Sequence[ClipArm]] = None, seeds: Union[int, Sequence[int]] = 3,
-                   eval_size: int = 1000) -> TrainingComparison:
+                   eval_size: int = 1000, adaptive: bool = False) -> TrainingComparison:
     """Train the same recurrent model (same seed, same batches) once per arm
     and seed with plain SGD; the recurrent weight starts at
     ``spectral_radius`` x an orthogonal matrix (above 1: gradients explode).
 
     ``arms``: :class:`ClipArm` entries (default :data:`DEFAULT_ARMS`: none
     vs clip norm 1); ``clip_norms`` (+ ``clip_value``) builds arms from a
-    list of norms instead. ``seeds``: a count (``seed``, ``seed + 1``, ...)
+    list of norms instead; ``adaptive`` appends :data:`ADAPTIVE_ARMS`. ``seeds``: a count (``seed``, ``seed + 1``, ...)
     or a list. Each run's final weights are scored on ``eval_size`` fresh
     sequences (``heldout``). Claims: every ``expect="trains"`` arm ends below
     0.5 x the task's trivial baseline in every seed; every ``"fails"`` arm
@@ -189,7 +191,7 @@ def clipping_study(task: str = "adding", T: int = 30, steps: int = 3000, clip_no
     if arms is None:
         arms = arms_from(clip_norms, clip_value) if clip_norms is not None else (
             arms_from([a.clip_norm for a in DEFAULT_ARMS], clip_value) if clip_value is not None else DEFAULT_ARMS)
-    arms = list(arms)
+    arms = list(arms) + (list(ADAPTIVE_ARMS) if adaptive else [])
     if not arms or not all(isinstance(a, ClipArm) for a in arms):
         raise TypeError("arms: expected a non-empty list of ClipArm entries")
     names = [a.name for a in arms]
@@ -300,3 +302,22 @@ def _figure(comp: TrainingComparison, arms: Sequence[ClipArm]):
     label_axes(ax2, "step", "global gradient norm (before clipping)", "Clipping study: gradient norm before clipping, clip thresholds")
     seed_legend(ax2, comp.seeds, loc="upper right")
     return fig
+
+
+#: ``gradcore clip``
+CLI = Command(clipping_study, (
+    Arg("task", "sequence task", choices=tuple(TASKS)),
+    Arg("T", "sequence length", "count"),
+    Arg("steps", "training steps", "count"),
+    Arg("clip_norms", "clip norms to compare ('none' = no clipping; default: "
+        + ", ".join(a.name for a in DEFAULT_ARMS) + ")", "clip", many=True, metavar="C"),
+    Arg("clip_value", "also clamp gradient elements", "positive"),
+    Arg("adaptive", "add the adaptive arms: " + ", ".join(a.name for a in ADAPTIVE_ARMS), "switch"),
+    Arg("hidden", "hidden size", "count"),
+    Arg("cell", "recurrent cell", choices=CELLS),
+    Arg("nonlinearity", "RNN nonlinearity", choices=RNN_NONLINEARITIES),
+    Arg("spectral_radius", "initial spectral radius of the recurrent weight", "nonneg", flag="radius"),
+    Arg("lr", "SGD learning rate", "positive"),
+    Arg("batch_size", "batch size", "count"),
+    SEEDS, SEED, DTYPE,
+), report="clipping")

@@ -24,7 +24,9 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from ._build import activation_grad, init_label, layers_of, resolve_init, seeds
+from .._contract import ACTIVATIONS
 from ._common import ExperimentResult, new_figure, text_table
+from ._spec import DTYPE, SEED, Arg, Command
 from .theory import gaussian_expectation, layer_predictions, mean_field, phi
 
 __all__ = ["depth_profile", "depth_sweep", "DepthProfile", "DepthSweep", "DEFAULT_INITS"]
@@ -293,3 +295,15 @@ def depth_sweep(depth: int = 30, width: int = 512, inits: Sequence = DEFAULT_INI
     params = dict(depth=depth, width=width, inits=[init_label(i) for i in inits], activations=list(activations),
                   batch=batch, seed=seed, dtype=dtype)
     return DepthSweep(profiles, params)
+
+
+#: ``gradcore depth``
+CLI = Command(depth_sweep, (
+    Arg("depth", "number of layers", "count"),
+    Arg("width", "layer width", "count"),
+    Arg("activations", "activation(s)", flag="activation", choices=ACTIVATIONS),
+    Arg("inits", "initializer(s): a gradcore.init name or call, e.g. he, xavier_uniform, 'normal(1.0)'",
+        flag="init"),
+    Arg("batch", "batch size", "count"),
+    SEED, DTYPE,
+), report="depth")

@@ -23,7 +23,9 @@ from typing import Dict, Sequence, Union
 import numpy as np
 
 from ._build import init_label, layers_of, resolve_init, seeds as _subseeds
+from .._contract import ACTIVATIONS
 from ._common import fmt, new_figure
+from ._spec import DTYPE, SEED, SEEDS, Arg, Command
 from ._trainruns import (TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel, resolve_seeds,
                          seed_legend, style_of)
 from .claims import claim
@@ -227,3 +229,18 @@ def _figure(comp: TrainingComparison):
     label_axes(ax2, "hidden block l (1 = nearest the input)", "||dL/dh_l|| / ||dL/dh_L|| at initialization", "Initialization study: gradient per block at init, relative to the last")
     seed_legend(ax2, comp.seeds, loc="lower right")
     return fig
+
+
+#: ``gradcore init``
+CLI = Command(initialization_study, (
+    Arg("depth", "hidden layers", "count"),
+    Arg("width", "layer width", "count"),
+    Arg("activation", "activation", choices=ACTIVATIONS),
+    Arg("inits", "initializers, e.g. xavier he 'constant(0.02)'"),
+    Arg("steps", "training steps", "count"),
+    Arg("lr", "SGD learning rate", "positive"),
+    Arg("n_samples", "a fixed training set of this many samples (default: fresh samples every step)", "count",
+        flag="samples"),
+    Arg("batch_size", "batch size", "count"),
+    SEEDS, SEED, DTYPE,
+), report="initialization")

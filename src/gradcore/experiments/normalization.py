@@ -25,6 +25,7 @@ import numpy as np
 
 from ._build import layers_of, resolve_init, seeds as _subseeds
 from ._common import fmt, new_figure
+from ._spec import DTYPE, SEED, SEEDS, Arg, Command
 from ._trainruns import (TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel, resolve_seeds, seed_legend,
                          style_of)
 from .claims import claim
@@ -278,3 +279,19 @@ def _figure(comp: TrainingComparison):
     ax3.set_ylabel("training loss / baseline (running mean)")
     seed_legend(ax3, comp.seeds, loc="lower left")
     return fig
+
+
+#: ``gradcore normalize``
+CLI = Command(normalization_study, (
+    Arg("n_samples", "training samples", "count", flag="samples"),
+    Arg("features", "pixels per sample", "count"),
+    Arg("hidden", "hidden layer sizes of the input-scaling MLP", "count"),
+    Arg("steps", "training steps of the input-scaling runs", "count"),
+    Arg("lr", "SGD learning rate of the input-scaling runs", "positive"),
+    Arg("batch_size", "batch size", "count"),
+    Arg("depth", "hidden layers of the deep net", "count"),
+    Arg("width", "width of the deep net", "count"),
+    Arg("arch_steps", "training steps of the deep-net runs", "count"),
+    Arg("arch_lr", "SGD learning rate of the deep-net runs", "positive"),
+    SEEDS, SEED, DTYPE,
+), report="normalization")
