@@ -18,7 +18,8 @@ import sys
 import pytest
 
 import gradcore.benchmarks
-from gradcore.benchmarks._common import discover
+from gradcore.benchmarks import workloads_clip
+from gradcore.benchmarks._common import discover, peer_status, peers_of
 
 GROUPS = {"clip", "dense", "doctor", "lab", "mlp", "rnn", "torch"}
 
@@ -89,14 +90,21 @@ def test_bench_unknown_group_names_the_groups(tmp_path):
 
 def test_pytest_pyargs_runs_a_benchmark_group_outside_the_source_tree(tmp_path):
     pytest.importorskip("pytest_benchmark")
-    r = _run(["-m", "pytest", "--pyargs", "gradcore.benchmarks.bench_clip", "--benchmark-enable",
-              "-k", "clip-small-flat and noclip", "-p", "no:cacheprovider", "-ra"], tmp_path)
+    r = _run(["-m", "pytest", "--pyargs", "gradcore.benchmarks.workloads_clip", "--benchmark-enable",
+              "-k", "clip-small-flat and noclip or not-installed", "-p", "no:cacheprovider", "-ra"], tmp_path)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     assert "gradcore.benchmarks: threads pinned: env OMP_NUM_THREADS" in out
     assert "benchmark 'clip-small-flat:noclip'" in out
-    assert "clip-small-flat:noclip-gradcore" in out and "clip-small-flat:noclip-numpy" in out
-    assert " passed" in out and "failed" not in out
+    assert "test_clip[clip-small-flat:noclip-gradcore]" in out and "test_clip[clip-small-flat:noclip-numpy]" in out
+    impls = workloads_clip.workloads(["clip-small-flat:noclip"])["clip-small-flat:noclip"]
+    assert {"gradcore", "numpy"} <= set(impls)
+    assert f"{len(impls)} passed" in out
+    for impl in impls:
+        assert f"test_clip[clip-small-flat:noclip-{impl}]" in out
+    for peer, (installed, why) in peer_status().items():
+        if peer in peers_of(workloads_clip):
+            assert (f"{peer} is not installed ({why})" in out) != installed, peer
 
 
 def test_bench_rejects_a_negative_budget(capsys):

@@ -14,6 +14,7 @@ them, each pinned to one thread per library and saying so:
 - pytest-benchmark groups (``pip install "gradcore[bench]"``)::
 
       python -m pytest --pyargs gradcore.benchmarks --benchmark-enable -k clip-small
+      python -m pytest --pyargs gradcore.benchmarks.workloads_clip --benchmark-enable
 
 Peers that are not installed are left out and named (a skipped parameter
 with the reason under pytest). Nothing here runs on import.

@@ -21,11 +21,13 @@ A *workload module* is ``gradcore/benchmarks/workloads_<group>.py``. It defines
 - ``workloads(only=None)``: build just the workloads whose name contains
   one of the strings in ``only`` (the report passes ``--only``);
 - optionally ``summary(results)``: extra lines for the report, from
-  ``{workload: {impl: {"median_ms": ...}}}``.
+  ``{workload: {impl: {"median_ms": ...}}}``;
+- optionally ``BENCH_ROUNDS``: pytest-benchmark rounds of a case with a
+  ``setup`` (default 10).
 
-``bench_<group>.py`` files turn the same workloads into pytest-benchmark groups
-with :func:`bench_params` and :func:`run_case` (collected by this package's
-``conftest.py``: ``python -m pytest --pyargs gradcore.benchmarks --benchmark-enable``).
+The package's ``conftest.py`` turns every workload module into pytest-benchmark
+groups: ``python -m pytest --pyargs gradcore.benchmarks --benchmark-enable``
+(or ``gradcore.benchmarks.workloads_<group>`` for one group).
 """
 
 from __future__ import annotations
@@ -128,12 +130,24 @@ def peer_status() -> dict:
     return out
 
 
+def optional(name: str):
+    """The module ``name``, or None when it cannot be imported (a peer left
+    out); torch is set to one intra-op thread."""
+    try:
+        mod = importlib.import_module(name)
+    except ImportError:
+        return None
+    if name == "torch":
+        mod.set_num_threads(1)
+    return mod
+
+
 def peers_of(module) -> list:
     """The optional peer libraries a workload module imports (read from its source)."""
     import inspect
 
     src = inspect.getsource(module)
-    return [p for p in OPTIONAL_PEERS if re.search(rf"^\s*(import|from) {p}\b", src, re.M)]
+    return [p for p in OPTIONAL_PEERS if re.search(rf"^\s*(import|from) {p}\b|optional\(\"{p}\"\)", src, re.M)]
 
 
 def missing_peers(module) -> dict:
@@ -213,30 +227,3 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
             fn()
             times[name].append(time.perf_counter() - t0)
     return {name: (statistics.median(t), t) for name, t in times.items()}
-
-
-def bench_params(module):
-    """pytest parameters ``(workload, impl, case)`` for a workload module; a
-    peer library the module uses but that is not installed gives one skipped
-    parameter saying so (its implementations are left out)."""
-    import pytest
-
-    params = []
-    for wname, impls in module.workloads().items():
-        for impl, case in impls.items():
-            params.append(pytest.param(wname, impl, case, id=f"{wname}-{impl}"))
-    for peer, why in missing_peers(module).items():
-        params.append(pytest.param(None, peer, None, id=f"{peer}-not-installed", marks=pytest.mark.skip(
-            reason=f"{peer} is not installed ({why}): its implementations are left out")))
-    return params
-
-
-def run_case(benchmark, workload, impl, case, rounds: int = 10):
-    """Time one case with pytest-benchmark, in the workload's group."""
-    benchmark.group = workload
-    benchmark.extra_info["impl"] = impl
-    setup, fn = split_case(case)
-    if setup is None:
-        benchmark(fn)
-    else:
-        benchmark.pedantic(fn, setup=setup, rounds=rounds, warmup_rounds=1)

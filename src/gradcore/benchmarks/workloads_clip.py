@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import optional
+
 GROUP = "clip"
 #: the cheapest workload: the test suite runs it once per implementation
 SMOKE = "clip-small-flat:noclip"
@@ -68,12 +70,8 @@ def _impls(arrays, max_norm, mutates):
 
     impls = {"gradcore": case(gc), "numpy": case(ref)}
 
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = optional("torch")
     if torch is not None:
-        torch.set_num_threads(1)
         params = []
         for a in arrays:
             p = torch.zeros(a.shape, dtype=torch.float32, requires_grad=True)

@@ -28,6 +28,8 @@ import tempfile
 
 import numpy as np
 
+from ._common import optional
+
 GROUP = "dense"
 #: the cheapest workload: the test suite runs it once per implementation
 SMOKE = "dense-B16-W64"
@@ -47,13 +49,6 @@ TARGETS = [
     # loop is much closer than the tanhf one
     ("sigmoid-1M", "libm-scalar", 2.0),
 ]
-
-
-def _optional(name):
-    try:
-        return __import__(name)
-    except ImportError:
-        return None
 
 
 # ------------------------------------------------------------------ dense layer
@@ -92,7 +87,7 @@ def _dense_cases(B, W, seed=0):
 
     cases = {"gradcore": run(K), "gemm": gemm, "numpy": run(R)}
 
-    torch = _optional("torch")
+    torch = optional("torch")
     if torch is not None:
         tx = torch.from_numpy(x.copy()).requires_grad_(True)
         tw = torch.nn.Parameter(torch.from_numpy(w.copy()))
@@ -106,7 +101,7 @@ def _dense_cases(B, W, seed=0):
 
         cases["torch"] = torch_run
 
-    jax = _optional("jax")
+    jax = optional("jax")
     if jax is not None:
         import jax.numpy as jnp
 
@@ -182,12 +177,12 @@ def _act_cases(act):
         fn = lib.scalar_tanhf if act == "tanh" else lib.scalar_sigmoidf
         px, py = x.ctypes.data, y.ctypes.data
         cases["libm-scalar"] = lambda: fn(py, px, ACT_N)
-    torch = _optional("torch")
+    torch = optional("torch")
     if torch is not None:
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
         tf = torch.tanh if act == "tanh" else torch.sigmoid
         cases["torch"] = lambda: tf(tx, out=ty)
-    jax = _optional("jax")
+    jax = optional("jax")
     if jax is not None:
         import jax.numpy as jnp
 
@@ -225,7 +220,7 @@ def _adam_cases(max_norm=1.0, lr=1e-3):
 
     cases["gradcore"] = make(K)
     cases["numpy"] = make(R)
-    torch = _optional("torch")
+    torch = optional("torch")
     if torch is not None:
         offs = np.cumsum([0] + sizes)
         tparams = []

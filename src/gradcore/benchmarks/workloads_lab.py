@@ -32,6 +32,7 @@ import numpy as np
 GROUP = "lab"
 #: the cheapest workload: the test suite runs it once per implementation
 SMOKE = "train-mlp-D8-W256-B64"
+BENCH_ROUNDS = 5  # pytest-benchmark rounds (every case restores the weights first)
 
 TARGETS = [
     ("train-mlp-D8-W256-B64", "torch", 1.5),

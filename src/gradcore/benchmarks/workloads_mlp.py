@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import optional
+
 GROUP = "mlp"
 #: the cheapest workload: the test suite runs it once per implementation
 SMOKE = "mlp-D50-W64-B16"
@@ -72,12 +74,8 @@ def _mlp_impls(depth, width, batch, seed=0):
     params = model.parameters()
     names = list(params)
 
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = optional("torch")
     if torch is not None:
-        torch.set_num_threads(1)
         layers = []
         for i in range(depth):
             lin = torch.nn.Linear(width, width)
@@ -175,12 +173,8 @@ def _adam_impls(seed=0):
             ref_opt.step(clip_norm=1.0)
 
     impls = {"gradcore": gc, "numpy": ref}
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = optional("torch")
     if torch is not None:
-        torch.set_num_threads(1)
         tparams = []
         for n in names:
             p = torch.nn.Parameter(torch.from_numpy(arena.params[n].copy()))
