@@ -15,6 +15,12 @@
 extern "C" {
 #endif
 
+/* Sizes are named by their shape letters (T, B, I, H, O, D, C). <complex.h>
+ * defines a macro I (the imaginary unit): it is suspended for the prototypes
+ * so this header can follow <complex.h>. */
+#pragma push_macro("I")
+#undef I
+
 /* Status codes returned by kernels. */
 enum {
     GC_OK = 0,
@@ -113,18 +119,18 @@ int gc_activation_backward_f64(double *dx, const double *dy, const double *y, in
 /* Dense layer, W (O, I) like PyTorch. Forward: one GEMM y = x w^T, then the
  * bias add and activation fused in one pass over y. b may be NULL. */
 int gc_dense_forward_f32(float *y, const float *x, const float *w, const float *b, int64_t B,
-                         int64_t n_in, int64_t n_out, int act, double slope);
+                         int64_t I, int64_t O, int act, double slope);
 int gc_dense_forward_f64(double *y, const double *x, const double *w, const double *b, int64_t B,
-                         int64_t n_in, int64_t n_out, int act, double slope);
+                         int64_t I, int64_t O, int act, double slope);
 /* Backward: dz := dy * act'(y) (dz may equal dy) fused with db += column sums
  * of dz (db may be NULL); dw += dz^T x (GEMM, beta = 1); dx := dz w (GEMM,
  * skipped when dx is NULL). */
 int gc_dense_backward_f32(float *dx, float *dw, float *db, float *dz, const float *dy,
-                          const float *x, const float *w, const float *y, int64_t B, int64_t n_in,
-                          int64_t n_out, int act, double slope);
+                          const float *x, const float *w, const float *y, int64_t B, int64_t I,
+                          int64_t O, int act, double slope);
 int gc_dense_backward_f64(double *dx, double *dw, double *db, double *dz, const double *dy,
                           const double *x, const double *w, const double *y, int64_t B,
-                          int64_t n_in, int64_t n_out, int act, double slope);
+                          int64_t I, int64_t O, int act, double slope);
 
 /* LayerNorm over the last axis of x (B, D), biased variance (two passes,
  * float64 accumulators). mean, rstd (B) written. gamma/beta may be NULL. */
@@ -241,40 +247,40 @@ int gc_interrupt_poll(void);
  * 1 relu, 2 tanh. */
 int gc_rnn_forward_f32(float *out, const float *x, const float *h0, const float *w_ih,
                        const float *w_hh, const float *b_ih, const float *b_hh, int64_t T,
-                       int64_t B, int64_t In, int64_t H, int act, int stop_on_nonfinite,
+                       int64_t B, int64_t I, int64_t H, int act, int stop_on_nonfinite,
                        int64_t *first_nonfinite);
 int gc_rnn_forward_f64(double *out, const double *x, const double *h0, const double *w_ih,
                        const double *w_hh, const double *b_ih, const double *b_hh, int64_t T,
-                       int64_t B, int64_t In, int64_t H, int act, int stop_on_nonfinite,
+                       int64_t B, int64_t I, int64_t H, int act, int stop_on_nonfinite,
                        int64_t *first_nonfinite);
 /* dz (T, B, H): workspace (dL/d pre-activation). */
 int gc_rnn_backward_f32(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih,
                         float *db_hh, float *dz, double *step_norms, const float *d_out,
                         const float *d_hT, const float *x, const float *h0, const float *out,
-                        const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
+                        const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t I,
                         int64_t H, int act, int64_t truncate, int stop_on_nonfinite,
                         int64_t *first_nonfinite);
 int gc_rnn_backward_f64(double *dx, double *dh0, double *dw_ih, double *dw_hh, double *db_ih,
                         double *db_hh, double *dz, double *step_norms, const double *d_out,
                         const double *d_hT, const double *x, const double *h0, const double *out,
-                        const double *w_ih, const double *w_hh, int64_t T, int64_t B, int64_t In,
+                        const double *w_ih, const double *w_hh, int64_t T, int64_t B, int64_t I,
                         int64_t H, int act, int64_t truncate, int stop_on_nonfinite,
                         int64_t *first_nonfinite);
 /* LSTM: out, cs (T, B, H) = h_t, c_t; gates (T, B, 4H) = activated i, f, g, o. */
 int gc_lstm_forward_f32(float *out, float *cs, float *gates, const float *x, const float *h0,
                         const float *c0, const float *w_ih, const float *w_hh, const float *b_ih,
-                        const float *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                        const float *b_hh, int64_t T, int64_t B, int64_t I, int64_t H,
                         int stop_on_nonfinite, int64_t *first_nonfinite);
 int gc_lstm_forward_f64(double *out, double *cs, double *gates, const double *x,
                         const double *h0, const double *c0, const double *w_ih,
                         const double *w_hh, const double *b_ih, const double *b_hh, int64_t T,
-                        int64_t B, int64_t In, int64_t H, int stop_on_nonfinite,
+                        int64_t B, int64_t I, int64_t H, int stop_on_nonfinite,
                         int64_t *first_nonfinite);
 int gc_lstm_backward_f32(float *dx, float *dh0, float *dc0, float *dw_ih, float *dw_hh,
                          float *db_ih, float *db_hh, double *step_norms, double *cell_norms, const float *d_out,
                          const float *d_hT, const float *d_cT, const float *x, const float *h0,
                          const float *c0, const float *out, const float *cs, float *gates,
-                         const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
+                         const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t I,
                          int64_t H, int64_t truncate, int stop_on_nonfinite,
                          int64_t *first_nonfinite);
 int gc_lstm_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, double *dw_hh,
@@ -282,35 +288,35 @@ int gc_lstm_backward_f64(double *dx, double *dh0, double *dc0, double *dw_ih, do
                          const double *d_hT, const double *d_cT, const double *x,
                          const double *h0, const double *c0, const double *out,
                          const double *cs, double *gates, const double *w_ih,
-                         const double *w_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                         const double *w_hh, int64_t T, int64_t B, int64_t I, int64_t H,
                          int64_t truncate, int stop_on_nonfinite, int64_t *first_nonfinite);
 /* GRU: out (T, B, H); gates (T, B, 4H) = r, z, n, hn (hn = W_hn h + b_hn). */
 int gc_gru_forward_f32(float *out, float *gates, const float *x, const float *h0,
                        const float *w_ih, const float *w_hh, const float *b_ih,
-                       const float *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                       const float *b_hh, int64_t T, int64_t B, int64_t I, int64_t H,
                        int stop_on_nonfinite, int64_t *first_nonfinite);
 int gc_gru_forward_f64(double *out, double *gates, const double *x, const double *h0,
                        const double *w_ih, const double *w_hh, const double *b_ih,
-                       const double *b_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                       const double *b_hh, int64_t T, int64_t B, int64_t I, int64_t H,
                        int stop_on_nonfinite, int64_t *first_nonfinite);
 int gc_gru_backward_f32(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih,
                         float *db_hh, double *step_norms, const float *d_out, const float *d_hT,
                         const float *x, const float *h0, const float *out, float *gates,
-                        const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t In,
+                        const float *w_ih, const float *w_hh, int64_t T, int64_t B, int64_t I,
                         int64_t H, int64_t truncate, int stop_on_nonfinite,
                         int64_t *first_nonfinite);
 int gc_gru_backward_f64(double *dx, double *dh0, double *dw_ih, double *dw_hh, double *db_ih,
                         double *db_hh, double *step_norms, const double *d_out,
                         const double *d_hT, const double *x, const double *h0,
                         const double *out, double *gates, const double *w_ih,
-                        const double *w_hh, int64_t T, int64_t B, int64_t In, int64_t H,
+                        const double *w_hh, int64_t T, int64_t B, int64_t I, int64_t H,
                         int64_t truncate, int stop_on_nonfinite, int64_t *first_nonfinite);
 /* Element functions of the fused cells (float32 / float64 paths), exposed
  * for accuracy tests: y[i] = tanh(x[i]) (which = 0) or sigmoid(x[i]) (1). */
 void gc_rec_act_f32(float *y, const float *x, int64_t n, int which);
 void gc_rec_act_f64(double *y, const double *x, int64_t n, int which);
 
-
+#pragma pop_macro("I")
 
 #ifdef __cplusplus
 }

@@ -237,10 +237,6 @@ class RecurrentArgs:
         self.outputs: list = []
         self.inputs: list = []
 
-    @property
-    def In(self) -> int:  # older spelling of I
-        return self.I
-
     def _overlap(self, a: np.ndarray, name: str, writable: bool) -> None:
         if a.nbytes == 0:
             return

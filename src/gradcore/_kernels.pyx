@@ -7,7 +7,7 @@ Python exceptions. No maths here. Each area of the C API has its own include
 file (``_kernels_*.pxi``); they are all part of this one extension module.
 """
 
-cimport numpy as cnp
+cimport numpy as cnp          # (the C declarations: _kernels.pxd)
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_GetName
@@ -19,7 +19,6 @@ from gradcore import _contract
 
 cnp.import_array()
 
-include "_kernels_capi.pxi"
 include "_kernels_common.pxi"
 include "_kernels_gradnorm.pxi"
 include "_kernels_dense.pxi"

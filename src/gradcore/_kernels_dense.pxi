@@ -2,67 +2,6 @@
 # (csrc/activation.c, dense.c, layernorm.c, batchnorm.c, loss.c).
 # Same names, signatures and error messages as gradcore.reference.
 
-cdef extern from "gradcore.h" nogil:
-    enum:
-        GC_ACT_IDENTITY
-        GC_ACT_COUNT
-    int gc_activation_forward_f32(float *y, const float *x, int64_t n, int act, double slope)
-    int gc_activation_forward_f64(double *y, const double *x, int64_t n, int act, double slope)
-    int gc_activation_backward_f32(float *dx, const float *dy, const float *y, int64_t n, int act,
-                                   double slope)
-    int gc_activation_backward_f64(double *dx, const double *dy, const double *y, int64_t n,
-                                   int act, double slope)
-    int gc_dense_forward_f32(float *y, const float *x, const float *w, const float *b, int64_t B,
-                             int64_t n_in, int64_t n_out, int act, double slope)
-    int gc_dense_forward_f64(double *y, const double *x, const double *w, const double *b,
-                             int64_t B, int64_t n_in, int64_t n_out, int act, double slope)
-    int gc_dense_backward_f32(float *dx, float *dw, float *db, float *dz, const float *dy,
-                              const float *x, const float *w, const float *y, int64_t B,
-                              int64_t n_in, int64_t n_out, int act, double slope)
-    int gc_dense_backward_f64(double *dx, double *dw, double *db, double *dz, const double *dy,
-                              const double *x, const double *w, const double *y, int64_t B,
-                              int64_t n_in, int64_t n_out, int act, double slope)
-    int gc_layernorm_forward_f32(float *y, float *mean, float *rstd, const float *x,
-                                 const float *gamma, const float *beta, int64_t B, int64_t D,
-                                 double eps)
-    int gc_layernorm_forward_f64(double *y, double *mean, double *rstd, const double *x,
-                                 const double *gamma, const double *beta, int64_t B, int64_t D,
-                                 double eps)
-    int gc_layernorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
-                                  const float *x, const float *mean, const float *rstd,
-                                  const float *gamma, int64_t B, int64_t D)
-    int gc_layernorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
-                                  const double *x, const double *mean, const double *rstd,
-                                  const double *gamma, int64_t B, int64_t D)
-    int gc_batchnorm_forward_f32(float *y, const float *x, const float *gamma, const float *beta,
-                                 float *running_mean, float *running_var, float *save_mean,
-                                 float *save_rstd, int64_t B, int64_t D, int training,
-                                 double momentum, double eps)
-    int gc_batchnorm_forward_f64(double *y, const double *x, const double *gamma,
-                                 const double *beta, double *running_mean, double *running_var,
-                                 double *save_mean, double *save_rstd, int64_t B, int64_t D,
-                                 int training, double momentum, double eps)
-    int gc_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy,
-                                  const float *x, const float *save_mean, const float *save_rstd,
-                                  const float *gamma, int64_t B, int64_t D, int training)
-    int gc_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dy,
-                                  const double *x, const double *save_mean,
-                                  const double *save_rstd, const double *gamma, int64_t B,
-                                  int64_t D, int training)
-    int gc_mse_loss_f32(const float *pred, const float *target, float *dpred, int64_t n,
-                        double *loss)
-    int gc_mse_loss_f64(const double *pred, const double *target, double *dpred, int64_t n,
-                        double *loss)
-    int gc_bce_with_logits_loss_f32(const float *z, const float *target, float *dz, int64_t n,
-                                    double *loss)
-    int gc_bce_with_logits_loss_f64(const double *z, const double *target, double *dz, int64_t n,
-                                    double *loss)
-    int gc_softmax_cross_entropy_loss_f32(const float *z, const int64_t *labels, float *dz,
-                                          int64_t B, int64_t C, double *loss)
-    int gc_softmax_cross_entropy_loss_f64(const double *z, const int64_t *labels, double *dz,
-                                          int64_t B, int64_t C, double *loss)
-
-
 from gradcore._contract import ACTIVATIONS, check_range as _check_range, check_labels as _check_labels
 
 

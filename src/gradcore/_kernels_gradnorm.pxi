@@ -1,13 +1,5 @@
 # Norms and in-place clipping over many buffers (csrc/gradnorm.c, csrc/clip.c).
 
-cdef extern from "gradcore.h" nogil:
-    int GC_NORM_MAX
-    int gc_norm_ex_f32(const float *const *bufs, const int64_t *lens, int64_t n_bufs,
-                       double ord, int flags, double *per_buf, gc_norm_result *out)
-    int gc_norm_ex_f64(const double *const *bufs, const int64_t *lens, int64_t n_bufs,
-                       double ord, int flags, double *per_buf, gc_norm_result *out)
-
-
 from libc.stdlib cimport qsort
 from libc.stdint cimport intptr_t
 from gradcore._contract import resolve_aliases as _resolve_aliases

@@ -1,20 +1,6 @@
 # Fused optimizer updates over flat buffers (csrc/optim.c).
 # Same names, signatures and error messages as gradcore.reference.
 
-cdef extern from "gradcore.h" nogil:
-    int gc_sgd_step_f32(float *param, const float *grad, float *velocity, int64_t n, double lr,
-                        double momentum, int nesterov, double weight_decay, double grad_scale)
-    int gc_sgd_step_f64(double *param, const double *grad, double *velocity, int64_t n,
-                        double lr, double momentum, int nesterov, double weight_decay,
-                        double grad_scale)
-    int gc_adam_step_f32(float *param, const float *grad, float *m, float *v, int64_t n,
-                         int64_t step, double lr, double beta1, double beta2, double eps,
-                         double weight_decay, int decoupled, double grad_scale)
-    int gc_adam_step_f64(double *param, const double *grad, double *m, double *v, int64_t n,
-                         int64_t step, double lr, double beta1, double beta2, double eps,
-                         double weight_decay, int decoupled, double grad_scale)
-
-
 cdef int _flat_param(object param) except -1:
     cdef int t = _first(param, "param", 1)
     _chk(param, "param", t, 1, _dim(param, 0), 0, True, False)

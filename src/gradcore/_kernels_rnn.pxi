@@ -4,88 +4,15 @@
 # polls for Ctrl-C (KeyboardInterrupt), see _rec_interrupt below.
 #
 # Each wrapper is written once for both dtypes: the C entry points are
-# declared here with untyped (void *) array arguments, which C converts to
-# the float * / double * of the real prototypes, so the dtype only picks the
-# f32 or f64 symbol in one small tagged call (_rec_call_*). Validation is a
+# declared in _kernels.pxd with untyped (void *) array arguments, which C
+# converts to the float * / double * of the real prototypes, so the dtype
+# only picks the f32 or f64 symbol at the call. Validation is a
 # fast cdef pass (_RecCall: dtype, shape, flags, pointer-range overlap of
 # every output with every other argument); the first fault goes to the slow
 # path (_rec_fault), which raises the reference's message.
 
-from libc.stdint cimport int64_t as _i64
-
-cdef extern from "gradcore.h" nogil:
-    int GC_ERR_INTERRUPTED
-    void gc_interrupt_set(int (*check)() noexcept nogil)
-    int gc_rnn_forward_f32(void *out, const void *x, const void *h0, const void *w_ih,
-                           const void *w_hh, const void *b_ih, const void *b_hh, _i64 T, _i64 B,
-                           _i64 In, _i64 H, int act, int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_rnn_forward_f64(void *out, const void *x, const void *h0, const void *w_ih,
-                           const void *w_hh, const void *b_ih, const void *b_hh, _i64 T, _i64 B,
-                           _i64 In, _i64 H, int act, int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_rnn_backward_f32(void *dx, void *dh0, void *dw_ih, void *dw_hh, void *db_ih,
-                            void *db_hh, void *dz, double *step_norms, const void *d_out,
-                            const void *d_hT, const void *x, const void *h0, const void *out,
-                            const void *w_ih, const void *w_hh, _i64 T, _i64 B, _i64 In, _i64 H,
-                            int act, _i64 truncate, int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_rnn_backward_f64(void *dx, void *dh0, void *dw_ih, void *dw_hh, void *db_ih,
-                            void *db_hh, void *dz, double *step_norms, const void *d_out,
-                            const void *d_hT, const void *x, const void *h0, const void *out,
-                            const void *w_ih, const void *w_hh, _i64 T, _i64 B, _i64 In, _i64 H,
-                            int act, _i64 truncate, int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_lstm_forward_f32(void *out, void *cs, void *gates, const void *x, const void *h0,
-                            const void *c0, const void *w_ih, const void *w_hh, const void *b_ih,
-                            const void *b_hh, _i64 T, _i64 B, _i64 In, _i64 H,
-                            int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_lstm_forward_f64(void *out, void *cs, void *gates, const void *x, const void *h0,
-                            const void *c0, const void *w_ih, const void *w_hh, const void *b_ih,
-                            const void *b_hh, _i64 T, _i64 B, _i64 In, _i64 H,
-                            int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_lstm_backward_f32(void *dx, void *dh0, void *dc0, void *dw_ih, void *dw_hh,
-                             void *db_ih, void *db_hh, double *step_norms, double *cell_norms,
-                             const void *d_out, const void *d_hT, const void *d_cT, const void *x,
-                             const void *h0, const void *c0, const void *out, const void *cs,
-                             void *gates, const void *w_ih, const void *w_hh, _i64 T, _i64 B,
-                             _i64 In, _i64 H, _i64 truncate, int stop_on_nonfinite,
-                             _i64 *first_nonfinite)
-    int gc_lstm_backward_f64(void *dx, void *dh0, void *dc0, void *dw_ih, void *dw_hh,
-                             void *db_ih, void *db_hh, double *step_norms, double *cell_norms,
-                             const void *d_out, const void *d_hT, const void *d_cT, const void *x,
-                             const void *h0, const void *c0, const void *out, const void *cs,
-                             void *gates, const void *w_ih, const void *w_hh, _i64 T, _i64 B,
-                             _i64 In, _i64 H, _i64 truncate, int stop_on_nonfinite,
-                             _i64 *first_nonfinite)
-    int gc_gru_forward_f32(void *out, void *gates, const void *x, const void *h0,
-                           const void *w_ih, const void *w_hh, const void *b_ih,
-                           const void *b_hh, _i64 T, _i64 B, _i64 In, _i64 H,
-                           int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_gru_forward_f64(void *out, void *gates, const void *x, const void *h0,
-                           const void *w_ih, const void *w_hh, const void *b_ih,
-                           const void *b_hh, _i64 T, _i64 B, _i64 In, _i64 H,
-                           int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_gru_backward_f32(void *dx, void *dh0, void *dw_ih, void *dw_hh, void *db_ih,
-                            void *db_hh, double *step_norms, const void *d_out, const void *d_hT,
-                            const void *x, const void *h0, const void *out, void *gates,
-                            const void *w_ih, const void *w_hh, _i64 T, _i64 B, _i64 In, _i64 H,
-                            _i64 truncate, int stop_on_nonfinite, _i64 *first_nonfinite)
-    int gc_gru_backward_f64(void *dx, void *dh0, void *dw_ih, void *dw_hh, void *db_ih,
-                            void *db_hh, double *step_norms, const void *d_out, const void *d_hT,
-                            const void *x, const void *h0, const void *out, void *gates,
-                            const void *w_ih, const void *w_hh, _i64 T, _i64 B, _i64 In, _i64 H,
-                            _i64 truncate, int stop_on_nonfinite, _i64 *first_nonfinite)
-    void gc_rec_act_f32(void *y, const void *x, _i64 n, int which)
-    void gc_rec_act_f64(void *y, const void *x, _i64 n, int which)
-
-cdef extern from "Python.h":
-    int PyErr_CheckSignals()          # declared without "except": the error stays set for the wrapper
-
 from cpython.exc cimport PyErr_Occurred
 from cpython.ref cimport PyObject
-
-cdef extern from "<pthread.h>" nogil:
-    ctypedef unsigned long pthread_t
-    pthread_t pthread_self()
-    int pthread_equal(pthread_t a, pthread_t b)
-
 
 RNN_NONLINEARITIES = _contract.RNN_NONLINEARITIES
 # the slow path's checks and messages (shared with the NumPy reference)
@@ -127,7 +54,7 @@ cdef enum:
 
 cdef struct _RecCall:
     int typenum          # NPY_FLOAT32 / NPY_FLOAT64, from x
-    _i64 T, B, In, H
+    int64_t T, B, I, H
     int n                # arrays checked so far: their byte ranges, output flags,
     char *lo[_REC_MAX]   # and (borrowed, alive for the call) objects and names
     char *hi[_REC_MAX]   # for the slow path's message
@@ -149,7 +76,7 @@ cdef int _rec_start(_RecCall *c, object x, object w_hh, int G) except -1:
         _RefRecArgs(x, w_hh, G)
         raise ValueError("x/w_hh: invalid")
     c.typenum = cnp.PyArray_TYPE(<cnp.ndarray>x)
-    c.T, c.B, c.In, c.H = dx[0], dx[1], dx[2], dw[1]
+    c.T, c.B, c.I, c.H = dx[0], dx[1], dx[2], dw[1]
     return 0
 
 
@@ -159,7 +86,7 @@ cdef object _rec_fault(_RecCall *c, object a, str name, tuple shape, bint writab
     ``a``, after replaying the arrays checked before it (for overlaps)."""
     ref = _RefRecArgs.__new__(_RefRecArgs)
     ref.dtype = np.dtype(np.float32 if c.typenum == cnp.NPY_FLOAT32 else np.float64)
-    ref.T, ref.B, ref.I, ref.H = c.T, c.B, c.In, c.H
+    ref.T, ref.B, ref.I, ref.H = c.T, c.B, c.I, c.H
     ref.outputs, ref.inputs = [], []
     cdef int k
     for k in range(c.n):
@@ -171,7 +98,7 @@ cdef object _rec_fault(_RecCall *c, object a, str name, tuple shape, bint writab
     raise ValueError(f"{name}: invalid argument")     # not reached: the reference raised
 
 
-cdef void *_rec_arr(_RecCall *c, object a, str name, int nd, _i64 d0, _i64 d1, _i64 d2,
+cdef void *_rec_arr(_RecCall *c, object a, str name, int nd, int64_t d0, int64_t d1, int64_t d2,
                     bint writable, bint optional) except? NULL:
     """One array of the call: the call's dtype (float64 when nd == -1: a
     norms buffer of shape (T,)), shape (d0[, d1[, d2]]), C-contiguous,
@@ -215,7 +142,7 @@ cdef void *_rec_arr(_RecCall *c, object a, str name, int nd, _i64 d0, _i64 d1, _
     return lo
 
 
-cdef _i64 _rec_truncate(object truncate) except -1:
+cdef int64_t _rec_truncate(object truncate) except -1:
     if truncate is None:
         return 0
     if type(truncate) is int and 1 <= truncate <= 2**62:
@@ -240,7 +167,7 @@ def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, bint stop_on_nonfinite=
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 1)
     cdef int iact = _rec_act(act)
-    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
     cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
     cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, H, H, 0, False, False)
     cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, H, I, 0, False, False)
@@ -250,7 +177,7 @@ def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, bint stop_on_nonfinite=
     cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, True, False)
     cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef _i64 first = -1
+    cdef int64_t first = -1
     with nogil:
         if f32:
             st = gc_rnn_forward_f32(pout, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H, iact,
@@ -269,8 +196,8 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 1)
     cdef int iact = _rec_act(act)
-    cdef _i64 k = _rec_truncate(truncate)
-    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef int64_t k = _rec_truncate(truncate)
+    cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
     cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
     cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, H, H, 0, False, False)
     cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, H, I, 0, False, False)
@@ -290,7 +217,7 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
     cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef _i64 first = -1
+    cdef int64_t first = -1
     with nogil:
         if f32:
             st = gc_rnn_backward_f32(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pdz, pn, pdout, pdhT,
@@ -309,7 +236,7 @@ def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, bint stop_on
     first step whose h or c is non-finite (-1 if none)."""
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 4)
-    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
     cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
     cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 4 * H, H, 0, False, False)
     cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 4 * H, I, 0, False, False)
@@ -322,7 +249,7 @@ def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, bint stop_on
     cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
     cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef _i64 first = -1
+    cdef int64_t first = -1
     with nogil:
         if f32:
             st = gc_lstm_forward_f32(pout, pcs, pg, px, ph0, pc0, pwih, pwhh, pbih, pbhh, T, B, I,
@@ -342,8 +269,8 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     first step (backward order) whose dh or dc is non-finite."""
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 4)
-    cdef _i64 k = _rec_truncate(truncate)
-    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef int64_t k = _rec_truncate(truncate)
+    cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
     cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
     cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 4 * H, H, 0, False, False)
     cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 4 * H, I, 0, False, False)
@@ -366,7 +293,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     cdef double *pcn = <double *>_rec_arr(&c, cell_norms, "cell_norms", -1, T, 0, 0, True, True)
     cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef _i64 first = -1
+    cdef int64_t first = -1
     with nogil:
         if f32:
             st = gc_lstm_backward_f32(pdx, pdh0, pdc0, pdwih, pdwhh, pdbih, pdbhh, pn, pcn, pdout,
@@ -385,7 +312,7 @@ def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, bint stop_on_nonfinit
     receives r, z, n, hn. Returns the first non-finite step (-1 if none)."""
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 3)
-    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
     cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
     cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 3 * H, H, 0, False, False)
     cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 3 * H, I, 0, False, False)
@@ -396,7 +323,7 @@ def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, bint stop_on_nonfinit
     cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
     cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef _i64 first = -1
+    cdef int64_t first = -1
     with nogil:
         if f32:
             st = gc_gru_forward_f32(pout, pg, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H,
@@ -414,8 +341,8 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
     Returns the first step (backward order) whose dh is non-finite."""
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 3)
-    cdef _i64 k = _rec_truncate(truncate)
-    cdef _i64 T = c.T, B = c.B, I = c.In, H = c.H
+    cdef int64_t k = _rec_truncate(truncate)
+    cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
     cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
     cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 3 * H, H, 0, False, False)
     cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 3 * H, I, 0, False, False)
@@ -433,7 +360,7 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
     cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
     cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
     cdef int st
-    cdef _i64 first = -1
+    cdef int64_t first = -1
     with nogil:
         if f32:
             st = gc_gru_backward_f32(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pn, pdout, pdhT, px,
@@ -460,7 +387,7 @@ def recurrent_activation(y, x, str which):
         raise ValueError(f"y: expected dtype {x.dtype} and shape {x.shape}, got {y.dtype} {y.shape}")
     cdef void *py = cnp.PyArray_DATA(<cnp.ndarray>y)
     cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>x)
-    cdef _i64 n = x.size
+    cdef int64_t n = x.size
     cdef int w = 0 if which == "tanh" else 1
     cdef bint f32 = x.dtype == np.float32
     with nogil:

@@ -1,12 +1,5 @@
 # Unit-wise (row) L2 norms of many arrays in one C call per dtype (csrc/unitnorm.c).
 
-cdef extern from "gradcore.h" nogil:
-    int gc_unit_norms_f32(const float *const *bufs, const int64_t *lens, const int64_t *units,
-                          int64_t n_bufs, double *out)
-    int gc_unit_norms_f64(const double *const *bufs, const int64_t *lens, const int64_t *units,
-                          int64_t n_bufs, double *out)
-
-
 def unit_norms(list arrays, object units=None, str name="arrays"):
     """L2 norm of each unit of each array: ``units[i]`` rows of
     ``arrays[i].size // units[i]`` elements (C order; default ``shape[0]``

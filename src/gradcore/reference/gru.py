@@ -16,10 +16,10 @@ from .rnn import RecArgs, check_truncate, cut, finish_backward, sigmoid, step_no
 def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
     """Returns the first step with a non-finite state, or -1."""
     a = RecArgs(x, w_hh, 3)
-    T, B, In, H = a.T, a.B, a.In, a.H
-    a.arr(x, "x", (T, B, In))
+    T, B, I, H = a.T, a.B, a.I, a.H
+    a.arr(x, "x", (T, B, I))
     a.arr(w_hh, "w_hh", (3 * H, H))
-    a.arr(w_ih, "w_ih", (3 * H, In))
+    a.arr(w_ih, "w_ih", (3 * H, I))
     a.arr(h0, "h0", (B, H), optional=True)
     a.arr(b_ih, "b_ih", (3 * H,), optional=True)
     a.arr(b_hh, "b_hh", (3 * H,), optional=True)
@@ -55,19 +55,19 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
     """BPTT step by step (consumes ``gates``); returns the first step in
     backward order whose dh is non-finite, or -1."""
     a = RecArgs(x, w_hh, 3)
-    T, B, In, H = a.T, a.B, a.In, a.H
+    T, B, I, H = a.T, a.B, a.I, a.H
     k = check_truncate(truncate)
-    a.arr(x, "x", (T, B, In))
+    a.arr(x, "x", (T, B, I))
     a.arr(w_hh, "w_hh", (3 * H, H))
-    a.arr(w_ih, "w_ih", (3 * H, In))
+    a.arr(w_ih, "w_ih", (3 * H, I))
     a.arr(h0, "h0", (B, H), optional=True)
     a.arr(out, "out", (T, B, H))
     a.arr(d_out, "d_out", (T, B, H), optional=True)
     a.arr(d_hT, "d_hT", (B, H), optional=True)
     a.arr(gates, "gates", (T, B, 4 * H), writable=True)
-    a.arr(dx, "dx", (T, B, In), writable=True, optional=True)
+    a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
     a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (3 * H, In), writable=True)
+    a.arr(dw_ih, "dw_ih", (3 * H, I), writable=True)
     a.arr(dw_hh, "dw_hh", (3 * H, H), writable=True)
     a.arr(db_ih, "db_ih", (3 * H,), writable=True, optional=True)
     a.arr(db_hh, "db_hh", (3 * H,), writable=True, optional=True)
@@ -78,7 +78,7 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
     gw_hh = np.zeros_like(dw_hh)
     gb_ih = np.zeros(3 * H, dtype=np.float64)
     gb_hh = np.zeros(3 * H, dtype=np.float64)
-    gx = np.zeros((T, B, In), dtype=dt)
+    gx = np.zeros((T, B, I), dtype=dt)
     gh0 = None
     norms = np.full(T, np.nan)
     carry = d_hT.copy() if d_hT is not None else zeros.copy()

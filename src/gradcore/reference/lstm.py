@@ -16,10 +16,10 @@ def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, stop_on_nonf
     """c_t = f c_{t-1} + i g, h_t = o tanh(c_t); returns the first step whose
     h or c is non-finite, or -1."""
     a = RecArgs(x, w_hh, 4)
-    T, B, In, H = a.T, a.B, a.In, a.H
-    a.arr(x, "x", (T, B, In))
+    T, B, I, H = a.T, a.B, a.I, a.H
+    a.arr(x, "x", (T, B, I))
     a.arr(w_hh, "w_hh", (4 * H, H))
-    a.arr(w_ih, "w_ih", (4 * H, In))
+    a.arr(w_ih, "w_ih", (4 * H, I))
     a.arr(h0, "h0", (B, H), optional=True)
     a.arr(c0, "c0", (B, H), optional=True)
     a.arr(b_ih, "b_ih", (4 * H,), optional=True)
@@ -61,11 +61,11 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     receives ||dL/dc_t||. Returns the first step in backward order whose dh
     or dc is non-finite, or -1."""
     a = RecArgs(x, w_hh, 4)
-    T, B, In, H = a.T, a.B, a.In, a.H
+    T, B, I, H = a.T, a.B, a.I, a.H
     k = check_truncate(truncate)
-    a.arr(x, "x", (T, B, In))
+    a.arr(x, "x", (T, B, I))
     a.arr(w_hh, "w_hh", (4 * H, H))
-    a.arr(w_ih, "w_ih", (4 * H, In))
+    a.arr(w_ih, "w_ih", (4 * H, I))
     a.arr(h0, "h0", (B, H), optional=True)
     a.arr(c0, "c0", (B, H), optional=True)
     a.arr(out, "out", (T, B, H))
@@ -74,10 +74,10 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     a.arr(d_hT, "d_hT", (B, H), optional=True)
     a.arr(d_cT, "d_cT", (B, H), optional=True)
     a.arr(gates, "gates", (T, B, 4 * H), writable=True)
-    a.arr(dx, "dx", (T, B, In), writable=True, optional=True)
+    a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
     a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
     a.arr(dc0, "dc0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (4 * H, In), writable=True)
+    a.arr(dw_ih, "dw_ih", (4 * H, I), writable=True)
     a.arr(dw_hh, "dw_hh", (4 * H, H), writable=True)
     a.arr(db_ih, "db_ih", (4 * H,), writable=True, optional=True)
     a.arr(db_hh, "db_hh", (4 * H,), writable=True, optional=True)
@@ -88,7 +88,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     gw_ih = np.zeros_like(dw_ih)
     gw_hh = np.zeros_like(dw_hh)
     gb = np.zeros(4 * H, dtype=np.float64)
-    gx = np.zeros((T, B, In), dtype=dt)
+    gx = np.zeros((T, B, I), dtype=dt)
     gh0 = gc0 = None
     norms = np.full(T, np.nan)
     cnorms = np.full(T, np.nan)

@@ -65,11 +65,11 @@ def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, stop_on_nonfinite=False
     """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh); returns the first
     step with a non-finite state, or -1."""
     a = RecArgs(x, w_hh, 1)
-    T, B, In, H = a.T, a.B, a.In, a.H
+    T, B, I, H = a.T, a.B, a.I, a.H
     check_nonlinearity(act, "act")
-    a.arr(x, "x", (T, B, In))
+    a.arr(x, "x", (T, B, I))
     a.arr(w_hh, "w_hh", (H, H))
-    a.arr(w_ih, "w_ih", (H, In))
+    a.arr(w_ih, "w_ih", (H, I))
     a.arr(h0, "h0", (B, H), optional=True)
     a.arr(b_ih, "b_ih", (H,), optional=True)
     a.arr(b_hh, "b_hh", (H,), optional=True)
@@ -99,19 +99,19 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     """BPTT step by step; accumulates dw_ih, dw_hh, db_ih, db_hh, overwrites
     dx, dh0; returns the first step (backward order) with a non-finite dh."""
     a = RecArgs(x, w_hh, 1)
-    T, B, In, H = a.T, a.B, a.In, a.H
+    T, B, I, H = a.T, a.B, a.I, a.H
     check_nonlinearity(act, "act")
     k = check_truncate(truncate)
-    a.arr(x, "x", (T, B, In))
+    a.arr(x, "x", (T, B, I))
     a.arr(w_hh, "w_hh", (H, H))
-    a.arr(w_ih, "w_ih", (H, In))
+    a.arr(w_ih, "w_ih", (H, I))
     a.arr(h0, "h0", (B, H), optional=True)
     a.arr(out, "out", (T, B, H))
     a.arr(d_out, "d_out", (T, B, H), optional=True)
     a.arr(d_hT, "d_hT", (B, H), optional=True)
-    a.arr(dx, "dx", (T, B, In), writable=True, optional=True)
+    a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
     a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (H, In), writable=True)
+    a.arr(dw_ih, "dw_ih", (H, I), writable=True)
     a.arr(dw_hh, "dw_hh", (H, H), writable=True)
     a.arr(db_ih, "db_ih", (H,), writable=True, optional=True)
     a.arr(db_hh, "db_hh", (H,), writable=True, optional=True)
@@ -121,7 +121,7 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     gw_ih = np.zeros_like(dw_ih)
     gw_hh = np.zeros_like(dw_hh)
     gb = np.zeros(H, dtype=np.float64)
-    gx = np.zeros((T, B, In), dtype=dt)
+    gx = np.zeros((T, B, I), dtype=dt)
     gh0 = None
     norms = np.full(T, np.nan)
     carry = d_hT.copy() if d_hT is not None else np.zeros((B, H), dtype=dt)
