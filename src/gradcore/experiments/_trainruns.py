@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ._common import ExperimentResult, fmt, text_table
+from ._common import ExperimentResult, fmt, label_axes, text_table
 from .claims import claims_table, verdict as _verdict
 
 __all__ = ["RunCurve", "TrainingComparison", "epochs", "resolve_seeds", "heldout_loss", "curve",
@@ -294,15 +294,6 @@ def seed_legend(ax, seeds: Sequence[int], **kw):
         handles.append(Line2D([], [], color="0.4", ls=ls, marker=mk, markersize=4))
         labels.append(f"seed {s}")
     ax.legend(handles, labels, fontsize=7, **kw)
-
-
-def label_axes(ax, xlabel: str, ylabel: str, title: str):
-    """Axis labels, a small title naming the experiment, integer x ticks
-    (steps, layers and blocks are counts)."""
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.xaxis.get_major_locator().set_params(integer=True)
 
 
 def loss_panel(ax, runs: Sequence[RunCurve], colors: Dict[str, str], seeds: Sequence[int], baseline, base_label,
