@@ -26,14 +26,13 @@ from ._build import init_label, layers_of, resolve_init, seeds as _subseeds
 from .._contract import ACTIVATIONS
 from ._common import fmt, new_figure
 from ._spec import DTYPE, SEED, SEEDS, Arg, Command
-from ._trainruns import (TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel, resolve_seeds,
-                         seed_legend, style_of)
+from ._trainruns import (TRAINS_BELOW, TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel,
+                         resolve_seeds, seed_legend, style_of, trains_claim)
 from .claims import claim
 from .normalization import block_grad_norms
 
 __all__ = ["initialization_study", "target"]
 
-TRAINS_BELOW = 0.5
 FREQ = 1.0  # the target is sin(FREQ x.v)
 PROBE = 256  # samples of the gradient-at-initialization probe
 BAND = 10.0  # measured layer-1 / last ratio within this factor of the mean-field value
@@ -160,11 +159,8 @@ def initialization_study(depth: int = 30, width: int = 32, activation: str = "re
                         f"than {BAND:g}x and as mean-field theory predicts (within {BAND:g}x)", theory, measured,
                         all(t / BAND < v < min(BAND * t, 1 / BAND) for v in rat)))
     if "he" in by:
-        hr = [r.extra["heldout_ratio"] for r in by["he"]]
-        cl.append(claim(f"He: the held-out loss ends below {TRAINS_BELOW:g} x the trivial baseline in every seed "
-                        f"({steps} steps)", f"< {TRAINS_BELOW:g} x baseline",
-                        "held-out / baseline " + ", ".join(fmt(v) for v in hr),
-                        all(not r.diverged and math.isfinite(v) and v < TRAINS_BELOW for r, v in zip(by["he"], hr))))
+        cl.append(trains_claim("He", by["he"], [r.extra["heldout_ratio"] for r in by["he"]],
+                               f"< {TRAINS_BELOW:g} x baseline", when=f" ({steps} steps)"))
     if "he" in by and "xavier" in by:
         pairs = [(h.extra["heldout_ratio"], x.extra["heldout_ratio"]) for h, x in zip(by["he"], by["xavier"])]
         cl.append(claim(f"He ends below Xavier on held-out data in every seed ({steps} steps, depth {depth})",
