@@ -79,16 +79,17 @@ def local_name(layer, name):
 
 
 def _plan(model):
-    """[(torch prefix, Dense)] for a Dense / MLP / Sequential of Dense and
-    Activation layers, with the torch Sequential's indices."""
+    """[(torch prefix, gradcore prefix, Dense)] for a Dense / MLP / Sequential
+    of Dense and Activation layers (torch prefix: the index in a torch
+    Sequential)."""
     from ..nn.layers import Activation, Dense
 
     if isinstance(model, Dense):
-        return [("", model)]
+        return [("", "", model)]
     plan, i = [], 0
     for name, child in model.children():
         if isinstance(child, Dense):
-            plan.append((f"{i}.", child))
+            plan.append((f"{i}.", f"{name}.", child))
             i += 1 if child.activation == "identity" else 2
         elif isinstance(child, Activation):
             i += 0 if child.activation == "identity" else 1
@@ -116,7 +117,7 @@ def torch_state_dict(model) -> dict:
         return {tk: (model.p[src].copy() if local is not None else np.zeros_like(model.p[src]))
                 for tk, (local, src) in _recurrent_entries(model).items()}
     sd = {}
-    for pre, dense in _plan(model):
+    for pre, _, dense in _plan(model):
         for n, v in dense.p.items():
             sd[pre + n] = v.copy()
     return sd
@@ -173,7 +174,7 @@ def _dense_keys(model, state_dict, who):
     layers of ``model``: (torch key -> dotted name, same)."""
     plan = _plan(model)
     if plan[0][0] == "":            # a Dense: a torch Linear
-        keys = {n: n for n in plan[0][1].p}
+        keys = {n: n for n in plan[0][2].p}
         return keys, keys
     groups = {}
     for k in state_dict:
@@ -186,7 +187,7 @@ def _dense_keys(model, state_dict, who):
         raise KeyError(f"{who}: the state dict has {len(groups)} Linear layers {sorted(groups)}, this "
                        f"model {len(plan)} Dense layers")
     wanted = {}
-    for idx, (pre, dense) in zip(sorted(groups), plan):
+    for idx, (_, pre, dense) in zip(sorted(groups), plan):
         for n in dense.p:
             wanted[f"{idx}.{n}"] = pre + n
     return wanted, wanted
