@@ -3,13 +3,14 @@ a plot (matplotlib optional) and a one-sentence caption for the report."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
+
+from .._csv import write_csv
 
 PLOT_HINT = 'plots need matplotlib: pip install "gradcore[plot]"'
 PLOT_DPI = 150  # every PNG
@@ -33,6 +34,23 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, [ax for row in axes for ax in row]
+
+
+#: line markers of the curves of one panel, in order
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def label_axes(ax, xlabel: str, ylabel: str, title: str, legend: bool = False, integer: bool = True):
+    """Axis labels, a small title naming the experiment, integer x ticks
+    (steps, layers and blocks are counts; ``integer=False``: leave them), and
+    a small legend when ``legend``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    if integer:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if legend:
+        ax.legend(fontsize=8)
 
 
 def save_figure(fig, path) -> str:
@@ -98,17 +116,6 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def write_csv(path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    path = os.fspath(path)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        for r in rows:
-            w.writerow([repr(float(c)) if isinstance(c, (float, np.floating)) else
-                        (int(c) if isinstance(c, (np.integer,)) else c) for c in r])
-    return path
-
-
 class ExperimentResult:
     """Base class of every experiment's result.
 
@@ -162,3 +169,16 @@ class ExperimentResult:
     def __repr__(self) -> str:
         m = ", ".join(f"{k}={fmt(v)}" for k, v in list(self.metrics().items())[:6])
         return f"<{type(self).__name__} {m}>"
+
+
+class ProfileSweep(ExperimentResult):
+    """An experiment run over a grid of settings: ``profiles`` (one result
+    per setting, in grid order) and ``params``; the title is
+    ``title_format`` filled from ``params``."""
+
+    title_format = ""
+
+    def __init__(self, profiles, params: Dict[str, Any]):
+        self.profiles = list(profiles)
+        self.params = params
+        self.title = self.title_format.format(**params)
