@@ -42,7 +42,7 @@ def _twin(kind, m):
 def _grads(m):
     """torch name -> our gradient."""
     g = m.gradients()
-    return {tk: g[local] for tk, (local, _) in torch_state._recurrent_entries(m).items()}
+    return {tk: g[local] for tk, (local, _) in torch_state.entries(m).items()}
 
 
 def _full(s, LD, batched):

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["torch_state_dict", "load_torch_state_dict", "load_torch", "local_name", "as_numpy",
+__all__ = ["torch_state_dict", "load_torch_state_dict", "load_torch", "entries", "local_name", "as_numpy",
            "recurrent_torch_state_dict", "load_recurrent_torch_state_dict"]
 
 _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -51,7 +51,7 @@ def as_numpy(v) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- entries
-def _recurrent_entries(layer):
+def entries(layer):
     """torch name -> (local name or None, local name whose shape it has) for a
     recurrent layer or cell; None marks the zero ``bias_hh`` of a single bias."""
     cellish = not hasattr(layer, "num_layers")
@@ -72,7 +72,7 @@ def _recurrent_entries(layer):
 def local_name(layer, name):
     """The parameter of ``layer`` a torch name (or, for one layer and
     direction, gradcore's short name) refers to, or None."""
-    e = _recurrent_entries(layer).get(name)
+    e = entries(layer).get(name)
     if e is not None:
         return e[0]
     return name if name in layer.p else None
@@ -115,7 +115,7 @@ def torch_state_dict(model) -> dict:
     """torch names -> copies of ``model``'s parameters (see the module docstring)."""
     if _kind(model) == "recurrent":
         return {tk: (model.p[src].copy() if local is not None else np.zeros_like(model.p[src]))
-                for tk, (local, src) in _recurrent_entries(model).items()}
+                for tk, (local, src) in entries(model).items()}
     sd = {}
     for pre, _, dense in _plan(model):
         for n, v in dense.p.items():
@@ -131,8 +131,8 @@ def load_torch_state_dict(model, state_dict) -> None:
     if not hasattr(state_dict, "keys"):
         raise TypeError(f"{who}: expected a dict, got {type(state_dict).__name__}")
     if _kind(model) == "recurrent":
-        wanted = {tk: src for tk, (_, src) in _recurrent_entries(model).items()}
-        targets = {tk: local for tk, (local, _) in _recurrent_entries(model).items()}
+        wanted = {tk: src for tk, (_, src) in entries(model).items()}
+        targets = {tk: local for tk, (local, _) in entries(model).items()}
         what = _config(model)
     else:
         wanted, targets = _dense_keys(model, state_dict, who)

@@ -161,6 +161,10 @@ class _Recurrent(_Driver, Module):
         return s
 
     def _bind(self):
+        # torch's parameter names as attributes (views; rebuilt with the arena)
+        for torch_name, (local, _) in _torch_state.entries(self).items():
+            if local is not None:
+                setattr(self, torch_name, self.p[local])
         if self._single:
             self._bind_views()
         else:
@@ -176,15 +180,6 @@ class _Recurrent(_Driver, Module):
             self._units = [_stack.Unit(self, layer, d) for layer in range(self.num_layers)
                            for d in range(self.num_directions)]
         return self._units
-
-    def __getattr__(self, name):
-        # torch's parameter names (weight_ih_l0 ...) and, for one layer, the short ones
-        p = self.__dict__.get("p")
-        if p is not None and (name.startswith("weight_") or name.startswith("bias_")):
-            local = _torch_state.local_name(self, name)
-            if local is not None and local in p:
-                return p[local]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # --------------------------------------------------------------- passes
     # forward / backward are the driver's: the one-layer, time-major call with
