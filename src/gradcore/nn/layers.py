@@ -16,7 +16,7 @@ from .._contract import overlaps
 from ..backend import kernels
 from .arena import as_float_dtype
 from ._util import (ShapeCache, backward_dy, check_activation, check_dy, check_input, check_real,
-                    check_size, seed_rng)
+                    check_size, fresh_dy, run_kernel, seed_rng)
 from .module import Module, unguarded
 
 _ndarray = np.ndarray
@@ -92,27 +92,16 @@ class Dense(Module):
     def forward(self, x):
         if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape or x is self._y:
             x = self._prepare(x)
-        try:
-            kernels().dense_forward(self._y, x, self._w, self._b, self.activation, self.slope)
-        except (TypeError, ValueError):
-            x = self._prepare(x)  # names the layer if x is the problem; else re-raise
-            kernels().dense_forward(self._y, x, self._w, self._b, self.activation, self.slope)
-        self._x = x
+        self._x = run_kernel(kernels().dense_forward, [self._y, x, self._w, self._b, self.activation,
+                                                       self.slope], 1, self._prepare)
         return self._y
 
     def backward(self, dy):
         x, y = self._x, self._y
         dy = backward_dy(self, dy, x)
         dx = self._dx if self.input_grad else None
-        try:
-            kernels().dense_backward(dx, self._gw, self._gb, dy, x, self._w, y,
-                                     self.activation, self.slope, self._dz)
-        except (TypeError, ValueError):
-            dy = check_dy(dy, self._label(), y)
-            if overlaps(dy, self._dz) or (dx is not None and overlaps(dy, dx)):
-                dy = dy.copy()  # e.g. the layer's own dx fed back as dy
-            kernels().dense_backward(dx, self._gw, self._gb, dy, x, self._w, y,
-                                     self.activation, self.slope, self._dz)
+        run_kernel(kernels().dense_backward, [dx, self._gw, self._gb, dy, x, self._w, y, self.activation,
+                                               self.slope, self._dz], 3, fresh_dy, self, self._dz, dx)
         return dx
 
 
@@ -146,23 +135,14 @@ class Activation(Module):
     def forward(self, x):
         if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape:
             x = self._prepare(x)
-        try:
-            kernels().activation_forward(self._y, x, self.activation, self.slope)
-        except (TypeError, ValueError):
-            x = self._prepare(x)
-            kernels().activation_forward(self._y, x, self.activation, self.slope)
+        run_kernel(kernels().activation_forward, [self._y, x, self.activation, self.slope], 1, self._prepare)
         return self._y
 
     def backward(self, dy):
         y = self._y
         dy = backward_dy(self, dy, y)
-        try:
-            kernels().activation_backward(self._dx, dy, y, self.activation, self.slope)
-        except (TypeError, ValueError):
-            dy = check_dy(dy, self._label(), y)
-            if dy is not self._dx and overlaps(dy, self._dx):
-                dy = dy.copy()
-            kernels().activation_backward(self._dx, dy, y, self.activation, self.slope)
+        run_kernel(kernels().activation_backward, [self._dx, dy, y, self.activation, self.slope], 1, fresh_dy,
+                   self, self._dx)
         return self._dx
 
 
