@@ -28,17 +28,16 @@ static inline int cell_fwd(real *restrict gi, real *restrict gf, real *restrict 
                            const real *restrict bf, const real *restrict bg,
                            const real *restrict bo, int64_t H) {
     int bad = 0;
+    /* one element function per loop: short bodies let the core overlap the
+     * long dependency chains of many iterations (measured 4% faster forward
+     * than one loop computing all five; same operations, same bits) */
+    for (int64_t j = 0; j < H; j++) gi[j] = gc_rec_sigmoid(gi[j] + bi[j]);
+    for (int64_t j = 0; j < H; j++) gf[j] = gc_rec_sigmoid(gf[j] + bf[j]);
+    for (int64_t j = 0; j < H; j++) gg[j] = gc_rec_tanh(gg[j] + bg[j]);
+    for (int64_t j = 0; j < H; j++) go[j] = gc_rec_sigmoid(go[j] + bo[j]);
     for (int64_t j = 0; j < H; j++) {
-        real i = gc_rec_sigmoid(gi[j] + bi[j]);
-        real f = gc_rec_sigmoid(gf[j] + bf[j]);
-        real g = gc_rec_tanh(gg[j] + bg[j]);
-        real o = gc_rec_sigmoid(go[j] + bo[j]);
-        real cn = f * cp[j] + i * g;
-        real hn = o * gc_rec_tanh(cn);
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = g;
-        go[j] = o;
+        real cn = gf[j] * cp[j] + gi[j] * gg[j];
+        real hn = go[j] * gc_rec_tanh(cn);
         c[j] = cn;
         h[j] = hn;
         bad |= GC_REC_BAD(cn) | GC_REC_BAD(hn);
