@@ -182,48 +182,6 @@ def test_sweep_missing_file(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_info_and_bench(capsys):
+def test_info(capsys):
     assert main(["info"]) == 0
     assert "simd" in capsys.readouterr().out
-    assert main(["bench", "--builtin", "--quick", "--repeat", "1", "--only", "global-norm"]) == 0
-    out = capsys.readouterr().out
-    assert "global-norm" in out and "gradcore" in out and "numpy" in out
-
-
-FAKE_COMMON = """
-def discover(groups=None):
-    import workloads_toy
-    mods = {"toy": workloads_toy}
-    return {g: m for g, m in mods.items() if groups is None or g in groups}
-"""
-FAKE_REPORT = """
-from _common import discover
-CALLS = []
-def run_group(module, budget, only=None):
-    CALLS.append((budget, only))
-    res = {name: {impl: {"median_ms": 1.0} for impl in impls} for name, impls in module.workloads().items()
-           if not only or any(s in name for s in only)}
-    for name in res:
-        print(name, "gradcore", budget)
-    return res
-def check_targets(module, results):
-    return ["  [ok] toy target"], True
-"""
-FAKE_WORKLOADS = """
-def workloads():
-    return {"toy-small": {"gradcore": None, "numpy": None}, "toy-large": {"gradcore": None}}
-"""
-
-
-def test_bench_uses_the_benchmark_registry(tmp_path, capsys, monkeypatch):
-    (tmp_path / "_common.py").write_text(FAKE_COMMON)
-    (tmp_path / "report.py").write_text(FAKE_REPORT)
-    (tmp_path / "workloads_toy.py").write_text(FAKE_WORKLOADS)
-    monkeypatch.setenv("GRADCORE_BENCHMARKS", str(tmp_path))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    assert main(["bench", "--group", "toy", "--only", "small", "--budget", "0.05"]) == 0
-    out = capsys.readouterr().out
-    assert f"workloads from {tmp_path}" in out and "toy-small gradcore 0.05" in out
-    assert "toy-large" not in out and "[ok] toy target" in out
-    assert main(["bench", "--group", "nope"]) == 2
-    assert "groups in" in capsys.readouterr().out

@@ -329,7 +329,8 @@ def test_bad_input_raises_and_changes_nothing(backend, kind):
     out_before = out.copy()
     params = cell.arena.data.copy()
     bad_forward = [
-        (ValueError, "3-D", rng.standard_normal((5, 3))),
+        (ValueError, "3-D", rng.standard_normal((5, 2, 3, 1))),
+        (ValueError, "3 features", rng.standard_normal((5, 4))),   # 2-D: unbatched (T, I)
         (ValueError, "3 features", rng.standard_normal((5, 2, 4))),
         (ValueError, "T = 0", np.zeros((0, 2, 3))),
         (TypeError, "float32", x.astype(np.float32)),

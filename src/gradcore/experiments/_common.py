@@ -3,13 +3,14 @@ a plot (matplotlib optional) and a one-sentence caption for the report."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
+
+from .._csv import write_csv
 
 PLOT_HINT = 'plots need matplotlib: pip install "gradcore[plot]"'
 PLOT_DPI = 150  # every PNG
@@ -96,17 +97,6 @@ def jsonable(obj: Any) -> Any:
         f = float(obj)
         return f if math.isfinite(f) else str(f)
     return obj
-
-
-def write_csv(path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    path = os.fspath(path)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        for r in rows:
-            w.writerow([repr(float(c)) if isinstance(c, (float, np.floating)) else
-                        (int(c) if isinstance(c, (np.integer,)) else c) for c in r])
-    return path
 
 
 class ExperimentResult:

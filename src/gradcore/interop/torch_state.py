@@ -1,28 +1,46 @@
-"""PyTorch state-dict mapping for gradcore layers (NumPy only: torch itself
-is never imported; tensors are accepted wherever they convert with
-``.detach().cpu().numpy()``).
+"""PyTorch state-dict mapping for gradcore layers (NumPy only: torch itself is
+imported only by :func:`load_torch`, which reads a torch module; tensors are
+accepted wherever they convert with ``.detach().cpu().numpy()``).
 
-Recurrent layers exchange torch.nn.RNN / LSTM / GRU names (``weight_ih_l0``,
-``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``). A single-bias RNN/LSTM
-(``bias="single"``) exports its bias as ``bias_ih_l0`` with a zero
-``bias_hh_l0`` and loads torch's two biases as their sum. Every entry is
-checked (names, shapes, float dtype) before anything is written.
+- Recurrent layers exchange torch.nn.RNN / LSTM / GRU names
+  (``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``,
+  ``_reverse`` for the backward direction); a one-layer, one-direction
+  layer's ``weight_ih`` ... map to the ``_l0`` names. Cells use torch's
+  cell names ``weight_ih`` ... unchanged. A single-bias RNN/LSTM
+  (``bias="single"``) exports its bias as ``bias_ih*`` with a zero
+  ``bias_hh*`` and loads torch's two biases as their sum.
+- ``Dense`` is a ``torch.nn.Linear`` (``weight``, ``bias``); an ``MLP`` or a
+  ``Sequential`` of ``Dense`` / ``Activation`` layers is a torch
+  ``Sequential`` of ``Linear`` layers with activation modules between them:
+  keys ``"0.weight"``, ``"0.bias"``, ``"2.weight"`` ... (each Dense with a
+  fused activation takes two indices, Linear and the activation). Loading a
+  bare state dict matches the i-th Linear (in index order) to the i-th Dense.
+
+Every entry is checked (names, shapes, float dtype) before anything is
+written; values are converted to the layer's dtype. A state dict carries no
+configuration beyond the shapes: a ``batch_first`` torch model's weights fit a
+time-major layer, and an RNN's nonlinearity or an MLP's activations are not
+in it. :func:`load_torch` reads a torch *module* instead and refuses one
+whose configuration differs.
 
 >>> import numpy as np
 >>> from gradcore import nn
->>> sd = recurrent_torch_state_dict(nn.GRU(3, 4, seed=0))
->>> sorted(sd)
+>>> sorted(torch_state_dict(nn.GRU(3, 4, seed=0)))
 ['bias_hh_l0', 'bias_ih_l0', 'weight_hh_l0', 'weight_ih_l0']
+>>> sorted(torch_state_dict(nn.MLP([3, 8, 2], seed=0)))
+['0.bias', '0.weight', '2.bias', '2.weight']
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["recurrent_torch_state_dict", "load_recurrent_torch_state_dict", "as_numpy"]
+__all__ = ["torch_state_dict", "load_torch_state_dict", "load_torch", "local_name", "as_numpy",
+           "recurrent_torch_state_dict", "load_recurrent_torch_state_dict"]
 
-_TORCH = (("weight_ih", "weight_ih_l0"), ("weight_hh", "weight_hh_l0"),
-          ("bias_ih", "bias_ih_l0"), ("bias_hh", "bias_hh_l0"))
+_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+_TORCH_ACT = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "LeakyReLU": "leaky_relu"}
+_ACT_MODULE = {v: k for k, v in _TORCH_ACT.items()}
 
 
 def as_numpy(v) -> np.ndarray:
@@ -32,39 +50,225 @@ def as_numpy(v) -> np.ndarray:
     return np.asarray(v)
 
 
-def recurrent_torch_state_dict(layer) -> dict:
-    """torch names -> copies of a recurrent layer's parameters."""
-    sd = {tk: layer.p[k].copy() for k, tk in _TORCH if k in layer.p}
-    if layer.bias == "single":
-        sd["bias_hh_l0"] = np.zeros_like(layer.p["bias_ih"])
+# ----------------------------------------------------------------- entries
+def _recurrent_entries(layer):
+    """torch name -> (local name or None, local name whose shape it has) for a
+    recurrent layer or cell; None marks the zero ``bias_hh`` of a single bias."""
+    cellish = not hasattr(layer, "num_layers")
+    single = cellish or layer._single
+    out = {}
+    for k in range(1 if cellish else layer.num_layers):
+        for d in range(1 if cellish else layer.num_directions):
+            tsfx = "" if cellish else f"_l{k}" + ("_reverse" if d else "")
+            lsfx = "" if single else tsfx
+            for n in _NAMES:
+                if n + lsfx in layer.p:
+                    out[n + tsfx] = (n + lsfx, n + lsfx)
+                elif n == "bias_hh" and layer.bias == "single":
+                    out[n + tsfx] = (None, "bias_ih" + lsfx)
+    return out
+
+
+def local_name(layer, name):
+    """The parameter of ``layer`` a torch name (or, for one layer and
+    direction, gradcore's short name) refers to, or None."""
+    e = _recurrent_entries(layer).get(name)
+    if e is not None:
+        return e[0]
+    return name if name in layer.p else None
+
+
+def _plan(model):
+    """[(torch prefix, Dense)] for a Dense / MLP / Sequential of Dense and
+    Activation layers, with the torch Sequential's indices."""
+    from ..nn.layers import Activation, Dense
+
+    if isinstance(model, Dense):
+        return [("", model)]
+    plan, i = [], 0
+    for name, child in model.children():
+        if isinstance(child, Dense):
+            plan.append((f"{i}.", child))
+            i += 1 if child.activation == "identity" else 2
+        elif isinstance(child, Activation):
+            i += 0 if child.activation == "identity" else 1
+        else:
+            raise NotImplementedError(f"{model._label()}: torch state dicts cover Dense and Activation "
+                                      f"layers; child {name!r} is {type(child).__name__}")
+    return plan
+
+
+def _kind(model):
+    if hasattr(model, "_cell"):
+        return "recurrent"
+    from ..nn.layers import Dense, Sequential
+
+    if isinstance(model, (Dense, Sequential)):
+        return "dense"
+    raise TypeError(f"torch state dicts: expected a gradcore recurrent layer or cell, Dense, MLP or "
+                    f"Sequential, got {type(model).__name__}")
+
+
+# ------------------------------------------------------------------ export
+def torch_state_dict(model) -> dict:
+    """torch names -> copies of ``model``'s parameters (see the module docstring)."""
+    if _kind(model) == "recurrent":
+        return {tk: (model.p[src].copy() if local is not None else np.zeros_like(model.p[src]))
+                for tk, (local, src) in _recurrent_entries(model).items()}
+    sd = {}
+    for pre, dense in _plan(model):
+        for n, v in dense.p.items():
+            sd[pre + n] = v.copy()
     return sd
 
 
-def load_recurrent_torch_state_dict(layer, state_dict) -> None:
-    """Copy a single-layer, unidirectional torch recurrent state dict into ``layer``."""
-    who = layer._label()
+# -------------------------------------------------------------------- load
+def load_torch_state_dict(model, state_dict) -> None:
+    """Copy a torch state dict of the same configuration into ``model``;
+    every entry is checked before anything is written."""
+    who = f"{model._label()}.load_torch_state_dict"
     if not hasattr(state_dict, "keys"):
-        raise TypeError(f"{who}.load_torch_state_dict: expected a dict, got {type(state_dict).__name__}")
-    wanted = {tk: k for k, tk in _TORCH if k in layer.p}
-    if layer.bias == "single":          # torch's two biases load as their sum
-        wanted["bias_hh_l0"] = "bias_hh"
+        raise TypeError(f"{who}: expected a dict, got {type(state_dict).__name__}")
+    if _kind(model) == "recurrent":
+        wanted = {tk: src for tk, (_, src) in _recurrent_entries(model).items()}
+        targets = {tk: local for tk, (local, _) in _recurrent_entries(model).items()}
+        what = _config(model)
+    else:
+        wanted, targets = _dense_keys(model, state_dict, who)
+        what = "Linear layers in order"
     extra = [k for k in state_dict if k not in wanted]
     missing = [k for k in wanted if k not in state_dict]
     if extra or missing:
-        raise KeyError(f"{who}.load_torch_state_dict: expected exactly the keys {list(wanted)} "
-                       f"(single layer, unidirectional, bias={layer.bias}); missing {missing}, "
+        raise KeyError(f"{who}: expected exactly the keys {list(wanted)} ({what}); missing {missing}, "
                        f"unexpected {extra}")
+    params = model.parameters()
     staged = {}
-    for tk, k in wanted.items():
+    for tk, src in wanted.items():
         v = as_numpy(state_dict[tk])
-        want = layer.p["bias_ih" if k == "bias_hh" and layer.bias == "single" else k].shape
+        want = params[src].shape
         if v.shape != want:
-            raise ValueError(f"{who}.load_torch_state_dict: {tk!r} has shape {v.shape}, "
-                             f"expected {want}")
+            raise ValueError(f"{who}: {tk!r} has shape {v.shape}, expected {want}")
         if not np.issubdtype(v.dtype, np.floating):
-            raise TypeError(f"{who}.load_torch_state_dict: {tk!r} has dtype {v.dtype}, expected floats")
-        staged[k] = v
-    if layer.bias == "single":
-        staged["bias_ih"] = staged["bias_ih"].astype(np.float64) + staged.pop("bias_hh")
-    for k, v in staged.items():
-        layer.p[k][...] = v.astype(layer.dtype)
+            raise TypeError(f"{who}: {tk!r} has dtype {v.dtype}, expected floats")
+        staged[tk] = v
+    for tk, local in targets.items():
+        if local is None:                      # torch's bias_hh of a single-bias layer: summed
+            continue
+        v = staged[tk].astype(np.float64)
+        if local.startswith("bias_ih") and model.bias == "single":
+            v = v + staged[tk.replace("bias_ih", "bias_hh")]
+        params[local][...] = v.astype(model.dtype)
+
+
+def _config(m):
+    if not hasattr(m, "num_layers"):
+        return f"a cell, bias={m.bias}"
+    if m._single:
+        return f"single layer, unidirectional, bias={m.bias}"
+    return f"num_layers={m.num_layers}, bidirectional={m.bidirectional}, bias={m.bias}"
+
+
+def _dense_keys(model, state_dict, who):
+    """Match a torch Sequential's Linear entries (in index order) to the Dense
+    layers of ``model``: (torch key -> dotted name, same)."""
+    plan = _plan(model)
+    if plan[0][0] == "":            # a Dense: a torch Linear
+        keys = {n: n for n in plan[0][1].p}
+        return keys, keys
+    groups = {}
+    for k in state_dict:
+        pre, _, leaf = str(k).rpartition(".")
+        if not pre.isdigit() or leaf not in ("weight", "bias"):
+            raise KeyError(f"{who}: unexpected key {k!r} (expected '<index>.weight' / '<index>.bias' "
+                           "of a torch Sequential of Linear layers)")
+        groups.setdefault(int(pre), []).append(leaf)
+    if len(groups) != len(plan):
+        raise KeyError(f"{who}: the state dict has {len(groups)} Linear layers {sorted(groups)}, this "
+                       f"model {len(plan)} Dense layers")
+    wanted = {}
+    for idx, (pre, dense) in zip(sorted(groups), plan):
+        for n in dense.p:
+            wanted[f"{idx}.{n}"] = pre + n
+    return wanted, wanted
+
+
+# -------------------------------------------------------- torch modules
+def load_torch(model, module) -> None:
+    """Check that the torch ``module`` has ``model``'s configuration, then
+    load its state dict; a difference raises ValueError naming it."""
+    who = f"{model._label()}.load_torch"
+    if not hasattr(module, "state_dict") or not hasattr(module, "named_parameters"):
+        raise TypeError(f"{who}: expected a torch.nn.Module, got {type(module).__name__}")
+    if _kind(model) == "recurrent":
+        _check_recurrent(model, module, who)
+    else:
+        _check_dense(model, module, who)
+    load_torch_state_dict(model, module.state_dict())
+
+
+def _differs(who, what, theirs, ours):
+    if theirs != ours:
+        raise ValueError(f"{who}: {what} differs: the torch module has {theirs!r}, this layer {ours!r}")
+
+
+def _check_recurrent(m, t, who):
+    name = type(m).__name__
+    cellish = not hasattr(m, "num_layers")
+    torch_names = [c.__name__ for c in type(t).__mro__]
+    if name not in torch_names:
+        raise ValueError(f"{who}: expected a torch.nn.{name}, got {type(t).__name__}")
+    for what in ("input_size", "hidden_size"):
+        _differs(who, what, getattr(t, what), getattr(m, what))
+    _differs(who, "bias", bool(t.bias), bool(m.bias))
+    if not cellish:
+        for what in ("num_layers", "bidirectional", "batch_first"):
+            _differs(who, what, getattr(t, what), getattr(m, what))
+        if getattr(t, "proj_size", 0):
+            raise ValueError(f"{who}: the torch module has proj_size={t.proj_size}; gradcore layers "
+                             "have no projection")
+    if hasattr(m, "nonlinearity"):
+        _differs(who, "nonlinearity", t.nonlinearity, m.nonlinearity)
+
+
+def _check_dense(m, t, who):
+    from ..nn.layers import Dense
+
+    if isinstance(m, Dense):    # a Linear; a fused activation is not part of it
+        ours, mods = [_linear(m)], [t]
+    else:
+        ours, mods = _sequence(m), list(t.children())
+    theirs = []
+    for c in mods:
+        cname = type(c).__name__
+        if cname == "Linear":
+            theirs.append(("Linear", c.in_features, c.out_features, c.bias is not None))
+        elif cname in _TORCH_ACT:
+            theirs.append((cname,) + ((float(c.negative_slope),) if cname == "LeakyReLU" else ()))
+        elif cname != "Identity":
+            raise ValueError(f"{who}: the torch module holds a {cname}; only Linear layers and ReLU / "
+                             "Tanh / Sigmoid / LeakyReLU / Identity map to gradcore Dense layers")
+    _differs(who, "the layer sequence (Linear: in, out, bias; activations)", theirs, ours)
+
+
+def _linear(d):
+    return ("Linear", d.in_features, d.out_features, "bias" in d.p)
+
+
+def _sequence(m):
+    """A Sequential of Dense / Activation as torch's module sequence."""
+    from ..nn.layers import Dense
+
+    _plan(m)                        # refuses other layers
+    seq = []
+    for _, c in m.children():
+        if isinstance(c, Dense):
+            seq.append(_linear(c))
+        if c.activation != "identity":
+            seq.append((_ACT_MODULE[c.activation],)
+                       + ((float(c.slope),) if c.activation == "leaky_relu" else ()))
+    return seq
+
+
+# earlier names (one-layer recurrent layers)
+recurrent_torch_state_dict = torch_state_dict
+load_recurrent_torch_state_dict = load_torch_state_dict

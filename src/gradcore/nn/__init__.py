@@ -16,9 +16,12 @@ from .normalization import BatchNorm1d, LayerNorm
 __all__ = ["Activation", "Arena", "BatchNorm1d", "Dense", "LayerNorm", "MLP", "Module", "Residual",
            "Sequential"]
 
-# Recurrent layers (RNN, LSTM, GRU) and the adapters that put them in a Sequential.
+# Recurrent layers (RNN, LSTM, GRU), their one-step cells and the adapters
+# that put them in a Sequential.
 from ..init import scaled  # noqa: E402
 from .rnn import GRU, LSTM, RNN, NonFiniteStepError  # noqa: E402
+from .rnn_cells import GRUCell, LSTMCell, RNNCell  # noqa: E402
 from .seq import AllSteps, LastStep, TimeDistributed  # noqa: E402
 
-__all__ += ["RNN", "LSTM", "GRU", "LastStep", "AllSteps", "TimeDistributed", "NonFiniteStepError", "scaled"]
+__all__ += ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "LastStep", "AllSteps",
+            "TimeDistributed", "NonFiniteStepError", "scaled"]

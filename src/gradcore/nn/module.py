@@ -41,98 +41,26 @@ Contract (for every layer, in gradcore and outside it)
   ``clear_cache()`` empties them; ``copy.deepcopy`` and pickling leave them
   out, and the copy's parameters and gradients are views of the copy's own
   arena (re-bound through ``_bind()``).
+
+The thread guard is in ``_guard.py``; caches, copies, pickles and state
+dicts in ``_module_state.py`` (the methods here call them).
 """
 
 from __future__ import annotations
 
-import functools
-import threading
-from threading import get_ident
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from ..errors import ConcurrentUseError
+from . import _module_state as _state
+from ._guard import _Guard, _guarded, unguarded
 from .arena import Arena, as_float_dtype
-from ._util import ShapeCache
+
+__all__ = ["Module", "FORWARD_CACHE", "unguarded"]
 
 #: attributes the gradcore layers use for forward caches, and their empty value
 FORWARD_CACHE = {"_x": None, "_y": None, "_dz": None, "_dx": None, "_xshape": None, "_shape": None,
                  "_bufs": None, "_h0": None, "_c0": None, "_tb": None, "_cache_ok": False}
-
-
-class _Guard:
-    """Which thread is inside a model tree (``busy``) and which ran its last
-    forward (``fwd``); one per tree, shared by every module of it. A copy or
-    unpickled model gets a fresh one (shared by its modules)."""
-
-    __slots__ = ("busy", "fwd")
-
-    def __init__(self):
-        self.busy = 0
-        self.fwd = 0
-
-    def __reduce__(self):
-        return (_Guard, ())
-
-
-def _guarded(fn, what: str):
-    """Wrap ``forward`` / ``backward``: refuse a call while another thread is
-    inside this module's tree, and a ``backward`` whose ``forward`` ran in
-    another thread (its caches would be that thread's). A few attribute reads
-    and writes per outermost call; nested calls of the same thread pass
-    straight through (and containers call their children unwrapped)."""
-    is_fwd = what == "forward"
-
-    @functools.wraps(fn)
-    def call(self, *args, **kwargs):
-        g = self._gc_guard
-        if g is None:
-            return fn(self, *args, **kwargs)
-        me = get_ident()
-        busy = g.busy
-        if busy == me:
-            return fn(self, *args, **kwargs)
-        if busy:
-            raise ConcurrentUseError(
-                f"{self._label()}.{what}: called from thread {me} while thread {busy} is running this "
-                "model; a model serves one thread at a time (layers reuse their buffers) - give each "
-                "thread its own model")
-        if g.fwd and g.fwd != me:
-            if not is_fwd:
-                raise ConcurrentUseError(
-                    f"{self._label()}.backward: called from thread {me}, but the last forward ran in "
-                    f"thread {g.fwd} (its caches are that thread's); a model serves one thread at a "
-                    "time - give each thread its own model")
-            if _thread_alive(g.fwd):  # its outputs (layer-owned buffers) may still be in use
-                raise ConcurrentUseError(
-                    f"{self._label()}.forward: called from thread {me} while thread {g.fwd}, which ran "
-                    "the last forward, is still alive; a model serves one thread at a time (layers "
-                    "reuse their output buffers) - give each thread its own model, or hand it over "
-                    "with model.clear_cache() in the thread that is done with it")
-        g.busy = me
-        try:
-            return fn(self, *args, **kwargs)
-        finally:
-            g.busy = 0
-            if is_fwd:
-                g.fwd = me
-
-    call._gc_guarded = True  # type: ignore[attr-defined]  # marks a wrapped method
-    return call
-
-
-def _thread_alive(ident: int) -> bool:
-    return any(t.ident == ident for t in threading.enumerate())
-
-
-def unguarded(method):
-    """The bound ``forward`` / ``backward`` of a module without the thread
-    guard, for containers calling their children inside their own guarded
-    call (the tree shares one guard, so the check is made once)."""
-    fn = getattr(method, "__func__", None)
-    raw = getattr(fn, "__wrapped__", None) if getattr(fn, "_gc_guarded", False) else None
-    return raw.__get__(method.__self__) if raw is not None else method
 
 
 class Module:
@@ -281,49 +209,20 @@ class Module:
     # ------------------------------------------------- caches, copy, pickle
     def _cleared(self, state: dict) -> dict:
         """``state`` (a copy of ``__dict__``) with the forward caches emptied."""
-        for k, v in state.items():
-            if isinstance(v, ShapeCache):
-                state[k] = ShapeCache()
-        for k, empty in self._forward_cache.items():
-            if k in state and not isinstance(state[k], ShapeCache):
-                state[k] = empty
-        return state
+        return _state.cleared(self, state)
 
     def clear_cache(self) -> "Module":
         """Drop every forward cache and work buffer of the tree (memory back;
         the next ``backward`` needs a new ``forward``; another thread may use
         the model next). Returns self."""
-        for _, mod in self.named_modules():
-            mod.__dict__.update(mod._cleared(dict(mod.__dict__)))
-        if self._gc_guard is not None:
-            self._gc_guard.fwd = 0  # no pending forward: any thread may use the model next
+        _state.clear_cache(self)
         return self
 
     def __getstate__(self):
-        state = self._cleared(self.__dict__.copy())
-        arena = state.get("arena")
-        if arena is not None:
-            # views are rebuilt over the copy's arena; cached ones by _bind()
-            state["_named_keys"] = list(self._named_p or ())
-            for k in ("p", "g", "_named_p", "_named_g"):
-                state.pop(k, None)
-            for k, v in list(state.items()):
-                if isinstance(v, np.ndarray) and (np.shares_memory(v, arena.data)
-                                                  or np.shares_memory(v, arena.grad)):
-                    del state[k]
-        return state
+        return _state.getstate(self)
 
     def __setstate__(self, state):
-        keys = state.pop("_named_keys", None)
-        self.__dict__.update(state)
-        arena = self.arena
-        if arena is not None and keys is not None:
-            pre = getattr(self, "_arena_prefix", "")
-            self.p = {k: arena.params[pre + k] for k in self._param_names}
-            self.g = {k: arena.grads[pre + k] for k in self._param_names}
-            self._named_p = {k: arena.params[pre + k] for k in keys}
-            self._named_g = {k: arena.grads[pre + k] for k in keys}
-            self._bind()
+        _state.setstate(self, state)
 
     # ---------------------------------------------------------------- access
     def _require_arena(self) -> Arena:
@@ -390,24 +289,7 @@ class Module:
         """Copies of every parameter and buffer, dotted names, PyTorch order
         (per module: parameters, then buffers; modules pre-order)."""
         self._require_arena()
-        out = {}
-        for mname, mod in self.named_modules():
-            pre = f"{mname}." if mname else ""
-            for local in mod._param_names:
-                out[pre + local] = mod.p[local].copy()
-            for b, arr in mod._buffers.items():
-                out[pre + b] = arr.copy()
-        return out
-
-    def _state_targets(self) -> Dict[str, np.ndarray]:
-        out = {}
-        for mname, mod in self.named_modules():
-            pre = f"{mname}." if mname else ""
-            for local in mod._param_names:
-                out[pre + local] = mod.p[local]
-            for b, arr in mod._buffers.items():
-                out[pre + b] = arr
-        return out
+        return {k: v.copy() for k, v in _state.state_targets(self).items()}
 
     def load_state_dict(self, state, strict: bool = True):
         """Copy values from ``state`` (name -> array-like) into the parameters
@@ -415,42 +297,7 @@ class Module:
         dtype conversion) before anything is written. With ``strict=False``
         missing and unexpected keys are allowed. Returns
         ``(missing_keys, unexpected_keys)``."""
-        self._require_arena()
-        if not hasattr(state, "keys"):
-            raise TypeError(f"{self._label()}.load_state_dict: expected a dict name -> array, "
-                            f"got {type(state).__name__}")
-        targets = self._state_targets()
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
-        if strict and (missing or unexpected):
-            parts = []
-            if missing:
-                parts.append(f"missing keys {missing}")
-            if unexpected:
-                parts.append(f"unexpected keys {unexpected}")
-            raise KeyError(f"{self._label()}.load_state_dict: " + "; ".join(parts)
-                           + f" (expected keys: {list(targets)})")
-        staged = []
-        for key, dst in targets.items():
-            if key not in state:
-                continue
-            src = state[key]
-            if not isinstance(src, np.ndarray):
-                try:
-                    src = np.asarray(src)
-                except Exception as exc:  # noqa: BLE001 - report what could not be read
-                    raise TypeError(f"{self._label()}.load_state_dict: {key!r} is not array-like "
-                                    f"({type(state[key]).__name__}): {exc}") from None
-            if src.shape != dst.shape:
-                raise ValueError(f"{self._label()}.load_state_dict: {key!r} has shape {src.shape}, "
-                                 f"expected {dst.shape}")
-            if src.dtype != dst.dtype:
-                raise TypeError(f"{self._label()}.load_state_dict: {key!r} has dtype {src.dtype}, "
-                                f"expected {dst.dtype} (convert it explicitly with .astype)")
-            staged.append((dst, src))
-        for dst, src in staged:
-            dst[...] = src
-        return missing, unexpected
+        return _state.load_state_dict(self, state, strict)
 
     # ------------------------------------------------------------ mode, call
     def train(self, mode: bool = True) -> "Module":

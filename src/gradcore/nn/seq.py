@@ -40,22 +40,45 @@ class _SeqAdapter(Module):
 
 
 class LastStep(_SeqAdapter):
-    """Sequential-friendly wrapper: forward(x (T, B, I)) -> h_T (B, H) (zero
-    initial state); backward(dy (B, H)) -> dx, with dy as dL/dh_T. The
-    recurrent layer is child ``"rnn"``; ``truncate`` applies to its backward."""
+    """Sequential-friendly wrapper: forward(x) -> h_T (B, H) (zero initial
+    state); backward(dy (B, H)) -> dx, with dy as dL/dh_T. For a stacked or
+    bidirectional layer h_T is the top layer's final state of each direction,
+    concatenated (B, D*H) (torch's ``cat(h_n[-2], h_n[-1])``). The recurrent
+    layer is child ``"rnn"``; ``truncate`` applies to its backward."""
 
     def __init__(self, rnn, truncate=None):
         super().__init__(rnn, "LastStep")
         self.truncate = truncate
+        self._top = None
 
     def forward(self, x):
         _, hT = self._rnn.forward(x)
-        return hT[0] if isinstance(hT, tuple) else hT
+        h = hT[0] if isinstance(hT, tuple) else hT
+        rnn = self._rnn
+        if rnn.num_layers * rnn.num_directions == 1 and h.ndim != 3:
+            self._top = None
+            return h
+        D = rnn.num_directions
+        top = np.moveaxis(h[-D:], 0, -2)                  # (..., D, H)
+        self._top = (h.shape, top.shape)
+        return top.reshape(top.shape[:-2] + (-1,))
 
     def backward(self, dy):
-        if self._rnn._x is None:
+        if not _forwarded(self._rnn):
             raise RuntimeError(f"{self._label()}: backward called before forward")
+        if self._top is not None:
+            full, top = self._top
+            if not isinstance(dy, np.ndarray) or dy.shape != top[:-2] + (top[-2] * top[-1],):
+                raise ValueError(f"{self._label()}: dy must have shape {top[:-2] + (top[-2] * top[-1],)}, "
+                                 f"got {getattr(dy, 'shape', type(dy).__name__)}")
+            d_hT = np.zeros(full, dy.dtype)
+            d_hT[full[0] - top[-2]:] = np.moveaxis(dy.reshape(top), -2, 0)
+            dy = d_hT
         return self._rnn.backward(None, d_hT=dy, truncate=self.truncate)
+
+
+def _forwarded(rnn):
+    return rnn._x is not None or getattr(rnn, "_layout", None) is not None
 
 
 class AllSteps(_SeqAdapter):
@@ -72,7 +95,7 @@ class AllSteps(_SeqAdapter):
         return out
 
     def backward(self, dy):
-        if self._rnn._x is None:
+        if not _forwarded(self._rnn):
             raise RuntimeError(f"{self._label()}: backward called before forward")
         return self._rnn.backward(dy, truncate=self.truncate)
 

@@ -1,17 +1,22 @@
-"""One recurrent layer and direction as a ``torch.autograd.Function``:
-gradcore's fused forward and BPTT on the tensors' own memory.
+"""A whole recurrent stack as one ``torch.autograd.Function``: gradcore's
+fused forward and BPTT of every layer and direction on the tensors' own
+memory.
 
-Contract: ``RecurrentLayer.apply(spec, x, h0, c0, w_ih, w_hh, b_ih, b_hh)``
-takes C-contiguous CPU tensors of one dtype (float32/float64; ``h0``,
-``c0``, biases may be None) with x (T, B, I), states (B, H), and returns
-``(out (T, B, H), h_T (B, H))`` plus ``c_T`` for LSTM. ``out`` is the
-kernel's output buffer itself (a torch tensor whose ``.numpy()`` view the
-kernel wrote); h_T / c_T are copies of the last step. Backward hands the
-incoming gradients' memory to the fused BPTT, returns freshly written
-gradient tensors, and stores the per-step gradient norms (and the first
-non-finite step) in ``spec.record``. LSTM/GRU BPTT consumes the gate cache:
-a second backward through the same graph (``retain_graph=True``,
-``gradcheck``) re-runs the forward first, which gives the same cache.
+Contract: ``RecurrentStack.apply(run, x, h0, c0, *weights)`` takes
+C-contiguous CPU tensors of one dtype (float32/float64): x (T, B, I)
+time-major, ``h0`` / ``c0`` None or (L*D, B, H), ``weights`` in torch's
+``_flat_weights`` order (per layer and direction ``w_ih, w_hh[, b_ih,
+b_hh]``, with ``run.rows`` NumPy views of the same memory), and returns ``(out (T, B, D*H), h_n (L*D, B, H))`` plus ``c_n`` for
+LSTM, fresh tensors the kernels wrote through their ``.numpy()`` views.
+Backward hands the incoming gradients' memory to the fused BPTT (a
+contiguous copy only where torch passes a strided one), returns freshly
+written gradient tensors, and stores the per-step gradient norms (and first
+non-finite steps) in a :class:`Record` it gives to ``run.sink``. The
+kernels' caches and every intermediate buffer come from ``run.pool`` and go
+back to it after the backward (or at once when no gradient is needed).
+LSTM/GRU BPTT consumes the gate cache: a second backward through the same
+graph (``retain_graph=True``, ``gradcheck``) re-runs the forward first, which
+gives the same cache.
 """
 
 from __future__ import annotations
@@ -19,95 +24,103 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import _kernels as K
+from . import _stack
+
+
+class Record:
+    """The per-step gradient norms of one backward (rows ``layer * D +
+    direction``, real time order) and each row's first non-finite step."""
+
+    __slots__ = ("norms", "cell", "first")
+
+    def __init__(self, norms, cell, first):
+        self.norms, self.cell, self.first = norms, cell, first
+
+
+class Run:
+    """What a call needs besides tensors: the mode, the stack's shape, NumPy
+    views of the weights per row (``(w_ih, w_hh, b_ih, b_hh)``), the buffer
+    pool, dropout masks (NumPy views) and where the record goes."""
+
+    __slots__ = ("mode", "L", "D", "rows", "pool", "masks", "sink")
+
+    def __init__(self, mode, L, D, rows, pool, masks, sink):
+        self.mode, self.L, self.D, self.rows, self.pool, self.masks, self.sink = mode, L, D, rows, pool, masks, sink
+
+
+def weight_rows(weights, L, D, bias):
+    """Per row k: NumPy views (w_ih, w_hh, b_ih, b_hh) of the flat weight list."""
+    arrays = [w.detach().numpy() for w in weights]
+    n = 4 if bias else 2
+    return [tuple(arrays[k * n:k * n + n]) + ((None, None) if not bias else ()) for k in range(L * D)]
 
 
 def _np(t):
     return None if t is None else t.detach().numpy()
 
 
-class Record:
-    """Per-step gradient norms of one forward call, filled by the backward
-    of each of its layers/directions (row ``k = layer * D + direction``)."""
-
-    def __init__(self, rows: int, T: int, lstm: bool):
-        self.norms = np.full((rows, T), np.nan)
-        self.cell = np.full((rows, T), np.nan) if lstm else None
-        self.first = [None] * rows  # first non-finite step (backward order) per row, in real time
-
-    def set(self, k, norms, cell, first, reverse):
-        if reverse:
-            norms = norms[::-1]
-            cell = None if cell is None else cell[::-1]
-            first = None if first < 0 else norms.shape[0] - 1 - first
-        else:
-            first = None if first < 0 else first
-        self.norms[k] = norms
-        if self.cell is not None and cell is not None:
-            self.cell[k] = cell
-        self.first[k] = first
+def _np_c(t):
+    """A C-contiguous NumPy view of a gradient (a copy only if torch passed a strided one)."""
+    if t is None:
+        return None
+    a = t.detach().numpy()
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
-class Spec:
-    """What a layer call needs besides tensors: the mode, where its norms go,
-    and the module to tell when a backward has written them."""
+def forward_arrays(run, x, h0, c0):
+    """Run the stack; returns (fresh output tensors, tape). Outputs are NumPy
+    allocations handed to torch (``from_numpy``: cheaper than ``torch.empty``
+    and a ``.numpy()`` view)."""
+    T, B = x.shape[0], x.shape[1]
+    w_hh = run.rows[0][1]
+    H, dt = w_hh.shape[1], w_hh.dtype
+    LD = run.L * run.D
+    out = np.empty((T, B, run.D * H), dt)
+    h_n = np.empty((LD, B, H), dt)
+    c_n = np.empty((LD, B, H), dt) if run.mode == "LSTM" else None
+    tape = _stack.forward(run.mode, run.L, run.D, run.pool, _np(x), _np(h0), _np(c0), run.rows,
+                          out, h_n, c_n, run.masks)
+    if c_n is None:
+        return (torch.from_numpy(out), torch.from_numpy(h_n)), tape
+    return (torch.from_numpy(out), torch.from_numpy(h_n), torch.from_numpy(c_n)), tape
 
-    __slots__ = ("mode", "record", "row", "reverse", "sink")
 
-    def __init__(self, mode, record, row, reverse, sink):
-        self.mode, self.record, self.row, self.reverse, self.sink = mode, record, row, reverse, sink
+def _grad(shape, dt, zero=False):
+    a = np.zeros(shape, dt) if zero else np.empty(shape, dt)
+    return a, torch.from_numpy(a)
 
 
-class RecurrentLayer(torch.autograd.Function):
+class RecurrentStack(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, spec, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
-        T, B, _ = x.shape
-        H = w_hh.shape[1]
-        out = torch.empty((T, B, H), dtype=x.dtype)
-        cache = K.forward(spec.mode, out.numpy(), _np(x), _np(h0), _np(c0), _np(w_ih), _np(w_hh),
-                          _np(b_ih), _np(b_hh))
-        h_T = out[-1].clone()
+    def forward(ctx, run, x, h0, c0, *weights):
+        outputs, tape = forward_arrays(run, x, h0, c0)
         ctx.set_materialize_grads(False)
-        ctx.spec = spec
-        ctx.cache = cache
-        ctx.used = False
-        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, out)
-        if spec.mode == "LSTM":
-            c_T = torch.from_numpy(K.last_cell(spec.mode, cache).copy())
-            return out, h_T, c_T
-        return out, h_T
+        ctx.run = run
+        ctx.tape = tape
+        ctx.save_for_backward(x, h0, c0, *weights)
+        return outputs
 
     @staticmethod
-    def backward(ctx, grad_out, grad_hT, grad_cT=None):
-        spec = ctx.spec
-        x, h0, c0, w_ih, w_hh, b_ih, b_hh, out = ctx.saved_tensors
-        cache = ctx.cache
-        if ctx.used and K.consumes_cache(spec.mode):  # the first backward consumed the gates
-            again = torch.empty_like(out)
-            cache = K.forward(spec.mode, again.numpy(), _np(x), _np(h0), _np(c0), _np(w_ih), _np(w_hh),
-                              _np(b_ih), _np(b_hh))
-        ctx.used = True
+    def backward(ctx, d_out, d_hn, d_cn=None):
+        run = ctx.run
+        x, h0, c0, *weights = ctx.saved_tensors  # (checks nothing was modified in place since)
+        tape, ctx.tape = ctx.tape, None
+        if tape is None:  # a second backward: the first one consumed (and gave back) the caches
+            tape = _stack.forward(run.mode, run.L, run.D, run.pool, _np(x), _np(h0), _np(c0), run.rows,
+                                  None, None, None, run.masks)
         need = ctx.needs_input_grad
-        T, B, _ = x.shape
-        dx = torch.empty_like(x) if need[1] else None
-        dh0 = torch.empty_like(h0) if h0 is not None and need[2] else None
-        dc0 = torch.empty_like(c0) if c0 is not None and need[3] else None
-        dw_ih = torch.zeros_like(w_ih)
-        dw_hh = torch.zeros_like(w_hh)
-        db_ih = torch.zeros_like(b_ih) if b_ih is not None else None
-        db_hh = torch.zeros_like(b_hh) if b_hh is not None else None
-        step_norms = np.empty(T)
-        cell_norms = np.empty(T) if spec.mode == "LSTM" else None
-        d_out = None if grad_out is None else grad_out.contiguous()
-        d_hT = None if grad_hT is None else grad_hT.contiguous()
-        d_cT = None if grad_cT is None else grad_cT.contiguous()
-        first = K.backward(spec.mode, cache, _np(x), _np(h0), _np(c0), _np(out), _np(w_ih), _np(w_hh),
-                           _np(d_out), _np(d_hT), _np(d_cT), _np(dx), _np(dh0), _np(dc0),
-                           _np(dw_ih), _np(dw_hh), _np(db_ih), _np(db_hh), step_norms, cell_norms)
-        spec.record.set(spec.row, step_norms, cell_norms, int(first), spec.reverse)
-        sink = spec.sink()
+        dt = tape.x.dtype
+        dx = _grad(tape.x.shape, dt) if need[1] else (None, None)
+        dh0 = _grad(tape.h0.shape, dt) if h0 is not None and need[2] else (None, None)
+        dc0 = _grad(tape.c0.shape, dt) if c0 is not None and need[3] else (None, None)
+        dws = [tuple(None if a is None else _grad(a.shape, dt, True) for a in row) for row in run.rows]
+        LD, T = run.L * run.D, tape.x.shape[0]
+        norms = np.empty((LD, T))
+        cnorms = np.empty((LD, T)) if run.mode == "LSTM" else None
+        first = _stack.backward(tape, _np_c(d_out), _np_c(d_hn), _np_c(d_cn), dx[0], dh0[0], dc0[0],
+                                [tuple(None if g is None else g[0] for g in row) for row in dws], norms, cnorms)
+        sink = run.sink()
         if sink is not None:
-            sink._grad_record = spec.record
-        return (None, dx, dh0, dc0,
-                dw_ih if need[4] else None, dw_hh if need[5] else None,
-                db_ih if need[6] else None, db_hh if need[7] else None)
+            sink._grad_record = Record(norms, cnorms, first)
+        grads = [g[1] for row in dws for g in row if g is not None]
+        return (None, dx[1], dh0[1], dc0[1], *[g if n else None for g, n in zip(grads, need[4:])])

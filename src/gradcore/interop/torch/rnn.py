@@ -4,12 +4,13 @@
 same constructor arguments, registered ``nn.Parameter``\\ s with torch's
 names ``weight_ih_l{k}[_reverse]`` ..., torch's initialization, so
 ``load_state_dict`` works both ways, pickling, ``repr``) whose ``forward``
-runs every layer and direction as one fused gradcore forward and its
-backward as one fused BPTT, through a ``torch.autograd.Function`` working
-on the tensors' own memory (the kernels write the output and gradient
-tensors through their ``.numpy()`` views). Layers and directions are
-stacked in Python (the reverse direction runs on the time-reversed
-sequence); dropout between layers is torch's own ``F.dropout``.
+runs the whole stack as one ``torch.autograd.Function``: every layer and
+direction is one fused gradcore forward, and the backward one fused BPTT
+each, on the tensors' own memory (the kernels read the input and weights
+and write the output and gradient tensors in place; caches and
+intermediate buffers are reused from call to call). The reverse direction
+runs on the time-reversed sequence; dropout between layers draws torch's
+own masks (the same random numbers as ``torch.nn``'s ``F.dropout``).
 
 After each backward the module holds, for that backward:
 
@@ -43,11 +44,13 @@ from __future__ import annotations
 import weakref
 
 import torch
-import torch.nn.functional as F
 
-from ._function import Record, RecurrentLayer, Spec
+from ._function import RecurrentStack, Run, forward_arrays, weight_rows
+from ._stack import Pool
 
 __all__ = ["RNN", "LSTM", "GRU"]
+
+_FLOATS = (torch.float32, torch.float64)
 
 
 class _GradcoreRecurrent:
@@ -90,9 +93,9 @@ class _GradcoreRecurrent:
         return None if f is None else f[2]
 
     def __getstate__(self):
-        state = super().__getstate__()
-        state = dict(state)
+        state = dict(super().__getstate__())
         state.pop("_grad_record", None)
+        state.pop("_gc_views", None)  # NumPy views of the weights and the scratch pool
         return state
 
     # --------------------------------------------------------------- checks
@@ -110,30 +113,45 @@ class _GradcoreRecurrent:
         if t.dtype != dtype:
             raise TypeError(f"{name}: expected dtype {dtype} (the dtype of the module's parameters), got {t.dtype}")
 
-    def _weights(self):
-        ws = list(self._flat_weights)
-        if not ws:
-            raise ValueError(f"{type(self).__name__}: the module has no parameters")
-        dtype = ws[0].dtype
-        if dtype not in (torch.float32, torch.float64):
-            raise self._fail(f"dtype {dtype} (gradcore's kernels take float32 and float64)")
-        for name, w in zip(self._flat_weights_names, ws):
-            self._check_tensor(w, name, dtype)
-        return dtype
-
-    # --------------------------------------------------------------- forward
-    def forward(self, input, hx=None):
+    def _check_all(self, input):
+        """The full checks, each with its message (run when the cheap test fails)."""
         if isinstance(input, torch.nn.utils.rnn.PackedSequence):
             raise self._fail("a PackedSequence input")
         self._check_config()
-        dtype = self._weights()
+        ws = self._flat_weights
+        if not ws:
+            raise ValueError(f"{type(self).__name__}: the module has no parameters")
+        dtype = ws[0].dtype
+        if dtype not in _FLOATS:
+            raise self._fail(f"dtype {dtype} (gradcore's kernels take float32 and float64)")
+        for name, w in zip(self._flat_weights_names, ws):
+            self._check_tensor(w, name, dtype)
         self._check_tensor(input, "input", dtype)
+        if input.dim() not in (2, 3):
+            raise ValueError(f"input: expected a 2-D (unbatched) or 3-D tensor, got {input.dim()}-D")
+
+    # --------------------------------------------------------------- forward
+    def forward(self, input, hx=None):
+        ws = self._flat_weights
+        dtype = ws[0].dtype if ws else None
+        grad = torch.is_grad_enabled()
+        need = False
+        # one cheap test of everything the kernels need; the full checks name a fault
+        ok = (isinstance(input, torch.Tensor) and dtype in _FLOATS and input.dtype is dtype and input.is_cpu
+              and not input.is_sparse and 2 <= input.dim() <= 3 and not self.proj_size)
+        key = []
+        for w in ws:
+            if w.dtype is not dtype or not w.is_cpu or w.is_sparse:
+                ok = False
+                break
+            need = need or w.requires_grad
+            key.append(w.data_ptr())
+        if not ok:
+            self._check_all(input)
         lstm = self.mode == "LSTM"
         D = 2 if self.bidirectional else 1
         L = self.num_layers
         H = self.hidden_size
-        if input.dim() not in (2, 3):
-            raise ValueError(f"input: expected a 2-D (unbatched) or 3-D tensor, got {input.dim()}-D")
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
         if self.batch_first and batched:
@@ -143,36 +161,25 @@ class _GradcoreRecurrent:
             raise ValueError(f"input: expected input_size {self.input_size} in the last dimension, got {I}")
         if T < 1 or B < 1:
             raise ValueError(f"input: expected at least one step and one sequence, got shape {tuple(input.shape)}")
-        h0, c0 = self._states(hx, lstm, batched, dtype, L * D, B, H)
-
-        record = Record(L * D, T, lstm)
-        sink = weakref.ref(self)
-        layer_in = x.contiguous()
-        h_n, c_n = [], []
-        for layer in range(L):
-            outs = []
-            for d in range(D):
-                k = layer * D + d
-                sfx = "_reverse" if d else ""
-                w_ih = getattr(self, f"weight_ih_l{layer}{sfx}")
-                w_hh = getattr(self, f"weight_hh_l{layer}{sfx}")
-                b_ih = getattr(self, f"bias_ih_l{layer}{sfx}") if self.bias else None
-                b_hh = getattr(self, f"bias_hh_l{layer}{sfx}") if self.bias else None
-                xin = layer_in if d == 0 else layer_in.flip(0)
-                res = RecurrentLayer.apply(Spec(self.mode, record, k, bool(d), sink), xin,
-                                           None if h0 is None else h0[k], None if c0 is None else c0[k],
-                                           w_ih, w_hh, b_ih, b_hh)
-                outs.append(res[0] if d == 0 else res[0].flip(0))
-                h_n.append(res[1])
-                if lstm:
-                    c_n.append(res[2])
-            layer_out = outs[0] if D == 1 else torch.cat(outs, 2)
-            if self.dropout and self.training and layer < L - 1:
-                layer_out = F.dropout(layer_out, self.dropout, True)
-            layer_in = layer_out
-        output = layer_in
-        h_n = torch.stack(h_n, 0)
-        c_n = torch.stack(c_n, 0) if lstm else None
+        if not x.is_contiguous():
+            x = x.contiguous()
+        h0 = c0 = None
+        if hx is not None:
+            h0, c0 = self._states(hx, lstm, batched, dtype, L * D, B, H)
+            need = need or h0.requires_grad or (c0 is not None and c0.requires_grad)
+        masks = self._masks(T, B, D * H, dtype) if self.dropout and self.training and L > 1 else None
+        d = self.__dict__
+        views = d.get("_gc_views")
+        if views is None or views[0] != key:  # the weights' memory changed (or first call)
+            views = d["_gc_views"] = (key, weight_rows(ws, L, D, self.bias), views[2] if views else Pool())
+        run = Run(self.mode, L, D, views[1], views[2], masks, weakref.ref(self))
+        if grad and (need or x.requires_grad):
+            res = RecurrentStack.apply(run, x, h0, c0, *ws)
+        else:  # nothing to differentiate: no graph, the caches go straight back to the pool
+            res, tape = forward_arrays(run, x, h0, c0)
+            tape.release()
+        output, h_n = res[0], res[1]
+        c_n = res[2] if lstm else None
         if self.batch_first and batched:
             output = output.transpose(0, 1)
         if not batched:
@@ -181,9 +188,20 @@ class _GradcoreRecurrent:
             c_n = None if c_n is None else c_n.squeeze(1)
         return (output, (h_n, c_n)) if lstm else (output, h_n)
 
+    def _masks(self, T, B, width, dtype):
+        """torch's dropout multipliers between layers: the same draws, in the
+        same order, as ``F.dropout`` on each layer's output (NumPy views)."""
+        p = float(self.dropout)
+        masks = []
+        for _ in range(self.num_layers - 1):
+            if p >= 1.0:
+                m = torch.zeros((T, B, width), dtype=dtype)
+            else:
+                m = torch.empty((T, B, width), dtype=dtype).bernoulli_(1 - p).div_(1 - p)
+            masks.append(m.numpy())
+        return masks
+
     def _states(self, hx, lstm, batched, dtype, LD, B, H):
-        if hx is None:
-            return None, None
         if lstm:
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError("hx: expected a tuple (h_0, c_0) of tensors for LSTM")

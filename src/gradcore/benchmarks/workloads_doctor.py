@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 GROUP = "doctor"
+#: the cheapest workload: the test suite runs it once per implementation
+SMOKE = "diagnose-mlp-D20-W256-B64"
 
 
 def _mlp_case():

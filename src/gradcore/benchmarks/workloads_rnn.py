@@ -35,7 +35,7 @@ path (100-115 GFLOP/s, M*N*K <= 1e6), so the "blas-gemms" row (untiled
 calls) is no longer a floor; the input projection runs in chunks of steps just
 ahead of the loop through a transposed W_ih; backward takes the bias sums and
 the weight-gradient / dx products inside the loop, chunk by chunk, while the
-rows are in cache. ``report.py --group rnn --budget 2``, two interleaved
+rows are in cache. ``gradcore bench --group rnn --budget 2``, two interleaved
 rounds each, same loaded machine (before -> after, gradcore median ms):
 rnn-T1000-B32 77.2/76.4 -> 55.2/54.9, rnn-T200-B64-H512 308.9/323.3 ->
 266.6/260.6, lstm-T500-B32 179.9/178.9 -> 101.8/115.1, gru-T500-B32
@@ -54,6 +54,8 @@ from __future__ import annotations
 import numpy as np
 
 GROUP = "rnn"
+#: the cheapest workload: the test suite runs it once per implementation
+SMOKE = "rnn-T1000-B1-I8-H32"
 
 MAIN = [
     ("rnn", 1000, 1, 8, 32),

@@ -26,10 +26,10 @@ rest of a torch training step (torch's loss, clipping and optimizer vs
 gradcore's fused ones).
 
 The machine these were measured on is shared: read ratios from one
-interleaved run (``report.py`` interleaves the implementations), not the
+interleaved run (``gradcore bench`` interleaves the implementations), not the
 milliseconds.
 
-Measured (``taskset -c 1 python benchmarks/report.py --group torch --budget 3``,
+Measured (``taskset -c 1 gradcore bench --group torch --budget 3``,
 three runs on the 2-core machine loaded by other work, load average ~8-10;
 ratio = other / gradcore, so torch 1.5x = gradcore 1.5x faster, native 0.9x =
 the torch module 10% slower than the native layer):
@@ -61,6 +61,8 @@ from __future__ import annotations
 import numpy as np
 
 GROUP = "torch"
+#: the cheapest workload: the test suite runs it once per implementation
+SMOKE = "layer-rnn-T100-B20-H128"
 
 # (name, kind, T, B, H, num_layers, bidirectional, optimizer)
 SPECS = [

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import optional
+
 GROUP = "clip"
+#: the cheapest workload: the test suite runs it once per implementation
+SMOKE = "clip-small-flat:noclip"
 
 LARGE_SHAPES = [(1024, 1024), (1024,), (256, 1024), (256,)] * 16 + [(4, 1024, 32), (32,)]
 SMALL_SHAPES = [(16, 16)] * 1000
@@ -66,12 +70,8 @@ def _impls(arrays, max_norm, mutates):
 
     impls = {"gradcore": case(gc), "numpy": case(ref)}
 
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = optional("torch")
     if torch is not None:
-        torch.set_num_threads(1)
         params = []
         for a in arrays:
             p = torch.zeros(a.shape, dtype=torch.float32, requires_grad=True)
@@ -102,14 +102,21 @@ def _impls(arrays, max_norm, mutates):
     return impls
 
 
-def workloads():
+def workloads(only=None):
+    """``only``: build just the workloads whose name contains one of these strings."""
+    def wanted(name):
+        return not only or any(s in name for s in only)
+
     out = {}
-    large = make_arrays(LARGE_SHAPES, seed=0)
     small = make_arrays(SMALL_SHAPES, seed=1)
-    flat = np.concatenate([a.reshape(-1) for a in small])
+    arrays = {"clip-large": None, "clip-small": small, "clip-small-flat": [np.concatenate([a.reshape(-1) for a in small])]}
     for variant, max_norm in VARIANTS.items():
         mutates = variant == "clip"
-        out[f"clip-large:{variant}"] = _impls(large, max_norm, mutates)
-        out[f"clip-small:{variant}"] = _impls(small, max_norm, mutates)
-        out[f"clip-small-flat:{variant}"] = _impls([flat], max_norm, mutates)
+        for base in arrays:
+            name = f"{base}:{variant}"
+            if not wanted(name):
+                continue
+            if arrays[base] is None:
+                arrays[base] = make_arrays(LARGE_SHAPES, seed=0)
+            out[name] = _impls(arrays[base], max_norm, mutates)
     return out

@@ -1,14 +1,15 @@
-#!/usr/bin/env python
 """Ratio report: median time of every implementation of every workload, and
 how many times faster gradcore is than each peer, measured in one run with
 one thread per library.
 
-    python benchmarks/report.py                      # every group
-    python benchmarks/report.py --group clip         # one group (repeatable)
-    python benchmarks/report.py --group clip --json report.json
+    gradcore bench                                   # every group
+    gradcore bench --group clip                      # one group (repeatable)
+    gradcore bench --group clip --json report.json   # every timing, ratio and the machine facts
+    python -m gradcore.benchmarks --group clip       # the same without the CLI
 
-Workloads come from ``benchmarks/workloads_<group>.py`` (see ``_common.py``
-for the contract); each group's ``TARGETS`` are checked and printed.
+Workloads come from ``gradcore/benchmarks/workloads_<group>.py`` (see
+``_common.py`` for the contract); each group's ``TARGETS`` are checked and
+printed. Peers that are not installed are named and left out.
 """
 
 from __future__ import annotations
@@ -17,15 +18,10 @@ import argparse
 import datetime
 import inspect
 import json
-import os
 import pathlib
-import platform
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _common import discover, pin_threads, time_interleaved  # noqa: E402
-
-PEERS = ("numpy", "torch", "jax", "optax")
+from ._common import discover, machine_facts, missing_peers, pin_threads, thread_facts, time_interleaved
 
 
 def run_group(module, budget, only=None):
@@ -37,7 +33,8 @@ def run_group(module, budget, only=None):
             continue
         row = {}
         for impl, (med, times) in time_interleaved(impls, budget=budget).items():
-            row[impl] = {"median_ms": med * 1e3, "min_ms": min(times) * 1e3, "repeats": len(times)}
+            row[impl] = {"median_ms": med * 1e3, "min_ms": min(times) * 1e3, "repeats": len(times),
+                         "times_ms": [t * 1e3 for t in times]}
         base = row.get("gradcore")
         if base:
             for impl, r in row.items():
@@ -83,22 +80,36 @@ def check_targets(module, results):
     return lines, ok_all
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--group", action="append", help="workload group (default: all); repeatable")
-    ap.add_argument("--only", action="append", help="run only workloads whose name contains this")
-    ap.add_argument("--budget", type=float, default=1.5, help="seconds of timed rounds per workload")
-    ap.add_argument("--json", help="write the results to this file")
-    ap.add_argument("--list", action="store_true", help="list the groups and exit")
-    args = ap.parse_args(argv)
+def _seconds(text):
+    value = float(text)
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
+    return value
 
-    how = pin_threads(1)  # before numpy / torch / jax are imported
-    modules = discover(args.group)
-    if args.list:
+
+def build_parser(ap=None):
+    """The report's options (``gradcore bench`` adds the same to its subparser)."""
+    if ap is None:
+        ap = argparse.ArgumentParser(prog="python -m gradcore.benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--group", action="append", help="workload group (default: all); repeatable")
+    ap.add_argument("--only", action="append", help="run only workloads whose name contains this; repeatable")
+    ap.add_argument("--budget", type=_seconds, default=1.5, help="seconds of timed rounds per workload")
+    ap.add_argument("--json", metavar="FILE", help="write every timing, ratio and the machine facts to FILE")
+    ap.add_argument("--list", action="store_true", help="list the groups and exit")
+    return ap
+
+
+def run(groups=None, only=None, budget=1.5, json_path=None, threads=1, list_groups=False):
+    """Time ``groups`` (default: all) and print the table; 0 on success, 2
+    when no group matches. Pins this process to ``threads`` threads first."""
+    how = pin_threads(threads)  # before torch / jax are imported
+    modules = discover(groups)
+    if list_groups:
         print("\n".join(modules))
         return 0
     if not modules:
-        print(f"no workload group matches {args.group}", file=sys.stderr)
+        print(f"no workload group matches {groups}; groups: {', '.join(discover())}", file=sys.stderr)
         return 2
 
     import gradcore
@@ -108,27 +119,34 @@ def main(argv=None):
     print("median of single calls, implementations interleaved; (Nx) = peer time / gradcore time\n")
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine_facts(),
         "gradcore": {k: v for k, v in info.items() if k != "threads"},
-        "threads": how,
+        "threads": {"pinned": how, **thread_facts()},
+        "budget_s": budget,
         "groups": {},
     }
     for group, module in modules.items():
         print(f"== {group}")
-        results = run_group(module, args.budget, args.only)
-        lines, _ = check_targets(module, results)
+        missing = missing_peers(module)
+        for peer, why in missing.items():
+            print(f"  {peer}: not installed, left out ({why})")
+        results = run_group(module, budget, only)
+        lines, ok = check_targets(module, results)
         if lines:
             print("targets:")
             print("\n".join(lines))
-        if hasattr(module, "summary"):
-            print("\n".join(module.summary(results)))
-        report["groups"][group] = results
+        extra = module.summary(results) if hasattr(module, "summary") else []
+        if extra:
+            print("\n".join(extra))
+        report["groups"][group] = {"workloads": results, "targets": lines, "targets_met": ok,
+                                   "not_installed": missing, "summary": extra}
         print()
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json}")
+    if json_path:
+        pathlib.Path(json_path).write_text(json.dumps(report, indent=2))
+        print(f"wrote {json_path}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return run(args.group, args.only, args.budget, args.json, list_groups=args.list)

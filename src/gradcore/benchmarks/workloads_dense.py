@@ -7,15 +7,15 @@
   reference, torch autograd (F.linear + relu) and jax.jit(vjp).
 - tanh-1M / sigmoid-1M: activation_forward over 2^20 float32 values vs
   np.tanh / scipy.special.expit, torch, jax.jit and a scalar libm loop
-  ("libm-scalar", compiled on the fly when a C compiler is available).
+  ("libm-scalar", SCALAR_LIBM_C compiled on the fly when a C compiler is available).
 - adam-16.8M: one Adam step with gradient clipping over 16.8M float32
   parameters (the clip workload's 66 arrays). gradcore: global norm of the
   flat gradient buffer + fused adam_step with the clip coefficient as
   grad_scale (two passes). torch: clip_grad_norm_ + Adam(foreach=True) over
   the 66 parameters. numpy: the reference norm + adam_step.
 
-Contract: see benchmarks/_common.py (GROUP, workloads(), TARGETS); ratios
-from one run: ``python benchmarks/report.py --group dense``.
+Contract: see _common.py (GROUP, workloads(), TARGETS); ratios from one
+run: ``gradcore bench --group dense``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,11 @@ import tempfile
 
 import numpy as np
 
+from ._common import optional
+
 GROUP = "dense"
+#: the cheapest workload: the test suite runs it once per implementation
+SMOKE = "dense-B16-W64"
 
 LAYERS = [(16, 64), (64, 256), (256, 2048)]  # (B, W)
 ADAM_SHAPES = [(1024, 1024), (1024,), (256, 1024), (256,)] * 16 + [(4, 1024, 32), (32,)]
@@ -45,13 +49,6 @@ TARGETS = [
     # loop is much closer than the tanhf one
     ("sigmoid-1M", "libm-scalar", 2.0),
 ]
-
-
-def _optional(name):
-    try:
-        return __import__(name)
-    except ImportError:
-        return None
 
 
 # ------------------------------------------------------------------ dense layer
@@ -90,7 +87,7 @@ def _dense_cases(B, W, seed=0):
 
     cases = {"gradcore": run(K), "gemm": gemm, "numpy": run(R)}
 
-    torch = _optional("torch")
+    torch = optional("torch")
     if torch is not None:
         tx = torch.from_numpy(x.copy()).requires_grad_(True)
         tw = torch.nn.Parameter(torch.from_numpy(w.copy()))
@@ -104,7 +101,7 @@ def _dense_cases(B, W, seed=0):
 
         cases["torch"] = torch_run
 
-    jax = _optional("jax")
+    jax = optional("jax")
     if jax is not None:
         import jax.numpy as jnp
 
@@ -122,26 +119,45 @@ def _dense_cases(B, W, seed=0):
 
 _LIBM = {}
 
+#: the scalar libm baselines: one tanhf / expf call per element (what a
+#: straightforward C loop does), built on the fly; not part of the package
+SCALAR_LIBM_C = r"""
+#include <math.h>
+#include <stdint.h>
+
+void scalar_tanhf(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+}
+
+void scalar_sigmoidf(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+"""
+
 
 def _scalar_libm():
-    """ctypes handle to benchmarks/_scalar_libm.c built with -O2 (no
-    vectorization of libm calls is possible), or None without a compiler."""
+    """ctypes handle to SCALAR_LIBM_C built with -O2 (no vectorization of
+    libm calls is possible), or None without a C compiler."""
     if "lib" in _LIBM:
         return _LIBM["lib"]
     lib = None
-    src = pathlib.Path(__file__).resolve().parent / "_scalar_libm.c"
-    out = pathlib.Path(tempfile.gettempdir()) / f"gradcore_scalar_libm_{os.getpid()}.so"
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="gradcore_scalar_libm_"))
+    src, out = tmp / "scalar_libm.c", tmp / "scalar_libm.so"
+    src.write_text(SCALAR_LIBM_C)
     cc = os.environ.get("CC", "cc")
     try:
         subprocess.run([cc, "-O2", "-fno-math-errno", "-shared", "-fPIC", str(src), "-o", str(out), "-lm"],
                        check=True, capture_output=True)
-        lib = ctypes.CDLL(str(out))
-        out.unlink()  # stays mapped; nothing left behind in the temp dir
+        lib = ctypes.CDLL(str(out))  # stays mapped after the files are removed
         for fn in (lib.scalar_tanhf, lib.scalar_sigmoidf):
             fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
             fn.restype = None
     except (OSError, subprocess.CalledProcessError):
         lib = None
+    finally:
+        for f in (src, out):
+            f.unlink(missing_ok=True)
+        tmp.rmdir()
     _LIBM["lib"] = lib
     return lib
 
@@ -161,12 +177,12 @@ def _act_cases(act):
         fn = lib.scalar_tanhf if act == "tanh" else lib.scalar_sigmoidf
         px, py = x.ctypes.data, y.ctypes.data
         cases["libm-scalar"] = lambda: fn(py, px, ACT_N)
-    torch = _optional("torch")
+    torch = optional("torch")
     if torch is not None:
         tx, ty = torch.from_numpy(x), torch.from_numpy(y)
         tf = torch.tanh if act == "tanh" else torch.sigmoid
         cases["torch"] = lambda: tf(tx, out=ty)
-    jax = _optional("jax")
+    jax = optional("jax")
     if jax is not None:
         import jax.numpy as jnp
 
@@ -204,7 +220,7 @@ def _adam_cases(max_norm=1.0, lr=1e-3):
 
     cases["gradcore"] = make(K)
     cases["numpy"] = make(R)
-    torch = _optional("torch")
+    torch = optional("torch")
     if torch is not None:
         offs = np.cumsum([0] + sizes)
         tparams = []
@@ -228,11 +244,9 @@ def _adam_cases(max_norm=1.0, lr=1e-3):
     return cases
 
 
-def workloads():
-    out = {}
-    for B, W in LAYERS:
-        out[f"dense-B{B}-W{W}"] = _dense_cases(B, W)
-    out["tanh-1M"] = _act_cases("tanh")
-    out["sigmoid-1M"] = _act_cases("sigmoid")
-    out["adam-16.8M"] = _adam_cases()
-    return out
+def workloads(only=None):
+    """``only``: build just the workloads whose name contains one of these strings."""
+    builders = {f"dense-B{B}-W{W}": (lambda B=B, W=W: _dense_cases(B, W)) for B, W in LAYERS}
+    builders.update({"tanh-1M": lambda: _act_cases("tanh"), "sigmoid-1M": lambda: _act_cases("sigmoid"),
+                     "adam-16.8M": _adam_cases})
+    return {name: build() for name, build in builders.items() if not only or any(s in name for s in only)}

@@ -30,6 +30,9 @@ from __future__ import annotations
 import numpy as np
 
 GROUP = "lab"
+#: the cheapest workload: the test suite runs it once per implementation
+SMOKE = "train-mlp-D8-W256-B64"
+BENCH_ROUNDS = 5  # pytest-benchmark rounds (every case restores the weights first)
 
 TARGETS = [
     ("train-mlp-D8-W256-B64", "torch", 1.5),
@@ -153,9 +156,7 @@ def _depth():
     return cases
 
 
-def workloads():
-    return {
-        "train-mlp-D8-W256-B64": _mlp(),
-        "train-rnn-T100-B32-H64": _rnn(),
-        "depth-profile-30x512-B64": _depth(),
-    }
+def workloads(only=None):
+    """``only``: build just the workloads whose name contains one of these strings."""
+    builders = {"train-mlp-D8-W256-B64": _mlp, "train-rnn-T100-B32-H64": _rnn, "depth-profile-30x512-B64": _depth}
+    return {name: build() for name, build in builders.items() if not only or any(s in name for s in only)}

@@ -1,8 +1,10 @@
 """Shared benchmark machinery: thread pinning, workload discovery and timing.
 
-A *workload module* is ``benchmarks/workloads_<group>.py``. It defines
+A *workload module* is ``gradcore/benchmarks/workloads_<group>.py``. It defines
 
-- ``GROUP``: the group name (``python benchmarks/report.py --group <GROUP>``);
+- ``GROUP``: the group name (``gradcore bench --group <GROUP>``);
+- ``SMOKE``: the name of its cheapest workload (the test suite runs it once,
+  from outside the source tree, with every implementation);
 - ``workloads()``: ``{workload_name: {impl_name: case}}`` where a case is a
   callable, or a ``(setup, callable)`` pair when the callable changes its
   inputs (``setup`` restores them and is not timed). Implementations whose
@@ -16,20 +18,25 @@ A *workload module* is ``benchmarks/workloads_<group>.py``. It defines
   in the report, never in tests;
 - optionally ``ABS_TARGETS``: a list of ``(workload, impl, max_ms)``: the
   median of ``impl`` on ``workload`` must be at most ``max_ms`` milliseconds;
-- optionally ``workloads(only)``: build just the workloads whose name
-  contains one of the strings in ``only`` (the report passes ``--only``);
+- ``workloads(only=None)``: build just the workloads whose name contains
+  one of the strings in ``only`` (the report passes ``--only``);
 - optionally ``summary(results)``: extra lines for the report, from
-  ``{workload: {impl: {"median_ms": ...}}}``.
+  ``{workload: {impl: {"median_ms": ...}}}``;
+- optionally ``BENCH_ROUNDS``: pytest-benchmark rounds of a case with a
+  ``setup`` (default 10).
 
-``bench_<group>.py`` files turn the same workloads into pytest-benchmark groups
-with :func:`bench_params` and :func:`run_case`.
+The package's ``conftest.py`` turns every workload module into pytest-benchmark
+groups: ``python -m pytest --pyargs gradcore.benchmarks --benchmark-enable``
+(or ``gradcore.benchmarks.workloads_<group>`` for one group).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import pathlib
+import pkgutil
+import platform
+import re
 import statistics
 import sys
 import time
@@ -42,7 +49,11 @@ THREAD_VARS = (
     "NUMEXPR_NUM_THREADS",
 )
 
-HERE = pathlib.Path(__file__).resolve().parent
+#: optional peer libraries: a workload leaves their implementations out when
+#: they are not importable (the report and pytest say so)
+OPTIONAL_PEERS = ("torch", "jax", "optax")
+
+PACKAGE = __name__.rpartition(".")[0]
 
 
 def pin_threads(n: int = 1) -> str:
@@ -68,21 +79,96 @@ def pin_threads(n: int = 1) -> str:
 
         threadpool_limits(n)
         how += " + threadpoolctl"
-    except ImportError:
-        how += " (threadpoolctl not installed)"
+    except ImportError:  # numpy may be loaded already: set its OpenBLAS directly
+        from ..experiments._threads import _openblas_handles
+
+        for setter, _ in _openblas_handles():
+            setter(n)
+        how += " + openblas_set_num_threads"
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     return how
 
 
+def thread_facts() -> dict:
+    """What the timed process runs with: thread variables, CPU affinity, the
+    OpenBLAS thread counts found, torch's intra-op threads (when imported)."""
+    from ..experiments._threads import current_blas_threads
+
+    facts = {"env": {k: os.environ.get(k) for k in THREAD_VARS + ("XLA_FLAGS",)},
+             "openblas_threads": current_blas_threads()}
+    if hasattr(os, "sched_getaffinity"):
+        facts["cpu_affinity"] = sorted(os.sched_getaffinity(0))
+    if "torch" in sys.modules:
+        facts["torch_threads"] = sys.modules["torch"].get_num_threads()
+    return facts
+
+
+def machine_facts() -> dict:
+    """Platform, CPU count, Python and library versions of this run."""
+    import numpy
+    import scipy
+
+    facts = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+             "cpus": os.cpu_count(), "python": platform.python_version(),
+             "numpy": numpy.__version__, "scipy": scipy.__version__}
+    for name, (ok, detail) in peer_status().items():
+        facts[name] = detail if ok else None
+    return facts
+
+
+def peer_status() -> dict:
+    """``{library: (installed, version or the import error)}`` for OPTIONAL_PEERS."""
+    out = {}
+    for name in OPTIONAL_PEERS:
+        try:
+            mod = importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any import failure means "not usable"
+            out[name] = (False, f"{type(exc).__name__}: {exc}")
+        else:
+            out[name] = (True, getattr(mod, "__version__", "?"))
+    return out
+
+
+def optional(name: str):
+    """The module ``name``, or None when it cannot be imported (a peer left
+    out); torch is set to one intra-op thread."""
+    try:
+        mod = importlib.import_module(name)
+    except ImportError:
+        return None
+    if name == "torch":
+        mod.set_num_threads(1)
+    return mod
+
+
+def peers_of(module) -> list:
+    """The optional peer libraries a workload module imports (read from its source)."""
+    import inspect
+
+    src = inspect.getsource(module)
+    return [p for p in OPTIONAL_PEERS if re.search(rf"^\s*(import|from) {p}\b|optional\(\"{p}\"\)", src, re.M)]
+
+
+def missing_peers(module) -> dict:
+    """``{library: reason}`` for the peers of ``module`` that are not installed."""
+    status = peer_status()
+    return {p: status[p][1] for p in peers_of(module) if not status[p][0]}
+
+
+def group_modules() -> list:
+    """Names of the workload modules shipped in this package, sorted."""
+    pkg = importlib.import_module(PACKAGE)
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name.startswith("workloads_"))
+
+
 def discover(groups=None):
-    """``{group: module}`` for every ``workloads_*.py`` next to this file."""
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
+    """``{group: module}`` for every ``workloads_*.py`` of this package
+    (``groups``: keep only these group names)."""
     found = {}
-    for path in sorted(HERE.glob("workloads_*.py")):
-        mod = importlib.import_module(path.stem)
-        group = getattr(mod, "GROUP", path.stem[len("workloads_"):])
+    for name in group_modules():
+        mod = importlib.import_module(f"{PACKAGE}.{name}")
+        group = getattr(mod, "GROUP", name[len("workloads_"):])
         if groups and group not in groups:
             continue
         found[group] = mod
@@ -141,25 +227,3 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
             fn()
             times[name].append(time.perf_counter() - t0)
     return {name: (statistics.median(t), t) for name, t in times.items()}
-
-
-def bench_params(module):
-    """pytest parameters ``(workload, impl, case)`` for a workload module."""
-    import pytest
-
-    params = []
-    for wname, impls in module.workloads().items():
-        for impl, case in impls.items():
-            params.append(pytest.param(wname, impl, case, id=f"{wname}-{impl}"))
-    return params
-
-
-def run_case(benchmark, workload, impl, case, rounds: int = 10):
-    """Time one case with pytest-benchmark, in the workload's group."""
-    benchmark.group = workload
-    benchmark.extra_info["impl"] = impl
-    setup, fn = split_case(case)
-    if setup is None:
-        benchmark(fn)
-    else:
-        benchmark.pedantic(fn, setup=setup, rounds=rounds, warmup_rounds=1)

@@ -21,7 +21,7 @@
   ``chain(clip_by_global_norm, adam)`` jitted.
 
 Targets (the issue): mlp-D50-W64-B16 <= 0.45 ms (absolute, checked by
-``report.py --group mlp``); mlp-D20-W256-B64 >= 1.1x faster than numpy and
+``gradcore bench --group mlp``); mlp-D20-W256-B64 >= 1.1x faster than numpy and
 >= 1.5x faster than torch and jax; mlp-D8-W2048-B256 within 10% of
 blas-gemms; adam-16.8M >= 2x faster than torch.
 """
@@ -30,7 +30,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import optional
+
 GROUP = "mlp"
+#: the cheapest workload: the test suite runs it once per implementation
+SMOKE = "mlp-D50-W64-B16"
 
 SIZES = [(50, 64, 16), (20, 256, 64), (8, 2048, 256)]
 GEMM_ALONE = {(20, 256, 64), (8, 2048, 256)}
@@ -70,12 +74,8 @@ def _mlp_impls(depth, width, batch, seed=0):
     params = model.parameters()
     names = list(params)
 
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = optional("torch")
     if torch is not None:
-        torch.set_num_threads(1)
         layers = []
         for i in range(depth):
             lin = torch.nn.Linear(width, width)
@@ -173,12 +173,8 @@ def _adam_impls(seed=0):
             ref_opt.step(clip_norm=1.0)
 
     impls = {"gradcore": gc, "numpy": ref}
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = optional("torch")
     if torch is not None:
-        torch.set_num_threads(1)
         tparams = []
         for n in names:
             p = torch.nn.Parameter(torch.from_numpy(arena.params[n].copy()))

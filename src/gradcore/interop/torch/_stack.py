@@ -1,0 +1,208 @@
+"""A recurrent stack (layers x directions) over gradcore's fused kernels, on
+NumPy arrays: the forward of every layer and direction, then the BPTT of
+every one from the top, with reused scratch buffers. No torch in here.
+
+Contract (``L`` layers, ``D`` directions, row ``k = layer * D + direction``):
+
+- ``forward(mode, L, D, pool, x, h0, c0, weights, out, h_n, c_n, masks)``: ``x``
+  (T, B, I) time-major and C-contiguous; ``h0`` / ``c0`` None or
+  (L*D, B, H); ``weights[k] = (w_ih, w_hh, b_ih, b_hh)`` (biases may be
+  None); writes ``out`` (T, B, D*H), ``h_n`` / ``c_n`` (L*D, B, H);
+  ``masks`` None or one (T, B, D*H) dropout multiplier per layer boundary
+  (applied to the input of layers 1 .. L-1). Returns the ``Tape``
+  ``backward`` needs. ``out`` None: the outputs go to scratch (a re-run of
+  the forward whose caches a first backward consumed: the same bits).
+- ``backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms,
+  cnorms)``: gradients in, C-contiguous or None; ``dweights[k]`` four
+  zeroed arrays (None for a missing bias) the BPTT accumulates into;
+  ``dx`` / ``dh0`` / ``dc0`` None (not wanted) or written; ``norms`` /
+  ``cnorms`` (L*D, T) float64 get ||dL/dh_t|| / ||dL/dc_t|| in real time
+  order. Returns, per row, the first non-finite step (real time) or None,
+  and gives every scratch buffer back to the pool.
+
+The reverse direction runs on a time-reversed copy of its layer's input and
+its output is reversed back while the directions are joined (the kernels
+take contiguous time-major arrays); a single-direction stack runs with no
+copy at all (each layer's output is the next one's input, the last writes
+``out``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _kernels as K
+
+
+class Pool:
+    """Scratch arrays by (shape, dtype), reused from one call to the next
+    (``take`` / ``give``; list pop and append are atomic, so threads sharing
+    a module never get the same buffer)."""
+
+    __slots__ = ("free",)
+    MAX_PER_SHAPE = 4
+    MAX_SHAPES = 32
+
+    def __init__(self):
+        self.free = {}
+
+    def taker(self, dtype):
+        free = self.free
+
+        def take(shape):
+            lst = free.get((shape, dtype))
+            if lst:
+                try:
+                    return lst.pop()
+                except IndexError:  # another thread took it
+                    pass
+            return np.empty(shape, dtype)
+        return take
+
+    def give(self, arrays):
+        free = self.free
+        if len(free) > self.MAX_SHAPES:  # the shapes keep changing: start over
+            free.clear()
+        for a in arrays:
+            lst = free.setdefault((a.shape, a.dtype), [])
+            if len(lst) < self.MAX_PER_SHAPE:
+                lst.append(a)
+
+
+class Tape:
+    """What a forward leaves for its backward."""
+
+    __slots__ = ("mode", "L", "D", "pool", "take", "x", "h0", "c0", "weights", "masks", "rows", "scratch")
+
+    def __init__(self, mode, L, D, pool, take, x, h0, c0, weights, masks):
+        self.mode, self.L, self.D, self.pool, self.take = mode, L, D, pool, take
+        self.x, self.h0, self.c0, self.weights, self.masks = x, h0, c0, weights, masks
+        self.rows = []      # per row: (kernel input, kernel output, cache)
+        self.scratch = []   # every pooled buffer the tape holds
+
+    def release(self):
+        self.pool.give(self.scratch)
+        self.scratch = []
+        self.rows = None
+
+
+def forward(mode, L, D, pool, x, h0, c0, weights, out, h_n, c_n, masks=None):
+    take = pool.taker(x.dtype)
+    tape = Tape(mode, L, D, pool, take, x, h0, c0, weights, masks)
+    if out is None:  # a re-run for a second backward: the outputs are scratch too
+        T, B, H = x.shape[0], x.shape[1], weights[0][1].shape[1]
+        out, h_n = take((T, B, D * H)), take((L * D, B, H))
+        c_n = take(h_n.shape) if mode == "LSTM" else None
+        tape.scratch += [a for a in (out, h_n, c_n) if a is not None]
+    _run(tape, out, h_n, c_n)
+    return tape
+
+
+def _run(tape, out, h_n, c_n):
+    mode, L, D, take, scratch = tape.mode, tape.L, tape.D, tape.take, tape.scratch
+    T, B = tape.x.shape[0], tape.x.shape[1]
+    H = h_n.shape[2]
+    h0, c0 = tape.h0, tape.c0
+    xin = tape.x
+    for layer in range(L):
+        last = layer == L - 1
+        ins = [xin]
+        if D == 2:
+            xr = take(xin.shape)
+            np.copyto(xr, xin[::-1])
+            scratch.append(xr)
+            ins.append(xr)
+        ys = []
+        for d in range(D):
+            k = layer * D + d
+            if D == 1 and last:
+                y = out
+            else:
+                y = take((T, B, H))
+                scratch.append(y)
+            cache = K.forward(mode, take, y, ins[d], None if h0 is None else h0[k],
+                              None if c0 is None else c0[k], *tape.weights[k])
+            scratch.extend(cache)
+            h_n[k] = y[T - 1]
+            if c_n is not None:
+                c_n[k] = K.last_cell(mode, cache)
+            tape.rows.append((ins[d], y, cache))
+            ys.append(y)
+        if D == 2:
+            joined = out if last else take((T, B, 2 * H))
+            if not last:
+                scratch.append(joined)
+            joined[:, :, :H] = ys[0]
+            joined[:, :, H:] = ys[1][::-1]
+        else:
+            joined = ys[0]
+        if not last and tape.masks is not None:
+            dropped = take(joined.shape)
+            np.multiply(joined, tape.masks[layer], out=dropped)
+            scratch.append(dropped)
+            joined = dropped
+        xin = joined
+
+
+def backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms, cnorms):
+    mode, L, D, take, scratch = tape.mode, tape.L, tape.D, tape.take, tape.scratch
+    T = tape.x.shape[0]
+    H = tape.weights[0][1].shape[1]
+    h0, c0 = tape.h0, tape.c0
+    first = [None] * (L * D)
+    d_layer = d_out
+    for layer in range(L - 1, -1, -1):
+        bottom = layer == 0
+        if D == 1 or d_layer is None:
+            douts = [d_layer] * D
+        else:
+            a = take((T, d_layer.shape[1], H))
+            b = take(a.shape)
+            np.copyto(a, d_layer[:, :, :H])
+            np.copyto(b, d_layer[::-1, :, H:])
+            scratch += [a, b]
+            douts = [a, b]
+        want_dx = not bottom or dx is not None
+        dxs = []
+        for d in range(D):
+            k = layer * D + d
+            xin, y, cache = tape.rows[k]
+            if not want_dx:
+                dxk = None
+            elif D == 1 and bottom:
+                dxk = dx
+            else:
+                dxk = take(xin.shape)
+                scratch.append(dxk)
+            rev = d == 1  # the reverse direction's norms come in its own (reversed) time
+            nk = np.empty(T) if rev else norms[k]
+            ck = None if cnorms is None else (np.empty(T) if rev else cnorms[k])
+            f, used = K.backward(mode, take, cache, xin, None if h0 is None else h0[k],
+                                 None if c0 is None else c0[k], y, tape.weights[k][0], tape.weights[k][1],
+                                 douts[d], None if d_hn is None else d_hn[k], None if d_cn is None else d_cn[k],
+                                 dxk, None if dh0 is None else dh0[k], None if dc0 is None else dc0[k],
+                                 *dweights[k], nk, ck)
+            scratch.extend(used)
+            f = int(f)
+            if rev:
+                norms[k] = nk[::-1]
+                if ck is not None:
+                    cnorms[k] = ck[::-1]
+                first[k] = None if f < 0 else T - 1 - f
+            else:
+                first[k] = None if f < 0 else f
+            dxs.append(dxk)
+        if not want_dx:
+            break
+        if D == 2:
+            total = dx if bottom else take(dxs[0].shape)
+            if not bottom:
+                scratch.append(total)
+            np.add(dxs[0], dxs[1][::-1], out=total)
+        else:
+            total = dxs[0]
+        if not bottom and tape.masks is not None:
+            np.multiply(total, tape.masks[layer - 1], out=total)
+        d_layer = total
+    tape.release()
+    return first

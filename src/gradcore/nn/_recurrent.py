@@ -1,0 +1,402 @@
+"""The recurrent driver: one layer, one direction, one fused C call per pass.
+
+:class:`_Driver` is the one forward / backward of RNN, LSTM and GRU over a
+time-major sequence x (T, B, I) with states (B, H): one kernel call for the
+forward, one for BPTT, driven by the cell's :class:`_Cell` entry in
+:data:`CELLS` (gate count, sequence buffers, states, the kernel calls). A
+one-layer, one-direction layer (``gradcore.nn.RNN`` ...) is its own driver;
+a stacked or bidirectional layer runs one driver per layer and direction
+(:mod:`gradcore.nn._stack`); the cells (:mod:`gradcore.nn.rnn_cells`) run it
+with T = 1.
+
+A driver object provides: ``_cell``, ``input_size``, ``hidden_size``,
+``dtype``, ``nonlinearity`` (RNN), ``p`` / ``g`` (its own parameter and
+gradient views, local names ``weight_ih`` ...), ``_where`` ((layer,
+direction), for the records) and ``_label()``; ``_bind_views()`` caches the
+views the kernel calls read and ``_reset_driver()`` sets up the records.
+
+Contract of ``_run_forward(x, h0, stop)`` / ``_run_backward(d_out, d_hT,
+truncate, stop, d_cT)``: exactly the public forward / backward of a
+one-layer layer (see :mod:`gradcore.nn.rnn`): returned arrays are buffers
+reused by the next call with the same shape; LSTM/GRU backward consumes the
+gate cache; a stopped or interrupted pass leaves the documented state.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Tuple
+
+import numpy as np
+
+from .. import _contract
+from ..backend import kernels
+
+__all__ = ["NonFiniteStepError", "CELLS", "check_bias", "split_state_grads"]
+
+_ndarray = np.ndarray
+
+
+class NonFiniteStepError(FloatingPointError):
+    """A recurrent pass met NaN/Inf at ``step`` and stopped there
+    (``phase`` is ``"forward"`` (a state) or ``"backward"`` (a gradient));
+    ``layer`` and ``direction`` (0 forward, 1 reverse) say where, ``step``
+    is in real time (the input's step index) for both directions."""
+
+    def __init__(self, step, phase, who, layer=0, direction=0):
+        self.step = step
+        self.phase = phase
+        self.layer = layer
+        self.direction = direction
+        what = "state" if phase == "forward" else "gradient dL/dh_t"
+        super().__init__(f"{who}: non-finite {what} at step {step} ({phase} stopped there; "
+                         "gradients left unchanged)")
+
+
+def check_bias(bias, who, single_ok):
+    """True (b_ih and b_hh, PyTorch's layout), False (none) or, where the
+    cell allows it, "single" (one bias, named bias_ih)."""
+    if isinstance(bias, (bool, np.bool_)):
+        return bool(bias)
+    if isinstance(bias, str) and bias == "single":
+        if not single_ok:
+            raise ValueError(f"{who}: bias='single' is not available (the reset gate multiplies "
+                             "the hidden-side bias b_hn, so one bias is a different model); "
+                             "use bias=True or bias=False")
+        return "single"
+    allowed = "True, False or 'single'" if single_ok else "True or False"
+    raise TypeError(f"{who}: bias must be {allowed}, got {bias!r}")
+
+
+def split_state_grads(m, d_hT, d_cT):
+    """(d_hT, d_cT) from backward's arguments: LSTM takes d_cT or d_hT as a
+    pair (d_hT, d_cT); the other cells refuse d_cT."""
+    if m._cell.n_states == 2:
+        if isinstance(d_hT, (tuple, list)):
+            if len(d_hT) != 2 or d_cT is not None:
+                raise TypeError(f"{m._label()}: d_hT must be an array or a pair (d_hT, d_cT)")
+            return d_hT[0], d_hT[1]
+    elif d_cT is not None:
+        raise TypeError(f"{m._label()}: d_cT is for LSTM only")
+    return d_hT, d_cT
+
+
+# ------------------------------------------------------------- cell table
+class _Cell(NamedTuple):
+    """What distinguishes one recurrent cell: its gate count, its sequence
+    buffers ((name, width in units of H), the first is the states h), its
+    number of states (1: h; 2: h and c), whether backward consumes the cache,
+    whether it takes a single bias, and the two kernel calls."""
+
+    G: int
+    buffers: Tuple[Tuple[str, int], ...]
+    n_states: int
+    consumes: bool
+    single_ok: bool
+    forward: Callable     # (driver, bufs, x, h0, c0, stop) -> first non-finite step
+    backward: Callable    # (driver, bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop) -> first
+
+
+def _rnn_forward(m, b, x, h0, c0, stop):
+    return kernels().rnn_forward(b["out"], x, h0, m._w_ih, m._w_hh, m._b_ih, m._b_hh,
+                                 m.nonlinearity, stop)
+
+
+def _rnn_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return kernels().rnn_backward(dx, dh0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, b["dz"], norms,
+                                  d_out, d_hT, m._x, m._h0, b["out"], m._w_ih, m._w_hh,
+                                  m.nonlinearity, k, stop)
+
+
+def _lstm_forward(m, b, x, h0, c0, stop):
+    return kernels().lstm_forward(b["out"], b["cs"], b["gates"], x, h0, c0, m._w_ih, m._w_hh,
+                                  m._b_ih, m._b_hh, stop)
+
+
+def _lstm_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return kernels().lstm_backward(dx, dh0, dc0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, norms,
+                                   d_out, d_hT, d_cT, m._x, m._h0, m._c0, b["out"], b["cs"],
+                                   b["gates"], m._w_ih, m._w_hh, k, stop, cell_norms=cnorms)
+
+
+def _gru_forward(m, b, x, h0, c0, stop):
+    return kernels().gru_forward(b["out"], b["gates"], x, h0, m._w_ih, m._w_hh, m._b_ih, m._b_hh,
+                                 stop)
+
+
+def _gru_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return kernels().gru_backward(dx, dh0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, norms, d_out,
+                                  d_hT, m._x, m._h0, b["out"], b["gates"], m._w_ih, m._w_hh, k,
+                                  stop)
+
+
+CELLS = {
+    "rnn": _Cell(1, (("out", 1), ("dz", 1)), 1, False, True, _rnn_forward, _rnn_backward),
+    "lstm": _Cell(4, (("out", 1), ("cs", 1), ("gates", 4)), 2, True, True, _lstm_forward,
+                  _lstm_backward),
+    "gru": _Cell(3, (("out", 1), ("gates", 4)), 1, True, False, _gru_forward, _gru_backward),
+}
+
+
+# ------------------------------------------------------------------- driver
+class _Driver:
+    """One layer and direction: forward, BPTT, their checks, buffers and
+    records (see the module docstring for what the host object provides)."""
+
+    _where = (0, 0)
+
+    def _reset_driver(self):
+        self._shape = None
+        self._bufs = None
+        self._x = None
+        self._h0 = None
+        self._c0 = None
+        self._cache_ok = False
+        self._dx = None
+        self.timestep_grad_norms = None
+        self.first_nonfinite_step = None
+        self.first_nonfinite_state_step = None
+        self.first_nonfinite_grad_step = None
+        self.first_nonfinite = None
+        self.dh0 = None
+        if self._cell.n_states == 2:
+            self.dc0 = None
+            self.timestep_cell_grad_norms = None
+
+    def _bind_views(self, names=("weight_ih", "weight_hh", "bias_ih", "bias_hh")):
+        p, g = self.p, self.g
+        wi, wh, bi, bh = names
+        self._w_ih, self._w_hh, self._b_ih, self._b_hh = p[wi], p[wh], p.get(bi), p.get(bh)
+        self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh = g[wi], g[wh], g.get(bi), g.get(bh)
+
+    # --------------------------------------------------------------- forward
+    def _run_forward(self, x, h0, stop_on_nonfinite):
+        if (type(x) is not _ndarray or x.dtype is not self.dtype or x.ndim != 3
+                or x.shape[2] != self.input_size or not x.size):
+            x = self._check_x(x)
+        T, B = x.shape[0], x.shape[1]
+        h, c = (None, None) if h0 is None else self._initial_states(h0, B)
+        bufs = self._bufs if self._shape == (T, B) else self._seq_buffers(T, B)
+        stop = bool(stop_on_nonfinite)
+        try:
+            first = self._cell.forward(self, bufs, x, h, c, stop)
+        except (TypeError, ValueError):
+            # the kernel refused an argument before writing anything: the
+            # layer's checks name the fault (or fix a layout and retry)
+            x = self._check_x(x, force=True)
+            first = self._forward_interruptible(bufs, x, h, c, stop)
+        except KeyboardInterrupt:
+            self._drop_cache()
+            raise
+        self._x, self._h0, self._c0, self._cache_ok = x, h, c, True
+        self.first_nonfinite_grad_step = self.timestep_grad_norms = None
+        if self._cell.n_states == 2:
+            self.timestep_cell_grad_norms = None
+        if first < 0:
+            self.first_nonfinite_state_step = self.first_nonfinite_step = self.first_nonfinite = None
+        else:
+            self._forward_nonfinite(first, stop)
+        out = bufs["out"]
+        if self._cell.n_states == 2:
+            return out, (out[T - 1], bufs["cs"][T - 1])
+        return out, out[T - 1]
+
+    def _forward_interruptible(self, bufs, x, h, c, stop):
+        try:
+            return self._cell.forward(self, bufs, x, h, c, stop)
+        except KeyboardInterrupt:
+            self._drop_cache()
+            raise
+
+    def _drop_cache(self):
+        self._x = None
+        self._cache_ok = False
+
+    def _initial_states(self, h0, B):
+        if self._cell.n_states == 2:
+            if not (isinstance(h0, (tuple, list)) and len(h0) == 2):
+                raise TypeError(f"{self._label()}: h0 must be None or a pair (h, c), "
+                                f"got {type(h0).__name__}")
+            return (self._check_state(h0[0], "h0[0] (h)", B, own=True),
+                    self._check_state(h0[1], "h0[1] (c)", B, own=True))
+        return self._check_state(h0, "h0", B, own=True), None
+
+    def _forward_nonfinite(self, first, stop):
+        self.first_nonfinite_state_step = self.first_nonfinite_step = int(first)
+        self.first_nonfinite = (*self._where, int(first))
+        if stop:
+            self._drop_cache()
+            raise NonFiniteStepError(int(first), "forward", self._label(), *self._where)
+
+    # -------------------------------------------------------------- backward
+    def _run_backward(self, d_out, d_hT, truncate, stop_on_nonfinite, d_cT):
+        cell = self._cell
+        if self._x is None or not self._cache_ok:
+            self._check_cache()
+        T, B = self._shape
+        H = self.hidden_size
+        if d_out is not None and (type(d_out) is not _ndarray or d_out.dtype is not self.dtype
+                                  or d_out.shape != (T, B, H)):
+            d_out = self._check_d_out(d_out, T, B)
+        if truncate is not None and (type(truncate) is not int or not 1 <= truncate <= 2**62):
+            truncate = _contract.check_truncate(truncate, self._label())
+        lstm = cell.n_states == 2
+        d_hT, d_cT = split_state_grads(self, d_hT, d_cT)
+        if d_cT is not None:
+            d_cT = self._check_state(d_cT, "d_cT", B)
+        if d_hT is not None:
+            d_hT = self._check_state(d_hT, "d_hT", B)
+        dt = self.dtype
+        dx = self._dx if self._dx is not None and self._dx.shape[0] == T and self._dx.shape[1] == B \
+            else self._dx_buffer(T, B)
+        dh0 = np.empty((B, H), dt)
+        dc0 = np.empty((B, H), dt) if lstm else None
+        norms = np.empty(T)
+        cnorms = np.empty(T) if lstm else None
+        stop = bool(stop_on_nonfinite)
+        try:
+            first = cell.backward(self, self._bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT,
+                                  truncate, stop)
+        except (TypeError, ValueError):
+            # refused before the kernel wrote anything: fix a layout and retry
+            if d_out is None:
+                raise
+            d_out = self._check_d_out(d_out, T, B, force=True)
+            first = self._backward_interruptible(cell, dx, dh0, dc0, norms, cnorms, d_out, d_hT,
+                                                 d_cT, truncate, stop)
+        except KeyboardInterrupt:
+            self._interrupted_backward()
+            raise
+        if cell.consumes:
+            self._cache_ok = False
+        self.timestep_grad_norms = norms
+        if first < 0:
+            self.dh0 = dh0
+            self.first_nonfinite_grad_step = self.first_nonfinite = None
+            if lstm:
+                self.dc0, self.timestep_cell_grad_norms = dc0, cnorms
+        else:
+            self._backward_nonfinite(first, stop, dh0, dc0, cnorms)
+        return dx
+
+    def _backward_nonfinite(self, first, stop, dh0, dc0, cnorms):
+        self.dh0 = None if stop else dh0
+        if self._cell.n_states == 2:
+            self.dc0 = None if stop else dc0
+            self.timestep_cell_grad_norms = cnorms
+        self.first_nonfinite_grad_step = self.first_nonfinite_step = int(first)
+        self.first_nonfinite = (*self._where, int(first))
+        if stop:
+            raise NonFiniteStepError(int(first), "backward", self._label(), *self._where)
+
+    def _backward_interruptible(self, cell, *args):
+        try:
+            return cell.backward(self, self._bufs, *args)
+        except KeyboardInterrupt:
+            self._interrupted_backward()
+            raise
+
+    def _interrupted_backward(self):
+        """A backward stopped by Ctrl-C: never leave a partial BPTT sum."""
+        for name in self.p:
+            self.g[name][...] = 0
+        self.dh0 = None
+        self.timestep_grad_norms = None
+        if self._cell.n_states == 2:
+            self.dc0 = None
+            self.timestep_cell_grad_norms = None
+        if self._cell.consumes:
+            self._cache_ok = False
+
+    # ------------------------------------------------------------ validation
+    def _check_array(self, a, name, shape_text):
+        """An ndarray of the layer's dtype in native byte order, or a
+        TypeError naming ``name`` and the expected shape."""
+        who = self._label()
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{who}: expected {name} as a {self.dtype} numpy array of shape "
+                            f"{shape_text}, got {type(a).__name__}")
+        if a.dtype != self.dtype:
+            raise TypeError(f"{who}: expected {self.dtype} {name}, got {a.dtype} (convert it "
+                            f"explicitly, e.g. {name}.astype(np.{self.dtype}); gradcore never "
+                            "converts silently)")
+        if not a.dtype.isnative:
+            raise TypeError(f"{who}: expected native byte order {name}, got {a.dtype.str}")
+        return a
+
+    def _check_x(self, x, force=False):
+        who = self._label()
+        I = self.input_size
+        x = self._check_array(x, "x", f"(T, B, {I})")
+        if x.ndim != 3:
+            raise ValueError(f"{who}: expected a 3-D input x (T, B, {I}) (time-major), got shape {x.shape}")
+        if x.shape[2] != I:
+            raise ValueError(f"{who}: expected x with {I} features (T, B, {I}), got shape {x.shape}")
+        if x.shape[0] < 1:
+            raise ValueError(f"{who}: the sequence is empty (T = 0, x shape {x.shape}); need T >= 1")
+        if x.shape[1] < 1:
+            raise ValueError(f"{who}: the batch is empty (B = 0, x shape {x.shape}); need B >= 1")
+        if not x.flags.c_contiguous or not x.flags.aligned:
+            x = np.ascontiguousarray(x)
+        elif force:
+            raise   # x was fine: re-raise the kernel's own error
+        return x
+
+    def _check_state(self, s, name, B, own=False):
+        """None, (B, H) or PyTorch's (1, B, H) -> None or a C-contiguous (B, H).
+        ``own``: a state living in this layer's sequence buffers (the state
+        the last forward returned) is copied, as the kernel overwrites them."""
+        if s is None:
+            return None
+        H = self.hidden_size
+        s = self._check_array(s, name, f"({B}, {H}) or (1, {B}, {H})")
+        if s.shape == (1, B, H):
+            s = s[0]
+        if s.shape != (B, H):
+            raise ValueError(f"{self._label()}: expected {name} of shape ({B}, {H}) or (1, {B}, {H}), "
+                             f"got {s.shape}")
+        if own and self._bufs is not None and s.base is not None:
+            base = s.base
+            if any(base is buf for buf in self._bufs.values()):
+                return s.copy()
+        return np.ascontiguousarray(s)
+
+    def _check_cache(self):
+        who = self._label()
+        if self._x is None:
+            raise RuntimeError(f"{who}: backward called before forward")
+        raise RuntimeError(f"{who}: backward already consumed this forward's gate cache "
+                           "(LSTM/GRU backward overwrites it); call forward again")
+
+    def _check_d_out(self, d_out, T, B, force=False):
+        H = self.hidden_size
+        d_out = self._check_array(d_out, "d_out", f"{(T, B, H)} or None")
+        if d_out.shape != (T, B, H):
+            raise ValueError(f"{self._label()}: d_out has shape {d_out.shape}, but the last forward "
+                             f"output has shape {(T, B, H)}")
+        if not d_out.flags.c_contiguous or not d_out.flags.aligned:
+            return np.ascontiguousarray(d_out)
+        if force:
+            raise       # d_out was fine: re-raise the kernel's own error
+        return d_out
+
+    # --------------------------------------------------------------- buffers
+    def _buffer_shapes(self, T, B):
+        H = self.hidden_size
+        return {name: (T, B, w * H) for name, w in self._cell.buffers}
+
+    def _dx_buffer(self, T, B):
+        """dx (T, B, I), owned by the driver and reused by the next backward
+        with the same shape (copy it to keep it)."""
+        dx = self._dx
+        if dx is None or dx.shape[:2] != (T, B):
+            dx = self._dx = np.empty((T, B, self.input_size), self.dtype)
+        return dx
+
+    def _seq_buffers(self, T, B):
+        if self._shape != (T, B):
+            self._bufs = None          # drop the old (possibly large) buffers first
+            self._bufs = {k: np.empty(shape, self.dtype) for k, shape in self._buffer_shapes(T, B).items()}
+            self._shape = (T, B)
+            self._x = None             # the old cache is gone with its buffers
+            self._cache_ok = False
+        return self._bufs
