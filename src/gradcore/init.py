@@ -104,12 +104,8 @@ def _shape(shape) -> Tuple[int, ...]:
 
 
 def _finite(value, what: str, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what}: expected a real number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or (positive and v <= 0.0):
-        raise ValueError(f"{what}: expected a finite number{' > 0' if positive else ''}, got {value!r}")
-    return v
+    """A finite real number (> 0 with ``positive``): the contract's check."""
+    return _contract.real_arg(value, what, lo=0 if positive else None, lo_open=positive)
 
 
 def _checked_values(values, dt: np.dtype, shp, what: str) -> np.ndarray:

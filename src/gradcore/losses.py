@@ -39,23 +39,25 @@ def _check_target(target, pred: np.ndarray, pname: str) -> np.ndarray:
     return np.ascontiguousarray(target)
 
 
+def _elementwise(kernel: str, pred, target, pname: str):
+    """(loss, gradient) of an element-wise loss kernel: ``target`` has
+    ``pred``'s shape and dtype, the gradient is a fresh array."""
+    pred = _check_pred(pred, pname)
+    target = _check_target(target, pred, pname)
+    dpred = np.empty_like(pred)
+    loss = getattr(kernels(), kernel)(pred, target, dpred)
+    return float(loss), dpred
+
+
 def mse(pred, target):
     """Mean squared error mean((pred - target)^2) and its gradient 2 (pred - target) / N."""
-    pred = _check_pred(pred, "pred")
-    target = _check_target(target, pred, "pred")
-    dpred = np.empty_like(pred)
-    loss = kernels().mse_loss(pred, target, dpred)
-    return float(loss), dpred
+    return _elementwise("mse_loss", pred, target, "pred")
 
 
 def bce_with_logits(logits, target):
     """Binary cross-entropy on logits (sigmoid folded in, stable for large
     |logits|), mean over all elements; gradient (sigmoid(z) - t) / N."""
-    logits = _check_pred(logits, "logits")
-    target = _check_target(target, logits, "logits")
-    dlogits = np.empty_like(logits)
-    loss = kernels().bce_with_logits_loss(logits, target, dlogits)
-    return float(loss), dlogits
+    return _elementwise("bce_with_logits_loss", logits, target, "logits")
 
 
 def softmax_cross_entropy(logits, labels):

@@ -36,6 +36,23 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 5.0, height: float
     return fig, [ax for row in axes for ax in row]
 
 
+#: line markers of the curves of one panel, in order
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def label_axes(ax, xlabel: str, ylabel: str, title: str, legend: bool = False, integer: bool = True):
+    """Axis labels, a small title naming the experiment, integer x ticks
+    (steps, layers and blocks are counts; ``integer=False``: leave them), and
+    a small legend when ``legend``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    if integer:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if legend:
+        ax.legend(fontsize=8)
+
+
 def save_figure(fig, path) -> str:
     path = os.fspath(path)
     parent = os.path.dirname(path)
@@ -152,3 +169,16 @@ class ExperimentResult:
     def __repr__(self) -> str:
         m = ", ".join(f"{k}={fmt(v)}" for k, v in list(self.metrics().items())[:6])
         return f"<{type(self).__name__} {m}>"
+
+
+class ProfileSweep(ExperimentResult):
+    """An experiment run over a grid of settings: ``profiles`` (one result
+    per setting, in grid order) and ``params``; the title is
+    ``title_format`` filled from ``params``."""
+
+    title_format = ""
+
+    def __init__(self, profiles, params: Dict[str, Any]):
+        self.profiles = list(profiles)
+        self.params = params
+        self.title = self.title_format.format(**params)

@@ -10,8 +10,39 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ._common import ExperimentResult, fmt, text_table
-from .claims import claims_table, verdict as _verdict
+from ._common import ExperimentResult, fmt, label_axes, text_table
+from .claims import claim, claims_table, verdict as _verdict
+
+#: a setting "trains" when its held-out loss ends below this x the trivial baseline in every seed
+TRAINS_BELOW = 0.5
+#: a setting "fails" when every seed diverges or ends above this x the trivial baseline
+FAILS_ABOVE = 0.8
+
+
+def fmt_list(vals) -> str:
+    """``"0.1, 0.25"``: numbers of a claim's measured text."""
+    return ", ".join(fmt(v) for v in vals)
+
+
+def trained(runs, ratios) -> bool:
+    """Every run ended finite, without diverging, with held-out / baseline
+    (``ratios``, one per run) below :data:`TRAINS_BELOW`."""
+    return all(not r.diverged and math.isfinite(v) and v < TRAINS_BELOW for r, v in zip(runs, ratios))
+
+
+def failed(runs, ratios) -> bool:
+    """Every run diverged, or ended with held-out / baseline above :data:`FAILS_ABOVE`."""
+    return all(r.diverged or not math.isfinite(v) or v > FAILS_ABOVE for r, v in zip(runs, ratios))
+
+
+def trains_claim(name: str, runs, ratios, paper: str, measured: Optional[str] = None, when: str = ""):
+    """The claim that setting ``name`` trains (:func:`trained`); ``measured``
+    defaults to the held-out / baseline ratios, ``when`` follows "in every
+    seed" (e.g. " (400 steps)")."""
+    return claim(f"{name}: the held-out loss ends below {TRAINS_BELOW:g} x the trivial baseline in every seed{when}",
+                 paper, "held-out / baseline " + fmt_list(ratios) if measured is None else measured,
+                 trained(runs, ratios))
+
 
 __all__ = ["RunCurve", "TrainingComparison", "epochs", "resolve_seeds", "heldout_loss", "curve",
            "DIVERGE_FACTOR", "SEED_STYLES"]
@@ -294,15 +325,6 @@ def seed_legend(ax, seeds: Sequence[int], **kw):
         handles.append(Line2D([], [], color="0.4", ls=ls, marker=mk, markersize=4))
         labels.append(f"seed {s}")
     ax.legend(handles, labels, fontsize=7, **kw)
-
-
-def label_axes(ax, xlabel: str, ylabel: str, title: str):
-    """Axis labels, a small title naming the experiment, integer x ticks
-    (steps, layers and blocks are counts)."""
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.xaxis.get_major_locator().set_params(integer=True)
 
 
 def loss_panel(ax, runs: Sequence[RunCurve], colors: Dict[str, str], seeds: Sequence[int], baseline, base_label,

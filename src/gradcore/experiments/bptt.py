@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from ._build import activation_grad, seeds
-from ._common import ExperimentResult, new_figure, text_table
+from ._common import MARKERS, ExperimentResult, ProfileSweep, label_axes, new_figure, text_table
 from ._spec import DTYPE, SEED, Arg, Command
 
 __all__ = ["bptt_profile", "bptt_sweep", "BPTTProfile", "BPTTSweep", "CELLS", "NONLINEARITIES"]
@@ -212,17 +212,13 @@ def bptt_profile(cell: str = "rnn", T: int = 100, hidden: int = 32, spectral_rad
     return BPTTProfile(params, norms, "numpy")
 
 
-class BPTTSweep(ExperimentResult):
+class BPTTSweep(ProfileSweep):
     """``bptt_profile`` over spectral radii x lengths: ``profiles`` and a
     table of the growth ||dL/dh_0|| / ||dL/dh_T|| against rho^T."""
 
     name = "bptt"
-
-    def __init__(self, profiles: List[BPTTProfile], params):
-        self.profiles = profiles
-        self.params = params
-        self.title = (f"BPTT gradient growth ||dL/dh_0|| / ||dL/dh_T||: {params['cell']} "
-                      f"({params['nonlinearity']}), by spectral radius and length")
+    title_format = ("BPTT gradient growth ||dL/dh_0|| / ||dL/dh_T||: {cell} ({nonlinearity}), by spectral radius "
+                    "and length")
 
     def rows(self):
         header = ["spectral_radius", "T", "t", "||dL/dh_t||"]
@@ -246,22 +242,18 @@ class BPTTSweep(ExperimentResult):
     def _figure(self):
         fig, (ax,) = new_figure(width=6.0)
         Tmax = max(p.T for p in self.profiles)
-        markers = ("o", "s", "^", "D", "v", "P", "X", "*")
         theory_drawn = False
         for i, p in enumerate(pp for pp in self.profiles if pp.T == Tmax):
             t = np.arange(p.T + 1)
             with np.errstate(all="ignore"):
-                ax.semilogy(t, p.norms / p.norms[-1], marker=markers[i % 8], markevery=max(1, Tmax // 10),
+                ax.semilogy(t, p.norms / p.norms[-1], marker=MARKERS[i % 8], markevery=max(1, Tmax // 10),
                             ms=4, label=f"rho = {p.spectral_radius:g}")
                 if p.cell == "rnn" and p.nonlinearity == "identity":
                     ax.semilogy(t, float(p.spectral_radius) ** (p.T - t), color="k", ls=":", lw=0.8,
                                 label=None if theory_drawn else "theory rho^(T-t) (dotted)")
                     theory_drawn = True
-        ax.set_xlabel("time step t (loss at T)")
-        ax.set_ylabel("||dL/dh_t|| / ||dL/dh_T||")
-        ax.set_title(f"BPTT profiles: gradient through time, T = {Tmax}")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=8)
+        label_axes(ax, "time step t (loss at T)", "||dL/dh_t|| / ||dL/dh_T||",
+                   f"BPTT profiles: gradient through time, T = {Tmax}", legend=True)
         return fig
 
 

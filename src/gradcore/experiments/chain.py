@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from .._contract import ACTIVATIONS, real_arg
-from ._common import ExperimentResult, new_figure, text_table
+from ._common import MARKERS, ExperimentResult, label_axes, new_figure, text_table
 from ._spec import Arg, Command
 from .theory import dphi, phi
 
@@ -197,15 +197,10 @@ class ChainTable(ExperimentResult):
 
     def _figure(self):
         fig, (ax,) = new_figure(width=6.0)
-        markers = ("o", "s", "^", "D", "v", "P", "X", "*")
         for i, r in enumerate(self.results):
-            ax.semilogy(np.arange(1, r.n_layers + 1), np.abs(r.preact_grads) + 1e-300, marker=markers[i % 8],
+            ax.semilogy(np.arange(1, r.n_layers + 1), np.abs(r.preact_grads) + 1e-300, marker=MARKERS[i % 8],
                         ls="-", ms=6 - (i % 3), label=f"{r.activation}, w={r.w:g}")
-        ax.set_xlabel("layer (1 = nearest the input)")
-        ax.set_ylabel("|dL/dz_l|")
-        ax.set_title("1x1 chains: gradient per layer")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=8)
+        label_axes(ax, "layer (1 = nearest the input)", "|dL/dz_l|", "1x1 chains: gradient per layer", legend=True)
         return fig
 
 

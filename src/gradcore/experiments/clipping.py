@@ -27,14 +27,13 @@ from ..tasks import TASKS, get_task
 from ._build import seeds as _subseeds
 from ._common import new_figure
 from ._spec import DTYPE, SEED, SEEDS, Arg, Command
-from ._trainruns import TrainingComparison, curve, heldout_loss, label_axes, loss_panel, resolve_seeds, seed_legend
+from ._trainruns import (FAILS_ABOVE, TRAINS_BELOW, TrainingComparison, curve, failed, fmt_list, heldout_loss,
+                         label_axes, loss_panel, resolve_seeds, seed_legend, trains_claim)
 from .claims import claim
 
 __all__ = ["ClipArm", "DEFAULT_ARMS", "ADAPTIVE_ARMS", "autoclip_arm", "agc_arm", "clipping_study", "TRAINS_BELOW",
            "FAILS_ABOVE"]
 
-TRAINS_BELOW = 0.5  # an arm "trains" when its held-out loss is below this x the baseline in every seed
-FAILS_ABOVE = 0.8  # an unclipped run "stays at the baseline" when it ends above this x the baseline
 
 
 @dataclass(frozen=True)
@@ -153,11 +152,6 @@ class _ClippingOptimizer:
         return norm
 
 
-def _fmt_list(vals) -> str:
-    from ._common import fmt
-    return ", ".join(fmt(v) for v in vals)
-
-
 def clipping_study(task: str = "adding", T: int = 30, steps: int = 3000, clip_norms=None,
                    clip_value: Optional[float] = None, hidden: int = 32, cell: str = "rnn",
                    nonlinearity: str = "tanh", spectral_radius: float = 1.2, lr: float = 0.1,
@@ -232,23 +226,21 @@ def clipping_study(task: str = "adding", T: int = 30, steps: int = 3000, clip_no
     result_claims = []
     for arm in arms:
         rs = [r for r in runs if r.label == arm.name]
-        held_all = [r.heldout for r in rs]
+        ratios = [r.heldout / base for r in rs]
         if arm.expected == "trains":
-            ok = all(not r.diverged and math.isfinite(r.heldout) and r.heldout < TRAINS_BELOW * base for r in rs)
-            result_claims.append(claim(
-                f"{arm.name}: the held-out loss ends below {TRAINS_BELOW:g} x the trivial baseline in every seed",
+            result_claims.append(trains_claim(
+                arm.name, rs, ratios,
                 f"< {TRAINS_BELOW * base:.4g} ({TRAINS_BELOW:g} x baseline {base:.4g}); clipping lets SGD train "
                 "through exploding gradients (Pascanu et al. 2013)",
-                f"held-out {_fmt_list(held_all)}" + "".join(f"; seed {r.seed} diverged at step {r.diverged_step}"
-                                                         for r in rs if r.diverged), ok))
+                f"held-out {fmt_list([r.heldout for r in rs])}"
+                + "".join(f"; seed {r.seed} diverged at step {r.diverged_step}" for r in rs if r.diverged)))
         else:
-            ok = all(r.diverged or not math.isfinite(r.heldout) or r.heldout > FAILS_ABOVE * base for r in rs)
             what = [f"seed {r.seed} diverged at step {r.diverged_step}" if r.diverged else
                     f"seed {r.seed} held-out {r.heldout:.4g}" for r in rs]
             result_claims.append(claim(
                 f"{arm.name}: every seed diverges or stays at the trivial baseline",
                 f"diverges, or held-out > {FAILS_ABOVE * base:.4g} ({FAILS_ABOVE:g} x baseline {base:.4g})",
-                "; ".join(what), ok))
+                "; ".join(what), failed(rs, ratios)))
     params = dict(task=task, T=T, steps=steps, arms=[a.name for a in arms],
                   clip_norms=[a.clip_norm for a in arms], clip_value=clip_value, hidden=hidden, cell=cell,
                   nonlinearity=nonlinearity, spectral_radius=spectral_radius, lr=lr, batch_size=batch_size,

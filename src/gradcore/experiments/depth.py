@@ -25,7 +25,7 @@ import numpy as np
 
 from ._build import activation_grad, init_label, layers_of, resolve_init, seeds
 from .._contract import ACTIVATIONS
-from ._common import ExperimentResult, new_figure, text_table
+from ._common import ExperimentResult, ProfileSweep, label_axes, new_figure, text_table
 from ._spec import DTYPE, SEED, Arg, Command
 from .theory import gaussian_expectation, layer_predictions, mean_field, phi
 
@@ -109,18 +109,11 @@ class DepthProfile(ExperimentResult):
         ax1.semilogy(layers, self.preact_grad_norms, "o-", ms=3, label="||dL/dz_l||")
         ax1.semilogy(layers, self.predicted_preact_grad_norms, "k--", label="mean-field theory")
         ax1.semilogy(layers, self.weight_grad_norms, "s-", ms=3, label="||dL/dW_l||")
-        ax1.set_xlabel("layer")
-        ax1.set_ylabel("gradient norm")
-        ax1.set_title(f"Depth profile: {self.activation}, {self.init}: gradients")
-        ax1.xaxis.get_major_locator().set_params(integer=True)
-        ax1.legend(fontsize=8)
+        label_axes(ax1, "layer", "gradient norm", f"Depth profile: {self.activation}, {self.init}: gradients",
+                   legend=True)
         ax2.semilogy(layers, self.activation_norms, "o-", ms=3, label="||a_l||")
         ax2.semilogy(layers, self.predicted_activation_norms, "k--", label="mean-field theory")
-        ax2.set_xlabel("layer")
-        ax2.set_ylabel("activation norm")
-        ax2.set_title("Depth profile: forward activations")
-        ax2.xaxis.get_major_locator().set_params(integer=True)
-        ax2.legend(fontsize=8)
+        label_axes(ax2, "layer", "activation norm", "Depth profile: forward activations", legend=True)
         return fig
 
 
@@ -218,18 +211,13 @@ def depth_profile(depth: int = 30, width: int = 512, activation: str = "relu", i
     return prof
 
 
-class DepthSweep(ExperimentResult):
+class DepthSweep(ProfileSweep):
     """``depth_profile`` over initializers x activations: ``profiles`` (list),
     and a summary table of the layer-1 / last-layer gradient ratio against
     the mean-field prediction."""
 
     name = "depth"
-
-    def __init__(self, profiles: List[DepthProfile], params):
-        self.profiles = profiles
-        self.params = params
-        self.title = (f"Gradient ratio layer 1 / layer {params['depth']} in a {params['depth']} x "
-                      f"{params['width']} net, by activation and init")
+    title_format = "Gradient ratio layer 1 / layer {depth} in a {depth} x {width} net, by activation and init"
 
     def rows(self):
         header = ["activation", "init", "layer", "||dL/dz||", "theory ||dL/dz||", "||dL/dW||", "||a||",

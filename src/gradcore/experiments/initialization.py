@@ -26,14 +26,13 @@ from ._build import init_label, layers_of, resolve_init, seeds as _subseeds
 from .._contract import ACTIVATIONS
 from ._common import fmt, new_figure
 from ._spec import DTYPE, SEED, SEEDS, Arg, Command
-from ._trainruns import (TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel, resolve_seeds,
-                         seed_legend, style_of)
+from ._trainruns import (TRAINS_BELOW, TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel,
+                         resolve_seeds, seed_legend, style_of, trains_claim)
 from .claims import claim
 from .normalization import block_grad_norms
 
 __all__ = ["initialization_study", "target"]
 
-TRAINS_BELOW = 0.5
 FREQ = 1.0  # the target is sin(FREQ x.v)
 PROBE = 256  # samples of the gradient-at-initialization probe
 BAND = 10.0  # measured layer-1 / last ratio within this factor of the mean-field value
@@ -139,33 +138,29 @@ def initialization_study(depth: int = 30, width: int = 32, activation: str = "re
     cl = []
     by = {label: [r for r in runs if r.label == label] for label in labels}
 
-    def theory_ratio(label):
+    def at_init(label, paper):
+        """The mean-field layer-1 / last ratio with the drawn weights, its
+        text beside ``paper``, and the measured ratios of every seed."""
         sw = float(np.mean(sigma_w2[label]))
         mf = mean_field(sw, 0.0, activation)
-        return math.sqrt(mf.chi_1) ** (depth - 1), sw, mf.chi_1
+        t = math.sqrt(mf.chi_1) ** (depth - 1)
+        rat = [r.extra["first_last_ratio"] for r in by[label]]
+        text = f"{paper}sqrt(chi_1)^{depth - 1} = {fmt(t)} (sigma_w^2 = {fmt(sw)}, chi_1 = {fmt(mf.chi_1)})"
+        return t, text, "ratio " + ", ".join(fmt(v) for v in rat), rat
 
     if "he" in by:
-        t, sw, chi = theory_ratio("he")
-        rat = [r.extra["first_last_ratio"] for r in by["he"]]
+        t, theory, measured, rat = at_init("he", "1 (He et al. 2015); mean-field with the drawn weights: ")
         cl.append(claim(f"He: the gradient keeps its scale through the {depth} layers at initialization "
-                        f"(layer-1 / last ratio within {BAND:g}x of 1)",
-                        f"1 (He et al. 2015); mean-field with the drawn weights: sqrt(chi_1)^{depth - 1} = "
-                        f"{fmt(t)} (sigma_w^2 = {fmt(sw)}, chi_1 = {fmt(chi)})",
-                        "ratio " + ", ".join(fmt(v) for v in rat), all(1 / BAND < v < BAND for v in rat)))
+                        f"(layer-1 / last ratio within {BAND:g}x of 1)", theory, measured,
+                        all(1 / BAND < v < BAND for v in rat)))
     if "xavier" in by:
-        t, sw, chi = theory_ratio("xavier")
-        rat = [r.extra["first_last_ratio"] for r in by["xavier"]]
+        t, theory, measured, rat = at_init("xavier", "Glorot & Bengio 2010, He et al. 2015: ")
         cl.append(claim(f"Xavier: the gradient shrinks through the {depth} layers at initialization, by more "
-                        f"than {BAND:g}x and as mean-field theory predicts (within {BAND:g}x)",
-                        f"sqrt(chi_1)^{depth - 1} = {fmt(t)} (sigma_w^2 = {fmt(sw)}, chi_1 = {fmt(chi)}; "
-                        "Glorot & Bengio 2010, He et al. 2015)", "ratio " + ", ".join(fmt(v) for v in rat),
+                        f"than {BAND:g}x and as mean-field theory predicts (within {BAND:g}x)", theory, measured,
                         all(t / BAND < v < min(BAND * t, 1 / BAND) for v in rat)))
     if "he" in by:
-        hr = [r.extra["heldout_ratio"] for r in by["he"]]
-        cl.append(claim(f"He: the held-out loss ends below {TRAINS_BELOW:g} x the trivial baseline in every seed "
-                        f"({steps} steps)", f"< {TRAINS_BELOW:g} x baseline",
-                        "held-out / baseline " + ", ".join(fmt(v) for v in hr),
-                        all(not r.diverged and math.isfinite(v) and v < TRAINS_BELOW for r, v in zip(by["he"], hr))))
+        cl.append(trains_claim("He", by["he"], [r.extra["heldout_ratio"] for r in by["he"]],
+                               f"< {TRAINS_BELOW:g} x baseline", when=f" ({steps} steps)"))
     if "he" in by and "xavier" in by:
         pairs = [(h.extra["heldout_ratio"], x.extra["heldout_ratio"]) for h, x in zip(by["he"], by["xavier"])]
         cl.append(claim(f"He ends below Xavier on held-out data in every seed ({steps} steps, depth {depth})",

@@ -26,8 +26,8 @@ import numpy as np
 from ._build import layers_of, resolve_init, seeds as _subseeds
 from ._common import fmt, new_figure
 from ._spec import DTYPE, SEED, SEEDS, Arg, Command
-from ._trainruns import (TrainingComparison, curve, epochs, heldout_loss, label_axes, loss_panel, resolve_seeds, seed_legend,
-                         style_of)
+from ._trainruns import (FAILS_ABOVE, TRAINS_BELOW, TrainingComparison, curve, epochs, failed, fmt_list, heldout_loss,
+                         label_axes, loss_panel, resolve_seeds, seed_legend, style_of, trains_claim)
 from .claims import claim
 
 __all__ = ["normalization_study", "ARCHITECTURES", "block_grad_norms", "pixels"]
@@ -35,8 +35,6 @@ __all__ = ["normalization_study", "ARCHITECTURES", "block_grad_norms", "pixels"]
 # name -> MLP keyword arguments; the first entry is the plain net
 ARCHITECTURES: Tuple[Tuple[str, Dict[str, Any]], ...] = (("plain", {}), ("LayerNorm", {"norm": "layer"}), ("BatchNorm", {"norm": "batch"}),
                  ("residual", {"residual": True}))
-TRAINS_BELOW = 0.5
-FAILS_ABOVE = 0.8
 VANISHED_BELOW = 1e-2  # layer-1 / last-layer gradient ratio that counts as vanished
 
 
@@ -81,10 +79,6 @@ def block_grad_norms(model, x, dy) -> np.ndarray:
             g = layers[i].backward(g)
     model.zero_grad()
     return np.array([out[i] for i in ends])
-
-
-def _fmt(vals) -> str:
-    return ", ".join(fmt(v) for v in vals)
 
 
 def normalization_study(n_samples: int = 1024, features: int = 64, hidden: Sequence[int] = (64, 64),
@@ -182,7 +176,7 @@ def normalization_study(n_samples: int = 1024, features: int = 64, hidden: Seque
                     f"initialization (||dL/dh_1|| / ||dL/dh_{depth}|| < {VANISHED_BELOW:g})",
                     f"mean-field sqrt(chi_1)^{depth - 1} = {fmt(theory_ratio)} (sigma_w^2 = {fmt(sw2)}, "
                     f"chi_1 = {fmt(mf.chi_1 if mf else math.nan)})",
-                    f"ratio {_fmt(ratios[plain])}", all(v < VANISHED_BELOW for v in ratios[plain])))
+                    f"ratio {fmt_list(ratios[plain])}", all(v < VANISHED_BELOW for v in ratios[plain])))
 
     def heldouts(label):
         return [r for r in runs if r.label == label]
@@ -193,17 +187,15 @@ def normalization_study(n_samples: int = 1024, features: int = 64, hidden: Seque
     rs = heldouts(plain)
     cl.append(claim(f"{plain} net: stays at the trivial baseline in every seed ({arch_steps} steps)",
                     f"held-out > {FAILS_ABOVE:g} x baseline, or diverges",
-                    "held-out / baseline " + _fmt([rel(r) for r in rs]),
-                    all(r.diverged or not math.isfinite(rel(r)) or rel(r) > FAILS_ABOVE for r in rs)))
+                    "held-out / baseline " + fmt_list([rel(r) for r in rs]), failed(rs, [rel(r) for r in rs])))
     for name, _ in archs[1:]:
         rs = heldouts(name)
-        cl.append(claim(f"{name}: the held-out loss ends below {TRAINS_BELOW:g} x the trivial baseline in every "
-                        f"seed ({arch_steps} steps)",
-                        f"< {TRAINS_BELOW:g} x baseline (normalization and skips keep the signal through depth: "
-                        "Ioffe & Szegedy 2015, Ba et al. 2016, He et al. 2016)",
-                        "held-out / baseline " + _fmt([rel(r) for r in rs])
-                        + f"; gradient ratio layer 1 / {depth}: " + _fmt(ratios[name]),
-                        all(not r.diverged and math.isfinite(rel(r)) and rel(r) < TRAINS_BELOW for r in rs)))
+        cl.append(trains_claim(name, rs, [rel(r) for r in rs],
+                               f"< {TRAINS_BELOW:g} x baseline (normalization and skips keep the signal through "
+                               "depth: Ioffe & Szegedy 2015, Ba et al. 2016, He et al. 2016)",
+                               "held-out / baseline " + fmt_list([rel(r) for r in rs])
+                               + f"; gradient ratio layer 1 / {depth}: " + fmt_list(ratios[name]),
+                               when=f" ({arch_steps} steps)"))
     rs = heldouts("raw 0-255")
     cl.append(claim("raw 0-255 inputs: every seed diverges",
                     "diverges (first-layer gradients ~255 x larger than on [0, 1] inputs)",
@@ -211,10 +203,7 @@ def normalization_study(n_samples: int = 1024, features: int = 64, hidden: Seque
                                                     f"held-out / baseline {rel(r):.4g}") for r in rs),
                     all(r.diverged for r in rs)))
     rs = heldouts("min-max scaled")
-    cl.append(claim(f"min-max scaled inputs: the held-out loss ends below {TRAINS_BELOW:g} x the trivial baseline "
-                    "in every seed", f"< {TRAINS_BELOW:g} x baseline",
-                    "held-out / baseline " + _fmt([rel(r) for r in rs]),
-                    all(not r.diverged and math.isfinite(rel(r)) and rel(r) < TRAINS_BELOW for r in rs)))
+    cl.append(trains_claim("min-max scaled inputs", rs, [rel(r) for r in rs], f"< {TRAINS_BELOW:g} x baseline"))
     params = dict(n_samples=n_samples, features=features, hidden=list(hidden), steps=steps, lr=lr,
                   batch_size=batch_size, seed=seed, seeds=seed_list, dtype=dtype, depth=depth, width=width,
                   activation=activation, init=str(init), arch_steps=arch_steps, arch_lr=arch_lr,

@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .._common import label_axes
 from ..claims import claim
 
 NAME = "glorot2010"
@@ -163,18 +164,14 @@ def draw(data, new_figure):
     ax1.semilogy(layers, (1 / 3) ** (L - layers), "k--", label="theory standard: (1/3)^(L-l)")
     ax1.semilogy(layers, np.ones(L), "k:", label="theory normalized: 1")
     ax1.set_xticks(layers)
-    ax1.set_xlabel("layer (1 = nearest the input)")
-    ax1.set_ylabel("Var(dC/ds_l) / Var(dC/ds_L)")
-    ax1.set_title("glorot2010: back-propagated gradient variance")
-    ax1.legend(fontsize=8)
+    label_axes(ax1, "layer (1 = nearest the input)", "Var(dC/ds_l) / Var(dC/ds_L)",
+               "glorot2010: back-propagated gradient variance", legend=True, integer=False)
     j = np.arange(1, L)
     for arm, m in (("standard", "o"), ("normalized", "s")):
         ax2.plot(j, data[arm]["mean_sv"], m + "-", label=f"{arm} (measured)")
         ax2.axhline(PAPER_SV[arm], ls="--", color=ax2.lines[-1].get_color(), label=f"paper {arm}: {PAPER_SV[arm]}")
     ax2.set_xticks(j)
     ax2.set_ylim(0, 1.1)
-    ax2.set_xlabel("Jacobian dz_(i+1)/dz_i, i")
-    ax2.set_ylabel("mean singular value")
-    ax2.set_title("glorot2010: layer Jacobians")
-    ax2.legend(fontsize=8)
+    label_axes(ax2, "Jacobian dz_(i+1)/dz_i, i", "mean singular value", "glorot2010: layer Jacobians", legend=True,
+               integer=False)
     return fig

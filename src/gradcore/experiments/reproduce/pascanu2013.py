@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from .._common import label_axes
 from ..claims import claim
 
 NAME = "pascanu2013"
@@ -199,10 +200,8 @@ def draw(data, new_figure):
                  label=r["arm"] if r["seed"] == data["runs"][0]["seed"] else None)
     ax1.axhline(0.01, color="k", ls=":", label="success: 1% error")
     ax1.axhline(0.75, color="grey", ls="--", lw=1, label="chance (3/4 wrong)")
-    ax1.set_xlabel("update")
-    ax1.set_ylabel("error on fresh sequences")
-    ax1.set_title(f"pascanu2013: temporal order, T = {data['lengths'][0]}")
-    ax1.legend(fontsize=8)
+    label_axes(ax1, "update", "error on fresh sequences", f"pascanu2013: temporal order, T = {data['lengths'][0]}",
+               legend=True)
     L = data["lengths"]
     x = np.arange(len(L))
     for k, arm in enumerate(("clipped", "unclipped")):
@@ -211,8 +210,6 @@ def draw(data, new_figure):
     ax2.set_xticks(x)
     ax2.set_xticklabels([str(T) for T in L])
     ax2.set_ylim(0, 1.05)
-    ax2.set_xlabel("sequence length T")
-    ax2.set_ylabel("success rate")
-    ax2.set_title("pascanu2013: success rate (error < 1%)")
-    ax2.legend(fontsize=8)
+    label_axes(ax2, "sequence length T", "success rate", "pascanu2013: success rate (error < 1%)", legend=True,
+               integer=False)
     return fig
