@@ -108,23 +108,18 @@ static inline int gc_rec_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K,
     /* element (i, k) of op(A) / (k, j) of op(B) */
 #define GC_REC_AT(i, k) (ta ? A + (k) * lda + (i) : A + (i) * lda + (k))
 #define GC_REC_BT(k, j) (tb ? Bm + (j) * ldb + (k) : Bm + (k) * ldb + (j))
+    /* tile i in loop order (k, m, n) when K >= M, else (m, n, k) */
+    const int64_t nm = (M + mt - 1) / mt, nn = (N + nt - 1) / nt, nk = (K + kt - 1) / kt;
+    const int k_outer = K >= M;
     int st = GC_OK;
-    if (K >= M) {
-        for (int64_t k0 = 0; k0 < K && st == GC_OK; k0 += kt)
-            for (int64_t m0 = 0; m0 < M && st == GC_OK; m0 += mt)
-                for (int64_t n0 = 0; n0 < N && st == GC_OK; n0 += nt)
-                    st = GEMM_RM(ta, tb, M - m0 < mt ? M - m0 : mt, N - n0 < nt ? N - n0 : nt,
-                                 K - k0 < kt ? K - k0 : kt, (real)1, GC_REC_AT(m0, k0), lda,
-                                 GC_REC_BT(k0, n0), ldb, k0 ? (real)1 : beta, C + m0 * ldc + n0,
-                                 ldc);
-    } else {
-        for (int64_t m0 = 0; m0 < M && st == GC_OK; m0 += mt)
-            for (int64_t n0 = 0; n0 < N && st == GC_OK; n0 += nt)
-                for (int64_t k0 = 0; k0 < K && st == GC_OK; k0 += kt)
-                    st = GEMM_RM(ta, tb, M - m0 < mt ? M - m0 : mt, N - n0 < nt ? N - n0 : nt,
-                                 K - k0 < kt ? K - k0 : kt, (real)1, GC_REC_AT(m0, k0), lda,
-                                 GC_REC_BT(k0, n0), ldb, k0 ? (real)1 : beta, C + m0 * ldc + n0,
-                                 ldc);
+    for (int64_t i = 0; i < nm * nn * nk && st == GC_OK; i++) {
+        const int64_t im = k_outer ? (i / nn) % nm : i / (nn * nk);
+        const int64_t in = k_outer ? i % nn : (i / nk) % nn;
+        const int64_t ik = k_outer ? i / (nm * nn) : i % nk;
+        const int64_t m0 = im * mt, n0 = in * nt, k0 = ik * kt;
+        st = GEMM_RM(ta, tb, M - m0 < mt ? M - m0 : mt, N - n0 < nt ? N - n0 : nt,
+                     K - k0 < kt ? K - k0 : kt, (real)1, GC_REC_AT(m0, k0), lda,
+                     GC_REC_BT(k0, n0), ldb, k0 ? (real)1 : beta, C + m0 * ldc + n0, ldc);
     }
 #undef GC_REC_AT
 #undef GC_REC_BT
