@@ -1,18 +1,21 @@
 """PyTorch-interop workloads: full training steps, float32, one thread.
 
 ``{kind}-...``: one full step -- forward, MSE loss on a linear head over the
-last state, backward, global-norm clipping (1.0), optimizer step -- on one
+top layer's final state (``h_n[-1]``; bidirectional ``cat(h_n[-2],
+h_n[-1])``), backward, global-norm clipping (1.0), optimizer step -- on one
 fixed batch of the adding problem (``gradcore.tasks.adding_batch``, I = 2).
-Implementations:
+Implementations, all with the same initial weights, float32:
 
 - ``gradcore``: ``gradcore.interop.torch.RNN/LSTM/GRU`` + ``torch.nn.Linear``,
   torch loss, ``torch.nn.utils.clip_grad_norm_``, torch optimizer (the
   module is a drop-in: everything but the recurrent layer is torch's);
 - ``torch``: the same with ``torch.nn.RNN/LSTM/GRU``;
-- ``native``: gradcore's own layers (``nn.Sequential(LastStep(LSTM), Dense)``,
-  ``losses.mse``, ``optim.Adam/SGD.step(clip_norm=1.0)``), where gradcore has
-  the configuration (one layer, one direction): its ratio to ``gradcore`` is
-  the torch wrapper's overhead (``native`` 0.95x = the wrapper costs 5%).
+- ``native``: gradcore's own layers (``nn.Sequential(LastStep(LSTM), Dense)``
+  -- ``LastStep`` reads the same final state --, ``losses.mse``,
+  ``optim.Adam/SGD.step(clip_norm=1.0)``). Its ratio to ``gradcore`` is the
+  torch wrapper's overhead *plus* the difference between torch's loss,
+  clipping and optimizer and gradcore's fused ones (``native`` 0.95x = the
+  torch step costs 5% more).
 
 ``stepnorms-lstm-...``: the LSTM step of the first workload where the user
 also wants ||dL/dh_t|| for every t: gradcore gives them with every backward
@@ -22,38 +25,11 @@ also wants ||dL/dh_t|| for every t: gradcore gives them with every backward
 ``layer-{kind}-...``: the recurrent layer alone, forward + backward with
 the loss on h_T, ``gradcore`` (the torch module, zeroing its gradients) vs
 ``native`` (``gradcore.nn`` layer): the wrapper's own overhead, without the
-rest of a torch training step (torch's loss, clipping and optimizer vs
-gradcore's fused ones).
+rest of a torch training step.
 
-The machine these were measured on is shared: read ratios from one
-interleaved run (``gradcore bench`` interleaves the implementations), not the
-milliseconds.
-
-Measured (``taskset -c 1 gradcore bench --group torch --budget 3``,
-three runs on the 2-core machine loaded by other work, load average ~8-10;
-ratio = other / gradcore, so torch 1.5x = gradcore 1.5x faster, native 0.9x =
-the torch module 10% slower than the native layer):
-
-=================================== ========== ================ ===============
-workload                            vs torch   vs native        target
-=================================== ========== ================ ===============
-lstm-adding-T200-B32-H128-adam      1.4-1.6x   0.83-0.93x       1.6x / 0.91x
-rnn-adding-T100-B20-H128-sgd        2.5-2.7x   0.79-0.85x       3x / 0.91x
-gru-adding-T500-B16-H64-adam        5.9-7.6x   0.60-0.86x       6x / 0.91x
-lstm2bi-adding-T200-B32-H128-adam   1.3-1.5x   (no native)      1.5x
-stepnorms-lstm-T200-B32-H128-adam   2.3x (vs LSTMCell + retain_grad)  2.5x
-layer-lstm-T200-B32-H128            --         0.93-0.98x
-layer-rnn-T100-B20-H128             --         0.73-0.90x
-layer-gru-T500-B16-H64              --         0.90-0.93x
-=================================== ========== ================ ===============
-
-The spread between runs is as large as the differences looked for. Profile of
-the torch module's RNN layer (cProfile): ~1 ms of the step is Python and
-autograd around the two kernel calls; allocating fresh output buffers per
-call (torch or NumPy) measured the same as reusing them. The ``native`` full
-steps also use gradcore's fused clip + optimizer where the torch steps use
-torch's. The 2-layer bidirectional LSTM stacks layers and directions in Python
-(flips and ``torch.cat`` copies) while torch runs oneDNN's fused LSTM.
+Measured ratios, with the command and the machine's state, are in
+docs/performance.md ("PyTorch interop"); read ratios from one interleaved
+run (``gradcore bench`` interleaves the implementations), not milliseconds.
 """
 
 from __future__ import annotations
@@ -83,6 +59,7 @@ TARGETS = [
     ("lstm-adding-T200-B32-H128-adam", "native", 0.91),
     ("rnn-adding-T100-B20-H128-sgd", "native", 0.91),
     ("gru-adding-T500-B16-H64-adam", "native", 0.91),
+    ("lstm2bi-adding-T200-B32-H128-adam", "native", 0.91),
     (STEPNORMS, "torch-cell", 2.5),
 ] + [(name, "native", 0.91) for name, *_ in LAYERS]
 
@@ -94,17 +71,27 @@ def _batch(T, B):
     return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y, dtype=np.float32)
 
 
-def _torch_step(rec, head, x, y, optimizer, lstm_cell=False):
+def _last(out, h, bi):
+    """What the head reads: the top layer's final state (torch's ``h_n[-1]``,
+    bidirectional ``cat(h_n[-2], h_n[-1])``), the same as ``nn.LastStep``."""
     import torch
 
+    h = h[0] if isinstance(h, tuple) else h
+    return torch.cat((h[-2], h[-1]), 1) if bi else h[-1]
+
+
+def _torch_step(rec, head, x, y, optimizer):
+    import torch
+
+    bi = rec.bidirectional
     params = list(rec.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=1e-3) if optimizer == "adam" else torch.optim.SGD(params, lr=1e-2, momentum=0.9)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
     def step():
         opt.zero_grad()
-        out, _ = rec(tx)
-        loss = torch.nn.functional.mse_loss(head(out[-1]), ty)
+        out, h = rec(tx)
+        loss = torch.nn.functional.mse_loss(head(_last(out, h, bi)), ty)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -112,11 +99,12 @@ def _torch_step(rec, head, x, y, optimizer, lstm_cell=False):
     return step
 
 
-def _native_step(kind, T, B, H, x, y, optimizer):
+def _native_step(kind, T, B, H, x, y, optimizer, L=1, bi=False):
     from gradcore import losses, nn, optim
 
     cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
-    model = nn.Sequential(nn.LastStep(cls(2, H, seed=0)), nn.Dense(H, 1, seed=1))
+    rec = cls(2, H, num_layers=L, bidirectional=bi, seed=0)
+    model = nn.Sequential(nn.LastStep(rec), nn.Dense((2 if bi else 1) * H, 1, seed=1))
     opt = optim.Adam(model, lr=1e-3) if optimizer == "adam" else optim.SGD(model, lr=1e-2, momentum=0.9)
 
     def step():
@@ -214,8 +202,7 @@ def workloads(only=None):
         head2.load_state_dict(head1.state_dict())
         impls = {"gradcore": _torch_step(ours, head1, x, y, optimizer),
                  "torch": _torch_step(ref, head2, x, y, optimizer)}
-        if L == 1 and not bi:
-            impls["native"] = _native_step(kind, T, B, H, x, y, optimizer)
+        impls["native"] = _native_step(kind, T, B, H, x, y, optimizer, L, bi)
         out[name] = impls
         if name.startswith("lstm-") and (not only or any(s in STEPNORMS for s in only)):
             head3, head4 = torch.nn.Linear(H, 1), torch.nn.Linear(H, 1)
