@@ -366,3 +366,30 @@ def test_dropout_between_layers_is_torch_dropout():
     torch.testing.assert_close(a, b, **TOL[torch.float32])  # same masks from the same seed
     ours.eval(), ref.eval()
     torch.testing.assert_close(ours(x)[0], ref(x)[0], **TOL[torch.float32])
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_graphs_alive_together_keep_their_buffers(kind):
+    """Scratch buffers are reused from call to call: two graphs alive at once,
+    a no_grad call and a call with another shape in between, then both
+    backwards, give torch's gradients; buffers come back only after a backward."""
+    ours, ref = pair(kind, torch.float64, num_layers=2, bidirectional=True)
+    xs = [make_input(torch.float64, 5, 3, False, False, seed=s) for s in (1, 2)]
+    grads = []
+    for m in (ours, ref):
+        m.zero_grad()
+        outs = [m(x)[0] for x in xs]
+        with torch.no_grad():
+            m(xs[0] * 3)
+        m(make_input(torch.float64, 4, 2, False, False, seed=3))[0].sum().backward()  # another shape
+        m.zero_grad()
+        (outs[0].pow(2).sum() + 2 * outs[1].sum()).backward()
+        grads.append([p.grad.clone() for p in m.parameters()])
+        if m is ours:
+            before = sum(len(v) for v in ours._gc_views[2].free.values())
+            out, _ = ours(xs[0])
+            assert sum(len(v) for v in ours._gc_views[2].free.values()) < before  # taken from the pool
+            out.sum().backward()
+            assert sum(len(v) for v in ours._gc_views[2].free.values()) == before  # and given back
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, **TOL[torch.float64])

@@ -183,27 +183,6 @@ def split_case(case):
     return setup, fn
 
 
-def time_case(case, budget: float = 0.4, min_repeat: int = 5, max_repeat: int = 200):
-    """Median and all timings (seconds) of single calls: one warm-up call,
-    then as many timed calls as fit in ``budget`` seconds (within the bounds);
-    ``setup`` (if any) runs untimed before each call."""
-    setup, fn = split_case(case)
-    if setup:
-        setup()
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    repeat = int(min(max_repeat, max(min_repeat, budget / max(first, 1e-6))))
-    times = []
-    for _ in range(repeat):
-        if setup:
-            setup()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
-
-
 def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_rounds: int = 200):
     """``{impl: (median, times)}`` for a workload's cases, timed round-robin:
     every round calls each implementation once (its ``setup`` untimed before

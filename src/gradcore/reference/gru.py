@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import RecArgs, check_truncate, cut, finish_backward, sigmoid, step_norm
+from .rnn import (RecArgs, backward_sums, check_truncate, cut, finish_backward, first_nonfinite,
+                  run_forward, sigmoid, step_grad, stop_at)
 
 
 def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
@@ -26,28 +27,25 @@ def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=Fal
     a.arr(out, "out", (T, B, H), writable=True)
     a.arr(gates, "gates", (T, B, 4 * H), writable=True)
     dt = a.dtype
-    h = h0 if h0 is not None else np.zeros((B, H), dtype=dt)
-    first = -1
-    with np.errstate(all="ignore"):
-        for t in range(T):
-            gi = x[t] @ w_ih.T
-            gh = h @ w_hh.T
-            if b_ih is not None:
-                gi = gi + b_ih
-            if b_hh is not None:
-                gh = gh + b_hh
-            r = sigmoid(gi[:, :H] + gh[:, :H])
-            z = sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
-            hn = gh[:, 2 * H :]
-            n = np.tanh(gi[:, 2 * H :] + r * hn)
-            gates[t] = np.concatenate([r, z, n, hn], axis=1)
-            out[t] = (1 - z) * n + z * h
-            h = out[t]
-            if first < 0 and not np.isfinite(h).all():
-                first = t
-                if stop_on_nonfinite:
-                    break
-    return first
+
+    def step(t, state):
+        h = state[0]
+        gi = x[t] @ w_ih.T
+        gh = h @ w_hh.T
+        if b_ih is not None:
+            gi = gi + b_ih
+        if b_hh is not None:
+            gh = gh + b_hh
+        r = sigmoid(gi[:, :H] + gh[:, :H])
+        z = sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+        hn = gh[:, 2 * H :]
+        n = np.tanh(gi[:, 2 * H :] + r * hn)
+        gates[t] = np.concatenate([r, z, n, hn], axis=1)
+        out[t] = (1 - z) * n + z * h
+        return (out[t],)
+
+    h_start = h0 if h0 is not None else np.zeros((B, H), dtype=dt)
+    return run_forward(T, step, (h_start,), stop_on_nonfinite)
 
 
 def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x, h0, out, gates,
@@ -74,25 +72,18 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
     a.norms(step_norms, "step_norms")
     dt = a.dtype
     zeros = np.zeros((B, H), dtype=dt)
-    gw_ih = np.zeros_like(dw_ih)
-    gw_hh = np.zeros_like(dw_hh)
+    gw_ih, gw_hh, gx, norms = backward_sums(dw_ih, dw_hh, T, B, I, dt)
     gb_ih = np.zeros(3 * H, dtype=np.float64)
     gb_hh = np.zeros(3 * H, dtype=np.float64)
-    gx = np.zeros((T, B, I), dtype=dt)
     gh0 = None
-    norms = np.full(T, np.nan)
     carry = d_hT.copy() if d_hT is not None else zeros.copy()
     first = -1
     with np.errstate(all="ignore"):
         for t in range(T - 1, -1, -1):
-            dh = carry if d_out is None else d_out[t] + carry
-            norms[t] = step_norm(dh)
-            if first < 0 and not np.isfinite(dh).all():
-                first = t
-                if stop_on_nonfinite:
-                    if step_norms is not None:
-                        step_norms[:] = norms
-                    return first
+            dh = step_grad(t, carry, d_out, norms)
+            first = first_nonfinite(first, t, dh)
+            if first == t and stop_on_nonfinite:
+                return stop_at(first, (step_norms, norms))
             g4 = gates[t].copy()
             r, z, n, hn = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
             hprev = out[t - 1] if t > 0 else (h0 if h0 is not None else zeros)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import RecArgs, check_truncate, cut, finish_backward, sigmoid, step_norm
+from .rnn import (RecArgs, accumulate, backward_sums, check_truncate, cut, finish_backward, first_nonfinite,
+                  preact, run_forward, sigmoid, step_grad, step_norm, stop_at)
 
 
 def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
@@ -27,31 +28,21 @@ def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, stop_on_nonf
     a.arr(out, "out", (T, B, H), writable=True)
     a.arr(cs, "cs", (T, B, H), writable=True)
     a.arr(gates, "gates", (T, B, 4 * H), writable=True)
-    h, c = h0, c0
-    first = -1
-    with np.errstate(all="ignore"):
-        for t in range(T):
-            v = x[t] @ w_ih.T
-            if h is not None:
-                v = v + h @ w_hh.T
-            if b_ih is not None:
-                v = v + b_ih
-            if b_hh is not None:
-                v = v + b_hh
-            i = sigmoid(v[:, :H])
-            f = sigmoid(v[:, H : 2 * H])
-            g = np.tanh(v[:, 2 * H : 3 * H])
-            o = sigmoid(v[:, 3 * H :])
-            cn = i * g if c is None else f * c + i * g
-            gates[t] = np.concatenate([i, f, g, o], axis=1)
-            cs[t] = cn
-            out[t] = o * np.tanh(cn)
-            h, c = out[t], cs[t]
-            if first < 0 and not (np.isfinite(h).all() and np.isfinite(c).all()):
-                first = t
-                if stop_on_nonfinite:
-                    break
-    return first
+
+    def step(t, state):
+        h, c = state
+        v = preact(x[t], h, w_ih, w_hh, b_ih, b_hh)
+        i = sigmoid(v[:, :H])
+        f = sigmoid(v[:, H : 2 * H])
+        g = np.tanh(v[:, 2 * H : 3 * H])
+        o = sigmoid(v[:, 3 * H :])
+        cn = i * g if c is None else f * c + i * g
+        gates[t] = np.concatenate([i, f, g, o], axis=1)
+        cs[t] = cn
+        out[t] = o * np.tanh(cn)
+        return out[t], cs[t]
+
+    return run_forward(T, step, (h0, c0), stop_on_nonfinite)
 
 
 def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, d_cT, x, h0,
@@ -85,20 +76,16 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     a.norms(cell_norms, "cell_norms")
     dt = a.dtype
     zeros = np.zeros((B, H), dtype=dt)
-    gw_ih = np.zeros_like(dw_ih)
-    gw_hh = np.zeros_like(dw_hh)
+    gw_ih, gw_hh, gx, norms = backward_sums(dw_ih, dw_hh, T, B, I, dt)
     gb = np.zeros(4 * H, dtype=np.float64)
-    gx = np.zeros((T, B, I), dtype=dt)
     gh0 = gc0 = None
-    norms = np.full(T, np.nan)
     cnorms = np.full(T, np.nan)
     carry_h = d_hT.copy() if d_hT is not None else zeros.copy()
     carry_c = d_cT.copy() if d_cT is not None else zeros.copy()
     first = -1
     with np.errstate(all="ignore"):
         for t in range(T - 1, -1, -1):
-            dh = carry_h if d_out is None else d_out[t] + carry_h
-            norms[t] = step_norm(dh)
+            dh = step_grad(t, carry_h, d_out, norms)
             g4 = gates[t].copy()
             i, f, g, o = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
             cprev = cs[t - 1] if t > 0 else (c0 if c0 is not None else zeros)
@@ -111,20 +98,10 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
             )
             gates[t] = da
             carry_c = dc * f
-            if first < 0 and not (np.isfinite(dh).all() and np.isfinite(dc).all()):
-                first = t
-                if stop_on_nonfinite:
-                    if step_norms is not None:
-                        step_norms[:] = norms
-                    if cell_norms is not None:
-                        cell_norms[:] = cnorms
-                    return first
-            gw_ih += da.T @ x[t]
-            hprev = out[t - 1] if t > 0 else h0
-            if hprev is not None:
-                gw_hh += da.T @ hprev
-            gb += da.sum(axis=0, dtype=np.float64)
-            gx[t] = da @ w_ih
+            first = first_nonfinite(first, t, dh, dc)
+            if first == t and stop_on_nonfinite:
+                return stop_at(first, (step_norms, norms), (cell_norms, cnorms))
+            gb += accumulate(t, da, x, out, h0, gw_ih, gw_hh, gx, w_ih)
             if t > 0 and not cut(t, k):
                 carry_h = da @ w_hh
             elif t > 0:

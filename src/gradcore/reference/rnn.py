@@ -41,6 +41,70 @@ def _act(v, act):
     return v
 
 
+def preact(x_t, h, w_ih, w_hh, b_ih, b_hh):
+    """x_t W_ih^T (+ h W_hh^T) (+ b_ih) (+ b_hh); None terms are skipped."""
+    v = x_t @ w_ih.T
+    if h is not None:
+        v = v + h @ w_hh.T
+    if b_ih is not None:
+        v = v + b_ih
+    if b_hh is not None:
+        v = v + b_hh
+    return v
+
+
+def run_forward(T, step, state, stop_on_nonfinite):
+    """The forward loop of every cell: ``state = step(t, state)`` for t = 0 ..
+    T-1 (``state``: the tuple of the cell's states); returns the first step
+    whose states are non-finite (-1 if none), and stops there if asked."""
+    first = -1
+    with np.errstate(all="ignore"):
+        for t in range(T):
+            state = step(t, state)
+            first = first_nonfinite(first, t, *state)
+            if first == t and stop_on_nonfinite:
+                break
+    return first
+
+
+def accumulate(t, a, x, out, h0, gw_ih, gw_hh, gx, w_ih):
+    """Step t's share of the weight gradients and dx, from the gradient ``a``
+    of its pre-activations; returns a's column sums (float64, for the biases)."""
+    gw_ih += a.T @ x[t]
+    hprev = out[t - 1] if t > 0 else h0
+    if hprev is not None:
+        gw_hh += a.T @ hprev
+    gx[t] = a @ w_ih
+    return a.sum(axis=0, dtype=np.float64)
+
+
+def backward_sums(dw_ih, dw_hh, T, B, I, dt):
+    """The weight-gradient sums, dx and the step norms a backward fills."""
+    return np.zeros_like(dw_ih), np.zeros_like(dw_hh), np.zeros((T, B, I), dtype=dt), np.full(T, np.nan)
+
+
+def step_grad(t, carry, d_out, norms):
+    """dL/dh_t: the carry from step t+1 plus d_out[t]; its norm goes to norms[t]."""
+    dh = carry if d_out is None else d_out[t] + carry
+    norms[t] = step_norm(dh)
+    return dh
+
+
+def first_nonfinite(first, t, *grads):
+    """t if no earlier step was non-finite and one of ``grads`` is, else first."""
+    if first < 0 and not all(np.isfinite(g).all() for g in grads):
+        return t
+    return first
+
+
+def stop_at(first, *norm_pairs):
+    """End a backward at step ``first``: only the step norms are written."""
+    for out, norms in norm_pairs:
+        if out is not None:
+            out[:] = norms
+    return first
+
+
 def finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb_ih, gb_hh,
                     norms):
     """The end of every recurrent backward: the weight gradients accumulated
@@ -74,24 +138,12 @@ def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, stop_on_nonfinite=False
     a.arr(b_ih, "b_ih", (H,), optional=True)
     a.arr(b_hh, "b_hh", (H,), optional=True)
     a.arr(out, "out", (T, B, H), writable=True)
-    first = -1
-    h = h0
-    with np.errstate(all="ignore"):
-        for t in range(T):
-            v = x[t] @ w_ih.T
-            if h is not None:
-                v = v + h @ w_hh.T
-            if b_ih is not None:
-                v = v + b_ih
-            if b_hh is not None:
-                v = v + b_hh
-            out[t] = _act(v, act)
-            h = out[t]
-            if first < 0 and not np.isfinite(h).all():
-                first = t
-                if stop_on_nonfinite:
-                    break
-    return first
+
+    def step(t, state):
+        out[t] = _act(preact(x[t], state[0], w_ih, w_hh, b_ih, b_hh), act)
+        return (out[t],)
+
+    return run_forward(T, step, (h0,), stop_on_nonfinite)
 
 
 def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_hT, x, h0, out,
@@ -118,24 +170,17 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     a.arr(dz, "dz", (T, B, H), writable=True, optional=True)
     a.norms(step_norms, "step_norms")
     dt = a.dtype
-    gw_ih = np.zeros_like(dw_ih)
-    gw_hh = np.zeros_like(dw_hh)
+    gw_ih, gw_hh, gx, norms = backward_sums(dw_ih, dw_hh, T, B, I, dt)
     gb = np.zeros(H, dtype=np.float64)
-    gx = np.zeros((T, B, I), dtype=dt)
     gh0 = None
-    norms = np.full(T, np.nan)
     carry = d_hT.copy() if d_hT is not None else np.zeros((B, H), dtype=dt)
     first = -1
     with np.errstate(all="ignore"):
         for t in range(T - 1, -1, -1):
-            dh = carry if d_out is None else d_out[t] + carry
-            norms[t] = step_norm(dh)
-            if first < 0 and not np.isfinite(dh).all():
-                first = t
-                if stop_on_nonfinite:
-                    if step_norms is not None:
-                        step_norms[:] = norms
-                    return first
+            dh = step_grad(t, carry, d_out, norms)
+            first = first_nonfinite(first, t, dh)
+            if first == t and stop_on_nonfinite:
+                return stop_at(first, (step_norms, norms))
             h = out[t]
             if act == "tanh":
                 z = dh * (1 - h * h)
@@ -145,12 +190,7 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
                 z = dh.copy()
             if dz is not None:
                 dz[t] = z
-            gw_ih += z.T @ x[t]
-            hprev = out[t - 1] if t > 0 else h0
-            if hprev is not None:
-                gw_hh += z.T @ hprev
-            gb += z.sum(axis=0, dtype=np.float64)
-            gx[t] = z @ w_ih
+            gb += accumulate(t, z, x, out, h0, gw_ih, gw_hh, gx, w_ih)
             if t > 0 and not cut(t, k):
                 carry = z @ w_hh
             elif t > 0:

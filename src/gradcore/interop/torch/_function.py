@@ -120,7 +120,7 @@ class RecurrentStack(torch.autograd.Function):
         first = _stack.backward(tape, _np_c(d_out), _np_c(d_hn), _np_c(d_cn), dx[0], dh0[0], dc0[0],
                                 [tuple(None if g is None else g[0] for g in row) for row in dws], norms, cnorms)
         sink = run.sink()
-        if sink is not None:
-            sink._grad_record = Record(norms, cnorms, first)
+        if sink is not None:  # (past torch's Module.__setattr__, which a plain attribute does not need)
+            sink.__dict__["_grad_record"] = Record(norms, cnorms, first)
         grads = [g[1] for row in dws for g in row if g is not None]
         return (None, dx[1], dh0[1], dc0[1], *[g if n else None for g, n in zip(grads, need[4:])])
