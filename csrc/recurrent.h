@@ -238,8 +238,12 @@ GC_REC_DRIVER int gc_rec_forward(gc_rec_fwd_step step, void *cell, real *cache, 
     const int64_t tc = gc_rec_proj_chunk(B, ld), work = B * GH * (H + I) + 1;
     int64_t budget = GC_REC_POLL_WORK;
     int st = GC_OK;
+    int64_t next_proj = 0;
     for (int64_t t = 0; t < T; t++) {
-        if (t % tc == 0) st = gc_rec_in_proj(cache, ld, x, wiht, t, T, tc, B, GH, I);
+        if (t == next_proj) { /* t % tc == 0, without a division per step */
+            st = gc_rec_in_proj(cache, ld, x, wiht, t, T, tc, B, GH, I);
+            next_proj += tc;
+        }
         if (st != GC_OK) break;
         real *y = cache + t * B * ld;
         const real *hprev = t ? out + (t - 1) * BH : h0;
@@ -308,6 +312,7 @@ GC_REC_DRIVER int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
     int64_t budget = GC_REC_POLL_WORK;
     int st = GC_OK;
 
+    int64_t next_chunk = tcb ? (T - 1) / tcb * tcb : -1;
     for (int64_t t = T - 1; t >= 0; t--) {
         const real *g = grad + t * B * ld;
         int bad = 0;
@@ -341,7 +346,8 @@ GC_REC_DRIVER int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
             if (dc0) memcpy(dc0, carry_c, sizeof(real) * (size_t)BH);
         }
         if (st != GC_OK) break;
-        if (tcb && t % tcb == 0) {
+        if (t == next_chunk) { /* tcb && t % tcb == 0 */
+            next_chunk -= tcb;
             st = grads(cell, t, T - t < tcb ? T - t : tcb);
             if (st != GC_OK) break;
         }
