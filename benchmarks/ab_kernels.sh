@@ -12,9 +12,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mktemp -d)
 FL="-O3 -fno-math-errno -ffp-contract=off -fopenmp-simd -fPIC -std=c11 -w"
 build() {  # build SRC LIB
-  local S=$1 L=$2 objs=() o
+  local S=$1 L=$2 objs=() o isas="BASE AVX2"
+  grep -q GC_ISA_AVX512 "$S/kernel.h" && isas="$isas AVX512"  # trees before the AVX-512 path
   for f in dispatch blas interrupt; do o=$OUT/$(basename "$L")_$f.o; gcc $FL -I"$S" -c "$S/$f.c" -o "$o"; objs+=("$o"); done
-  for dt in F32 F64; do for isa in BASE AVX2 AVX512; do
+  for dt in F32 F64; do for isa in $isas; do
     case $isa in AVX2) x="-mavx2 -mfma";; AVX512) x="-mavx2 -mfma -mavx512f -mavx512vl -mavx512bw -mavx512dq -mprefer-vector-width=512";; *) x="";; esac
     for k in gradnorm clip unitnorm activation dense layernorm batchnorm loss optim rnn lstm gru; do
       [ -f "$S/$k.c" ] || continue
