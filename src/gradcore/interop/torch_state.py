@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["torch_state_dict", "load_torch_state_dict", "load_torch", "local_name", "as_numpy",
+__all__ = ["torch_state_dict", "load_torch_state_dict", "load_torch", "entries", "local_name", "as_numpy",
            "recurrent_torch_state_dict", "load_recurrent_torch_state_dict"]
 
 _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -51,7 +51,7 @@ def as_numpy(v) -> np.ndarray:
 
 
 # ----------------------------------------------------------------- entries
-def _recurrent_entries(layer):
+def entries(layer):
     """torch name -> (local name or None, local name whose shape it has) for a
     recurrent layer or cell; None marks the zero ``bias_hh`` of a single bias."""
     cellish = not hasattr(layer, "num_layers")
@@ -72,23 +72,24 @@ def _recurrent_entries(layer):
 def local_name(layer, name):
     """The parameter of ``layer`` a torch name (or, for one layer and
     direction, gradcore's short name) refers to, or None."""
-    e = _recurrent_entries(layer).get(name)
+    e = entries(layer).get(name)
     if e is not None:
         return e[0]
     return name if name in layer.p else None
 
 
 def _plan(model):
-    """[(torch prefix, Dense)] for a Dense / MLP / Sequential of Dense and
-    Activation layers, with the torch Sequential's indices."""
+    """[(torch prefix, gradcore prefix, Dense)] for a Dense / MLP / Sequential
+    of Dense and Activation layers (torch prefix: the index in a torch
+    Sequential)."""
     from ..nn.layers import Activation, Dense
 
     if isinstance(model, Dense):
-        return [("", model)]
+        return [("", "", model)]
     plan, i = [], 0
     for name, child in model.children():
         if isinstance(child, Dense):
-            plan.append((f"{i}.", child))
+            plan.append((f"{i}.", f"{name}.", child))
             i += 1 if child.activation == "identity" else 2
         elif isinstance(child, Activation):
             i += 0 if child.activation == "identity" else 1
@@ -114,9 +115,9 @@ def torch_state_dict(model) -> dict:
     """torch names -> copies of ``model``'s parameters (see the module docstring)."""
     if _kind(model) == "recurrent":
         return {tk: (model.p[src].copy() if local is not None else np.zeros_like(model.p[src]))
-                for tk, (local, src) in _recurrent_entries(model).items()}
+                for tk, (local, src) in entries(model).items()}
     sd = {}
-    for pre, dense in _plan(model):
+    for pre, _, dense in _plan(model):
         for n, v in dense.p.items():
             sd[pre + n] = v.copy()
     return sd
@@ -130,8 +131,8 @@ def load_torch_state_dict(model, state_dict) -> None:
     if not hasattr(state_dict, "keys"):
         raise TypeError(f"{who}: expected a dict, got {type(state_dict).__name__}")
     if _kind(model) == "recurrent":
-        wanted = {tk: src for tk, (_, src) in _recurrent_entries(model).items()}
-        targets = {tk: local for tk, (local, _) in _recurrent_entries(model).items()}
+        wanted = {tk: src for tk, (_, src) in entries(model).items()}
+        targets = {tk: local for tk, (local, _) in entries(model).items()}
         what = _config(model)
     else:
         wanted, targets = _dense_keys(model, state_dict, who)
@@ -173,7 +174,7 @@ def _dense_keys(model, state_dict, who):
     layers of ``model``: (torch key -> dotted name, same)."""
     plan = _plan(model)
     if plan[0][0] == "":            # a Dense: a torch Linear
-        keys = {n: n for n in plan[0][1].p}
+        keys = {n: n for n in plan[0][2].p}
         return keys, keys
     groups = {}
     for k in state_dict:
@@ -186,7 +187,7 @@ def _dense_keys(model, state_dict, who):
         raise KeyError(f"{who}: the state dict has {len(groups)} Linear layers {sorted(groups)}, this "
                        f"model {len(plan)} Dense layers")
     wanted = {}
-    for idx, (pre, dense) in zip(sorted(groups), plan):
+    for idx, (_, pre, dense) in zip(sorted(groups), plan):
         for n in dense.p:
             wanted[f"{idx}.{n}"] = pre + n
     return wanted, wanted

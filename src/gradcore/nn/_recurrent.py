@@ -15,11 +15,14 @@ gradient views, local names ``weight_ih`` ...), ``_where`` ((layer,
 direction), for the records) and ``_label()``; ``_bind_views()`` caches the
 views the kernel calls read and ``_reset_driver()`` sets up the records.
 
-Contract of ``_run_forward(x, h0, stop)`` / ``_run_backward(d_out, d_hT,
-truncate, stop, d_cT)``: exactly the public forward / backward of a
+Contract of ``_run_forward(x, h0, stop, _unit=True)`` / ``_run_backward(d_out,
+d_hT, truncate, stop, d_cT, _unit=True)``: exactly the public forward / backward of a
 one-layer layer (see :mod:`gradcore.nn.rnn`): returned arrays are buffers
 reused by the next call with the same shape; LSTM/GRU backward consumes the
 gate cache; a stopped or interrupted pass leaves the documented state.
+A layer uses the two as its ``forward`` / ``backward`` (one Python frame on
+the one-layer path); without ``_unit`` they hand any other configuration or
+layout to the layer's ``_stack_forward`` / ``_stack_backward``.
 """
 
 from __future__ import annotations
@@ -143,6 +146,14 @@ class _Driver:
     records (see the module docstring for what the host object provides)."""
 
     _where = (0, 0)
+    _general = False     # True: every call goes through the stack path
+    _layout = None       # set by the stack path's forward (its backward then follows it)
+
+    def _compact(self, h0):
+        """h0 in the compact one-layer layout ((B, H), LSTM a tuple of them)."""
+        if self._cell.n_states == 2:
+            return type(h0) is tuple and len(h0) == 2 and type(h0[0]) is _ndarray and h0[0].ndim == 2
+        return type(h0) is _ndarray and h0.ndim == 2
 
     def _reset_driver(self):
         self._shape = None
@@ -169,7 +180,17 @@ class _Driver:
         self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh = g[wi], g[wh], g.get(bi), g.get(bh)
 
     # --------------------------------------------------------------- forward
-    def _run_forward(self, x, h0, stop_on_nonfinite):
+    def _run_forward(self, x, h0=None, stop_on_nonfinite=False, _unit=False):
+        """x (T, B, I) / (B, T, I) when batch_first / unbatched (T, I); h0 None
+        or (L*D, B, H) (one layer and direction: also (B, H)); LSTM a pair
+        (h, c) -> (out, h_n) (LSTM: (out, (h_n, c_n))), see
+        :mod:`gradcore.nn.rnn` for the layouts. The returned arrays may be
+        buffers reused by the next forward; a state taken from them may be
+        passed back as the next call's h0."""
+        if not _unit and (self._general or type(x) is not _ndarray or x.ndim != 3
+                          or (h0 is not None and not self._compact(h0))):
+            return self._stack_forward(x, h0, stop_on_nonfinite)
+        self._layout = None
         if (type(x) is not _ndarray or x.dtype is not self.dtype or x.ndim != 3
                 or x.shape[2] != self.input_size or not x.size):
             x = self._check_x(x)
@@ -228,7 +249,17 @@ class _Driver:
             raise NonFiniteStepError(int(first), "forward", self._label(), *self._where)
 
     # -------------------------------------------------------------- backward
-    def _run_backward(self, d_out, d_hT, truncate, stop_on_nonfinite, d_cT):
+    def _run_backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False, d_cT=None,
+                      _unit=False):
+        """BPTT: accumulates the parameter gradients, returns dx (the layout
+        of x); sets ``dh0``, ``timestep_grad_norms`` (||dL/dh_t||),
+        ``first_nonfinite`` / ``first_nonfinite_step``; LSTM also ``dc0`` and
+        ``timestep_cell_grad_norms`` (||dL/dc_t||: the whole gradient
+        reaching c_t, through c_{t+1} and through h_t), and takes ``d_cT``
+        (or ``d_hT`` as a pair (d_hT, d_cT)). LSTM and GRU consume the
+        forward's gate cache."""
+        if self._layout is not None and not _unit:
+            return self._stack_backward(d_out, d_hT, truncate, stop_on_nonfinite, d_cT)
         cell = self._cell
         if self._x is None or not self._cache_ok:
             self._check_cache()
@@ -240,7 +271,8 @@ class _Driver:
         if truncate is not None and (type(truncate) is not int or not 1 <= truncate <= 2**62):
             truncate = _contract.check_truncate(truncate, self._label())
         lstm = cell.n_states == 2
-        d_hT, d_cT = split_state_grads(self, d_hT, d_cT)
+        if d_cT is not None or type(d_hT) is tuple or type(d_hT) is list:
+            d_hT, d_cT = split_state_grads(self, d_hT, d_cT)
         if d_cT is not None:
             d_cT = self._check_state(d_cT, "d_cT", B)
         if d_hT is not None:
@@ -311,6 +343,8 @@ class _Driver:
     def _check_array(self, a, name, shape_text):
         """An ndarray of the layer's dtype in native byte order, or a
         TypeError naming ``name`` and the expected shape."""
+        if type(a) is _ndarray and a.dtype is self.dtype:
+            return a
         who = self._label()
         if not isinstance(a, np.ndarray):
             raise TypeError(f"{who}: expected {name} as a {self.dtype} numpy array of shape "
@@ -348,7 +382,8 @@ class _Driver:
         if s is None:
             return None
         H = self.hidden_size
-        s = self._check_array(s, name, f"({B}, {H}) or (1, {B}, {H})")
+        if type(s) is not _ndarray or s.dtype is not self.dtype:
+            s = self._check_array(s, name, f"({B}, {H}) or (1, {B}, {H})")
         if s.shape == (1, B, H):
             s = s[0]
         if s.shape != (B, H):

@@ -160,7 +160,8 @@ def forward(m, x, h0, stop):
             s0 = (None if h is None else h[k], None if c is None else c[k]) if lstm else \
                 (None if h is None else h[k])
             try:
-                out, hT = u._run_forward(inp if d == 0 else np.ascontiguousarray(inp[::-1]), s0, stop)
+                out, hT = u._run_forward(inp if d == 0 else np.ascontiguousarray(inp[::-1]), s0, stop,
+                                          _unit=True)
             except NonFiniteStepError as e:
                 for v in units:
                     v._drop_cache()
@@ -240,7 +241,7 @@ def backward(m, d_out, d_hT, truncate, stop, d_cT):
                 g = None if grad is None else grad[:, :, d * H:(d + 1) * H]
                 g = None if g is None else np.ascontiguousarray(g if d == 0 else g[::-1])
                 step_d = u._run_backward(g, None if dh is None else dh[k], truncate, stop,
-                                         None if dc is None else dc[k])
+                                         None if dc is None else dc[k], _unit=True)
                 norms[k] = u.timestep_grad_norms if d == 0 else u.timestep_grad_norms[::-1]
                 if lstm:
                     cnorms[k] = u.timestep_cell_grad_norms if d == 0 else u.timestep_cell_grad_norms[::-1]

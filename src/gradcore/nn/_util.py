@@ -37,11 +37,17 @@ def check_input(x, who: str, dtype: np.dtype, features: int, what: str = "input"
         raise ValueError(f"{who}: expected {what} of shape (B, {features}), got {x.shape}")
     if x.shape[0] < 1:
         raise ValueError(f"{who}: expected a batch of at least 1 row, got {what} of shape {x.shape}")
-    if not x.dtype.isnative:
-        raise TypeError(f"{who}: expected native byte order {what}, got {x.dtype.str}")
-    if not x.flags.c_contiguous or not x.flags.aligned:
-        x = np.ascontiguousarray(x)
-    return x
+    return native_contiguous(x, who, what)
+
+
+def native_contiguous(a: np.ndarray, who: str, name: str) -> np.ndarray:
+    """Refuse a byte-swapped array; return ``a`` C-contiguous and aligned (a
+    same-dtype copy only when it was not)."""
+    if not a.dtype.isnative:
+        raise TypeError(f"{who}: expected native byte order {name}, got {a.dtype.str}")
+    if not a.flags.c_contiguous or not a.flags.aligned:
+        a = np.ascontiguousarray(a)
+    return a
 
 
 def check_dy(dy, who: str, expected: np.ndarray) -> np.ndarray:
@@ -53,10 +59,17 @@ def check_dy(dy, who: str, expected: np.ndarray) -> np.ndarray:
         raise TypeError(f"{who}: expected {expected.dtype} dy, got {dy.dtype} (convert it explicitly)")
     if dy.shape != expected.shape:
         raise ValueError(f"{who}: dy has shape {dy.shape}, but the last forward output has shape {expected.shape}")
-    if not dy.dtype.isnative:
-        raise TypeError(f"{who}: expected native byte order dy, got {dy.dtype.str}")
-    if not dy.flags.c_contiguous or not dy.flags.aligned:
-        dy = np.ascontiguousarray(dy)
+    return native_contiguous(dy, who, "dy")
+
+
+def backward_dy(m, dy, cache) -> np.ndarray:
+    """The start of a layer's backward: refuse it before a forward (``cache``
+    None), validate ``dy`` against the last output ``m._y`` (cheap check first)."""
+    if cache is None:
+        raise RuntimeError(f"{m._label()}: backward called before forward")
+    y = m._y
+    if dy.__class__ is not np.ndarray or dy.dtype is not m.dtype or dy.shape != y.shape:
+        dy = check_dy(dy, m._label(), y)
     return dy
 
 

@@ -81,17 +81,7 @@ class Arena:
             seen.add(name)
             checked.append((name, _check_shape(name, shape)))
         self.specs = checked
-        self.offsets: Dict[str, Tuple[int, int]] = {}
-        pos = 0
-        for name, shape in checked:
-            n = int(np.prod(shape, dtype=np.int64))
-            self.offsets[name] = (pos, pos + n)
-            pos += n
-        self.size = pos
-        self.data = aligned_zeros(pos, self.dtype)
-        self.grad = aligned_zeros(pos, self.dtype)
-        self.params = self.views(self.data)
-        self.grads = self.views(self.grad)
+        self._allocate()
 
     @property
     def names(self) -> List[str]:
@@ -127,10 +117,10 @@ class Arena:
     def __getstate__(self):
         return {"specs": self.specs, "dtype": self.dtype.str, "data": self.data, "grad": self.grad}
 
-    def __setstate__(self, state):
-        self.specs = [(name, tuple(shape)) for name, shape in state["specs"]]
-        self.dtype = np.dtype(state["dtype"])
-        self.offsets = {}
+    def _allocate(self):
+        """Lay the specs out in order: offsets, size, zeroed data and grad
+        buffers and the per-name views of both."""
+        self.offsets: Dict[str, Tuple[int, int]] = {}
         pos = 0
         for name, shape in self.specs:
             n = int(np.prod(shape, dtype=np.int64))
@@ -139,10 +129,15 @@ class Arena:
         self.size = pos
         self.data = aligned_zeros(pos, self.dtype)
         self.grad = aligned_zeros(pos, self.dtype)
-        self.data[...] = state["data"]
-        self.grad[...] = state["grad"]
         self.params = self.views(self.data)
         self.grads = self.views(self.grad)
+
+    def __setstate__(self, state):
+        self.specs = [(name, tuple(shape)) for name, shape in state["specs"]]
+        self.dtype = np.dtype(state["dtype"])
+        self._allocate()
+        self.data[...] = state["data"]
+        self.grad[...] = state["grad"]
 
     def __repr__(self) -> str:
         return f"Arena({len(self.specs)} parameters, {self.size} values, dtype={self.dtype})"

@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import init as _init
+from .._contract import overlaps
 from ..backend import kernels
 from .arena import as_float_dtype
-from ._util import (ShapeCache, check_activation, check_dy, check_input, check_real, check_size,
-                    seed_rng)
+from ._util import (ShapeCache, backward_dy, check_activation, check_dy, check_input, check_real,
+                    check_size, seed_rng)
 from .module import Module, unguarded
 
 _ndarray = np.ndarray
@@ -83,7 +84,7 @@ class Dense(Module):
         O, I = self.out_features, self.in_features
         self._y, self._dz, self._dx = self._bufs.get(
             B, lambda: (np.empty((B, O), dt), np.empty((B, O), dt), np.empty((B, I), dt)))
-        if np.may_share_memory(x, self._y):  # layer(layer(x)) or a view of the output: copy
+        if overlaps(x, self._y):  # layer(layer(x)) or a view of the output: copy
             x = x.copy()
         self._xshape = x.shape
         return x
@@ -100,19 +101,15 @@ class Dense(Module):
         return self._y
 
     def backward(self, dy):
-        x = self._x
-        if x is None:
-            raise RuntimeError(f"{self._label()}: backward called before forward")
-        y = self._y
-        if dy.__class__ is not _ndarray or dy.dtype is not self.dtype or dy.shape != y.shape:
-            dy = check_dy(dy, self._label(), y)
+        x, y = self._x, self._y
+        dy = backward_dy(self, dy, x)
         dx = self._dx if self.input_grad else None
         try:
             kernels().dense_backward(dx, self._gw, self._gb, dy, x, self._w, y,
                                      self.activation, self.slope, self._dz)
         except (TypeError, ValueError):
             dy = check_dy(dy, self._label(), y)
-            if np.may_share_memory(dy, self._dz) or (dx is not None and np.may_share_memory(dy, dx)):
+            if overlaps(dy, self._dz) or (dx is not None and overlaps(dy, dx)):
                 dy = dy.copy()  # e.g. the layer's own dx fed back as dy
             kernels().dense_backward(dx, self._gw, self._gb, dy, x, self._w, y,
                                      self.activation, self.slope, self._dz)
@@ -141,7 +138,7 @@ class Activation(Module):
         x = check_input(x, self._label(), self.dtype, x.shape[1])
         shape, dt = x.shape, self.dtype
         self._y, self._dx = self._bufs.get(shape, lambda: (np.empty(shape, dt), np.empty(shape, dt)))
-        if x is not self._y and np.may_share_memory(x, self._y):  # a partial view of the output
+        if x is not self._y and overlaps(x, self._y):  # a partial view of the output
             x = x.copy()
         self._xshape = shape
         return x
@@ -158,15 +155,12 @@ class Activation(Module):
 
     def backward(self, dy):
         y = self._y
-        if y is None:
-            raise RuntimeError(f"{self._label()}: backward called before forward")
-        if dy.__class__ is not _ndarray or dy.dtype is not self.dtype or dy.shape != y.shape:
-            dy = check_dy(dy, self._label(), y)
+        dy = backward_dy(self, dy, y)
         try:
             kernels().activation_backward(self._dx, dy, y, self.activation, self.slope)
         except (TypeError, ValueError):
             dy = check_dy(dy, self._label(), y)
-            if dy is not self._dx and np.may_share_memory(dy, self._dx):
+            if dy is not self._dx and overlaps(dy, self._dx):
                 dy = dy.copy()
             kernels().activation_backward(self._dx, dy, y, self.activation, self.slope)
         return self._dx

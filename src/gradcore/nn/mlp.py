@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import init as _init
+from ..interop import torch_state as _torch_state
 from .arena import as_float_dtype
 from ._util import check_activation, check_real, check_size, seed_rng
 from .layers import Activation, Dense, Residual, Sequential
@@ -77,6 +78,34 @@ class MLP(Sequential):
             else:
                 layers.append(unit)
         super().__init__(*layers)
+
+    def torch_state_dict(self):
+        """A torch ``Sequential`` of ``Linear`` layers (and activation
+        modules) as names -> copies: ``"0.weight"``, ``"0.bias"``,
+        ``"2.weight"`` ... (norm=None, residual=False only)."""
+        return _torch_state.torch_state_dict(self)
+
+    def load_torch_state_dict(self, state_dict):
+        """Copy a torch ``Sequential``'s Linear weights (the i-th Linear, in
+        index order, into the i-th Dense); checked before anything is written.
+        A state dict holds no activations: :meth:`load_torch` checks them."""
+        _torch_state.load_torch_state_dict(self, state_dict)
+
+    def load_torch(self, module):
+        """Copy a torch ``Sequential`` of ``Linear`` / ``ReLU`` / ``Tanh`` /
+        ``Sigmoid`` / ``LeakyReLU`` / ``Identity`` after checking that its layer
+        sequence (sizes, biases, activations) is this MLP's; returns self.
+
+        >>> import torch
+        >>> t = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+        >>> m = MLP([3, 8, 2]).load_torch(t)
+        >>> MLP([3, 8, 2], activation="tanh").load_torch(t)
+        Traceback (most recent call last):
+        ...
+        ValueError: MLP(sizes=[3, 8, 2], tanh -> identity).load_torch: the layer sequence (Linear: in, out, bias; activations) differs: the torch module has [('Linear', 3, 8, True), ('ReLU',), ('Linear', 8, 2, True)], this layer [('Linear', 3, 8, True), ('Tanh',), ('Linear', 8, 2, True)]
+        """
+        _torch_state.load_torch(self, module)
+        return self
 
     def extra_repr(self):
         s = f"sizes={self.sizes}, {self.activation} -> {self.output_activation}"

@@ -8,13 +8,22 @@ import numpy as np
 
 from ..backend import kernels
 from .arena import as_float_dtype
-from ._util import ShapeCache, check_dy, check_input, check_real, check_size
+from ._util import ShapeCache, backward_dy, check_input, check_real, check_size
 from .module import Module
 
 _ndarray = np.ndarray
 
 
-class LayerNorm(Module):
+class _FeatureNorm(Module):
+    """What LayerNorm and BatchNorm1d share: the optional affine parameters
+    ``weight`` and ``bias`` (D,), bound to the kernels' argument names."""
+
+    def _bind(self):
+        self._w, self._b = self.p.get("weight"), self.p.get("bias")
+        self._gw, self._gb = self.g.get("weight"), self.g.get("bias")
+
+
+class LayerNorm(_FeatureNorm):
     """Normalize each row of x (B, D) over its D features:
     y = (x - mean) / sqrt(var + eps) * weight + bias (biased variance).
     ``elementwise_affine=False``: no parameters; ``bias=False``: no beta."""
@@ -35,10 +44,6 @@ class LayerNorm(Module):
 
     def extra_repr(self):
         return f"{self.features}, eps={self.eps:g}" + ("" if self._param_names else ", elementwise_affine=False")
-
-    def _bind(self):
-        self._w, self._b = self.p.get("weight"), self.p.get("bias")
-        self._gw, self._gb = self.g.get("weight"), self.g.get("bias")
 
     def _prepare(self, x):
         x = check_input(x, self._label(), self.dtype, self.features)
@@ -61,10 +66,7 @@ class LayerNorm(Module):
 
     def backward(self, dy):
         x = self._x
-        if x is None:
-            raise RuntimeError(f"{self._label()}: backward called before forward")
-        if dy.__class__ is not _ndarray or dy.dtype is not self.dtype or dy.shape != self._y.shape:
-            dy = check_dy(dy, self._label(), self._y)
+        dy = backward_dy(self, dy, x)
         try:
             kernels().layernorm_backward(self._dx, self._gw, self._gb, dy, x, self._mean, self._rstd, self._w)
         except (TypeError, ValueError):
@@ -73,7 +75,7 @@ class LayerNorm(Module):
         return self._dx
 
 
-class BatchNorm1d(Module):
+class BatchNorm1d(_FeatureNorm):
     """Normalize each feature of x (B, D) over the batch (training) or with
     running statistics (eval), like ``torch.nn.BatchNorm1d``: running stats
     updated with ``momentum`` (``None``: cumulative average) and the unbiased
@@ -107,10 +109,6 @@ class BatchNorm1d(Module):
 
     def extra_repr(self):
         return f"{self.features}, eps={self.eps:g}, momentum={self.momentum}"
-
-    def _bind(self):
-        self._w, self._b = self.p.get("weight"), self.p.get("bias")
-        self._gw, self._gb = self.g.get("weight"), self.g.get("bias")
 
     def _prepare(self, x):
         x = check_input(x, self._label(), self.dtype, self.features)
@@ -150,10 +148,7 @@ class BatchNorm1d(Module):
 
     def backward(self, dy):
         x = self._x
-        if x is None:
-            raise RuntimeError(f"{self._label()}: backward called before forward")
-        if dy.__class__ is not _ndarray or dy.dtype is not self.dtype or dy.shape != self._y.shape:
-            dy = check_dy(dy, self._label(), self._y)
+        dy = backward_dy(self, dy, x)
         try:
             kernels().batchnorm_backward(self._dx, self._gw, self._gb, dy, x, self._save_mean,
                                          self._save_rstd, self._w, self._used_batch_stats)

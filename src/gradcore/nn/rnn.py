@@ -137,7 +137,7 @@ class _Recurrent(_Driver, Module):
         self.bias = check_bias(bias, who, cell.single_ok)
         rng = seed_rng(seed, who)
         self._single = self.num_layers * D == 1
-        self._plain = self._single and not self.batch_first
+        self._general = not self._single or self.batch_first
         label = f"{who}({self.input_size}, {self.hidden_size})"
         for layer in range(self.num_layers):
             I = self.input_size if layer == 0 else D * self.hidden_size
@@ -161,6 +161,10 @@ class _Recurrent(_Driver, Module):
         return s
 
     def _bind(self):
+        # torch's parameter names as attributes (views; rebuilt with the arena)
+        for torch_name, (local, _) in _torch_state.entries(self).items():
+            if local is not None:
+                setattr(self, torch_name, self.p[local])
         if self._single:
             self._bind_views()
         else:
@@ -177,44 +181,17 @@ class _Recurrent(_Driver, Module):
                            for d in range(self.num_directions)]
         return self._units
 
-    def __getattr__(self, name):
-        # torch's parameter names (weight_ih_l0 ...) and, for one layer, the short ones
-        p = self.__dict__.get("p")
-        if p is not None and (name.startswith("weight_") or name.startswith("bias_")):
-            local = _torch_state.local_name(self, name)
-            if local is not None and local in p:
-                return p[local]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     # --------------------------------------------------------------- passes
-    def forward(self, x, h0=None, stop_on_nonfinite=False):
-        """x (T, B, I) / (B, T, I) when batch_first / unbatched (T, I); h0 None
-        or (L*D, B, H) (one layer and direction: also (B, H)); LSTM a pair
-        (h, c) -> (out, h_n) (LSTM: (out, (h_n, c_n))), see the module
-        docstring for the layouts. The returned arrays may be buffers
-        reused by the next forward; a state taken from them may be passed
-        back as the next call's h0."""
-        if self._plain and type(x) is _ndarray and x.ndim == 3 and (h0 is None or self._compact(h0)):
-            self._layout = None
-            return self._run_forward(x, h0, stop_on_nonfinite)
-        return _stack.forward(self, x, h0, stop_on_nonfinite)
+    # forward / backward are the driver's: the one-layer, time-major call with
+    # h0 None or (B, H) runs it directly, anything else goes to the stack path
+    forward = _Driver._run_forward
+    backward = _Driver._run_backward
 
-    def _compact(self, h0):
-        if self._cell.n_states == 2:
-            return type(h0) is tuple and len(h0) == 2 and type(h0[0]) is _ndarray and h0[0].ndim == 2
-        return type(h0) is _ndarray and h0.ndim == 2
+    def _stack_forward(self, x, h0, stop):
+        return _stack.forward(self, x, h0, stop)
 
-    def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False, d_cT=None):
-        """BPTT: accumulates the parameter gradients, returns dx (the layout
-        of x); sets ``dh0``, ``timestep_grad_norms`` (||dL/dh_t||),
-        ``first_nonfinite`` / ``first_nonfinite_step``; LSTM also ``dc0`` and
-        ``timestep_cell_grad_norms`` (||dL/dc_t||: the whole gradient
-        reaching c_t, through c_{t+1} and through h_t), and takes ``d_cT``
-        (or ``d_hT`` as a pair (d_hT, d_cT)). LSTM and GRU consume the
-        forward's gate cache."""
-        if self._layout is None and self._plain:
-            return self._run_backward(d_out, d_hT, truncate, stop_on_nonfinite, d_cT)
-        return _stack.backward(self, d_out, d_hT, truncate, stop_on_nonfinite, d_cT)
+    def _stack_backward(self, d_out, d_hT, truncate, stop, d_cT):
+        return _stack.backward(self, d_out, d_hT, truncate, stop, d_cT)
 
     def memory_bytes(self, T, B):
         """Bytes of the sequence buffers the layer keeps for a (T, B) input

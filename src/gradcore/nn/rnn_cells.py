@@ -99,7 +99,7 @@ class _RecurrentCell(_Driver, Module):
                       self._step_state(hx[1], "hx[1] (c)", B, batched))
             else:
                 hx = self._step_state(hx, "hx", B, batched)
-        _, hT = self._run_forward(np.ascontiguousarray(x).reshape(1, B, I), hx, False)
+        _, hT = self._run_forward(np.ascontiguousarray(x).reshape(1, B, I), hx, False, _unit=True)
         self._batched = batched
         if batched:
             return hT
@@ -123,7 +123,7 @@ class _RecurrentCell(_Driver, Module):
                             f"{(B, self.hidden_size) if batched else (self.hidden_size,)}")
         dh = self._step_state(dh, "dh", B, batched)
         dc = self._step_state(dc, "dc", B, batched)
-        dx = self._run_backward(None, dh, None, False, dc)
+        dx = self._run_backward(None, dh, None, False, dc, _unit=True)
         if not batched:
             self.dh0 = self.dh0[0]
             if lstm:
