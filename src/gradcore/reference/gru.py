@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import (RecArgs, backward_sums, check_truncate, cut, finish_backward, first_nonfinite,
-                  run_forward, sigmoid, step_grad, stop_at)
+from .rnn import (RecArgs, check_biases, check_inputs, check_param_grads, backward_sums, check_truncate, cut,
+                  finish_backward, first_nonfinite, run_forward, sigmoid, step_grad, stop_at)
 
 
 def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
     """Returns the first step with a non-finite state, or -1."""
     a = RecArgs(x, w_hh, 3)
     T, B, I, H = a.T, a.B, a.I, a.H
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (3 * H, H))
-    a.arr(w_ih, "w_ih", (3 * H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
-    a.arr(b_ih, "b_ih", (3 * H,), optional=True)
-    a.arr(b_hh, "b_hh", (3 * H,), optional=True)
+    check_inputs(a, 3, x, w_ih, w_hh, h0)
+    check_biases(a, 3, b_ih, b_hh)
     a.arr(out, "out", (T, B, H), writable=True)
     a.arr(gates, "gates", (T, B, 4 * H), writable=True)
     dt = a.dtype
@@ -55,20 +51,14 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
     a = RecArgs(x, w_hh, 3)
     T, B, I, H = a.T, a.B, a.I, a.H
     k = check_truncate(truncate)
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (3 * H, H))
-    a.arr(w_ih, "w_ih", (3 * H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
+    check_inputs(a, 3, x, w_ih, w_hh, h0)
     a.arr(out, "out", (T, B, H))
     a.arr(d_out, "d_out", (T, B, H), optional=True)
     a.arr(d_hT, "d_hT", (B, H), optional=True)
     a.arr(gates, "gates", (T, B, 4 * H), writable=True)
     a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
     a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (3 * H, I), writable=True)
-    a.arr(dw_hh, "dw_hh", (3 * H, H), writable=True)
-    a.arr(db_ih, "db_ih", (3 * H,), writable=True, optional=True)
-    a.arr(db_hh, "db_hh", (3 * H,), writable=True, optional=True)
+    check_param_grads(a, 3, dw_ih, dw_hh, db_ih, db_hh)
     a.norms(step_norms, "step_norms")
     dt = a.dtype
     zeros = np.zeros((B, H), dtype=dt)

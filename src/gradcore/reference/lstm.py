@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn import (RecArgs, accumulate, backward_sums, check_truncate, cut, finish_backward, first_nonfinite,
-                  preact, run_forward, sigmoid, step_grad, step_norm, stop_at)
+from .rnn import (RecArgs, check_biases, check_inputs, check_param_grads, accumulate, backward_sums,
+                  check_truncate, cut, finish_backward, first_nonfinite, preact, run_forward, sigmoid,
+                  step_grad, step_norm, stop_at)
 
 
 def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
@@ -18,13 +19,9 @@ def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, stop_on_nonf
     h or c is non-finite, or -1."""
     a = RecArgs(x, w_hh, 4)
     T, B, I, H = a.T, a.B, a.I, a.H
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (4 * H, H))
-    a.arr(w_ih, "w_ih", (4 * H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
+    check_inputs(a, 4, x, w_ih, w_hh, h0)
     a.arr(c0, "c0", (B, H), optional=True)
-    a.arr(b_ih, "b_ih", (4 * H,), optional=True)
-    a.arr(b_hh, "b_hh", (4 * H,), optional=True)
+    check_biases(a, 4, b_ih, b_hh)
     a.arr(out, "out", (T, B, H), writable=True)
     a.arr(cs, "cs", (T, B, H), writable=True)
     a.arr(gates, "gates", (T, B, 4 * H), writable=True)
@@ -54,10 +51,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     a = RecArgs(x, w_hh, 4)
     T, B, I, H = a.T, a.B, a.I, a.H
     k = check_truncate(truncate)
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (4 * H, H))
-    a.arr(w_ih, "w_ih", (4 * H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
+    check_inputs(a, 4, x, w_ih, w_hh, h0)
     a.arr(c0, "c0", (B, H), optional=True)
     a.arr(out, "out", (T, B, H))
     a.arr(cs, "cs", (T, B, H))
@@ -68,10 +62,7 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
     a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
     a.arr(dc0, "dc0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (4 * H, I), writable=True)
-    a.arr(dw_hh, "dw_hh", (4 * H, H), writable=True)
-    a.arr(db_ih, "db_ih", (4 * H,), writable=True, optional=True)
-    a.arr(db_hh, "db_hh", (4 * H,), writable=True, optional=True)
+    check_param_grads(a, 4, dw_ih, dw_hh, db_ih, db_hh)
     a.norms(step_norms, "step_norms")
     a.norms(cell_norms, "cell_norms")
     dt = a.dtype

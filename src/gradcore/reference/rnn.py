@@ -41,6 +41,31 @@ def _act(v, act):
     return v
 
 
+def check_inputs(a, G, x, w_ih, w_hh, h0):
+    """The arguments every G-gate recurrent call shares, in the kernels'
+    order: x (T, B, I), w_hh (G*H, H), w_ih (G*H, I), h0 (B, H) or None."""
+    T, B, I, H = a.T, a.B, a.I, a.H
+    a.arr(x, "x", (T, B, I))
+    a.arr(w_hh, "w_hh", (G * H, H))
+    a.arr(w_ih, "w_ih", (G * H, I))
+    a.arr(h0, "h0", (B, H), optional=True)
+
+
+def check_biases(a, G, b_ih, b_hh):
+    """b_ih, b_hh (G*H,) or None."""
+    a.arr(b_ih, "b_ih", (G * a.H,), optional=True)
+    a.arr(b_hh, "b_hh", (G * a.H,), optional=True)
+
+
+def check_param_grads(a, G, dw_ih, dw_hh, db_ih, db_hh):
+    """The parameter-gradient outputs of a G-gate backward (db_* may be None)."""
+    H = a.H
+    a.arr(dw_ih, "dw_ih", (G * H, a.I), writable=True)
+    a.arr(dw_hh, "dw_hh", (G * H, H), writable=True)
+    a.arr(db_ih, "db_ih", (G * H,), writable=True, optional=True)
+    a.arr(db_hh, "db_hh", (G * H,), writable=True, optional=True)
+
+
 def preact(x_t, h, w_ih, w_hh, b_ih, b_hh):
     """x_t W_ih^T (+ h W_hh^T) (+ b_ih) (+ b_hh); None terms are skipped."""
     v = x_t @ w_ih.T
@@ -131,12 +156,8 @@ def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, stop_on_nonfinite=False
     a = RecArgs(x, w_hh, 1)
     T, B, I, H = a.T, a.B, a.I, a.H
     check_nonlinearity(act, "act")
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (H, H))
-    a.arr(w_ih, "w_ih", (H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
-    a.arr(b_ih, "b_ih", (H,), optional=True)
-    a.arr(b_hh, "b_hh", (H,), optional=True)
+    check_inputs(a, 1, x, w_ih, w_hh, h0)
+    check_biases(a, 1, b_ih, b_hh)
     a.arr(out, "out", (T, B, H), writable=True)
 
     def step(t, state):
@@ -154,19 +175,13 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     T, B, I, H = a.T, a.B, a.I, a.H
     check_nonlinearity(act, "act")
     k = check_truncate(truncate)
-    a.arr(x, "x", (T, B, I))
-    a.arr(w_hh, "w_hh", (H, H))
-    a.arr(w_ih, "w_ih", (H, I))
-    a.arr(h0, "h0", (B, H), optional=True)
+    check_inputs(a, 1, x, w_ih, w_hh, h0)
     a.arr(out, "out", (T, B, H))
     a.arr(d_out, "d_out", (T, B, H), optional=True)
     a.arr(d_hT, "d_hT", (B, H), optional=True)
     a.arr(dx, "dx", (T, B, I), writable=True, optional=True)
     a.arr(dh0, "dh0", (B, H), writable=True, optional=True)
-    a.arr(dw_ih, "dw_ih", (H, I), writable=True)
-    a.arr(dw_hh, "dw_hh", (H, H), writable=True)
-    a.arr(db_ih, "db_ih", (H,), writable=True, optional=True)
-    a.arr(db_hh, "db_hh", (H,), writable=True, optional=True)
+    check_param_grads(a, 1, dw_ih, dw_hh, db_ih, db_hh)
     a.arr(dz, "dz", (T, B, H), writable=True, optional=True)
     a.norms(step_norms, "step_norms")
     dt = a.dtype
