@@ -38,32 +38,50 @@ static inline real gc_select(gc_ubits m, real a, real b) {
     return gc_from_bits((gc_bits(a) & m) | (gc_bits(b) & ~m));
 }
 
-/* exp(x) for x in [-110, 0] (float32 maths). Caller clamps and removes NaN.
- * n = round(x / ln2) by the 1.5 * 2^23 trick, r = x - n ln2 in two parts
- * (n * GC_LN2_HI is exact), exp(r) by its Taylor polynomial of degree 7 on
- * |r| <= ln2/2 (truncation < 3e-9 relative), 2^n applied as two factors so
- * results down in the subnormal range are rounded once. */
-static inline float gc_expm_f32(float x) {
+/* Range reduction shared by the float32 exponentials: n = round(x / ln2)
+ * by the 1.5 * 2^23 trick (*nf := n), returns r = x - n ln2 in two parts
+ * (n * 0.693359375 is exact), |r| <= ln2/2. */
+static inline float gc_ln2_reduce_f32(float x, float *nf) {
     const float shifter = 12582912.0f; /* 1.5 * 2^23 */
     float t = x * 1.44269504088896341f;
-    float nf = (t + shifter) - shifter;
-    float r = x - nf * 0.693359375f;
-    r = r - nf * -2.12194440e-4f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    float n = (t + shifter) - shifter;
+    *nf = n;
+    float r = x - n * 0.693359375f;
+    return r - n * -2.12194440e-4f;
+}
+
+/* 1/k! for k = 0..8 (each the float nearest, as the literal 1.0f / k!). */
+static const float gc_inv_fact_f32[9] = {1.0f, 1.0f, 0.5f, 1.0f / 6.0f, 1.0f / 24.0f,
+                                         1.0f / 120.0f, 1.0f / 720.0f, 1.0f / 5040.0f,
+                                         1.0f / 40320.0f};
+
+/* sum_{k = lo..hi} r^(k - lo) / k!, by Horner from the top (a fixed,
+ * fully unrolled sequence of multiplies and adds). */
+static inline float gc_taylor_f32(float r, int lo, int hi) {
+    float p = gc_inv_fact_f32[hi];
+    for (int k = hi - 1; k >= lo; k--) p = p * r + gc_inv_fact_f32[k];
+    return p;
+}
+
+/* 2^n for an integer n in [-126, 127], from its exponent bits. */
+static inline float gc_pow2i_f32(int32_t n) {
+    float s;
+    uint32_t b = (uint32_t)(n + 127) << 23;
+    memcpy(&s, &b, 4);
+    return s;
+}
+
+/* exp(x) for x in [-110, 0] (float32 maths). Caller clamps and removes NaN.
+ * exp(r) by its Taylor polynomial of degree 7 on |r| <= ln2/2 (truncation
+ * < 3e-9 relative); 2^n is applied as 2^(n + 64) (a normal number, exact
+ * product) times 2^-64, so results down in the subnormal range are rounded
+ * once. */
+static inline float gc_expm_f32(float x) {
+    float nf;
+    float r = gc_ln2_reduce_f32(x, &nf);
+    float p = gc_taylor_f32(r, 0, 7);
     int32_t n = (int32_t)nf; /* in [-159, 0] */
-    int32_t n1 = n / 2, n2 = n - n1;
-    float s1, s2;
-    uint32_t b1 = (uint32_t)(n1 + 127) << 23, b2 = (uint32_t)(n2 + 127) << 23;
-    memcpy(&s1, &b1, 4);
-    memcpy(&s2, &b2, 4);
-    return (p * s1) * s2;
+    return (p * gc_pow2i_f32(n + 64)) * 5.42101086e-20f; /* 2^-64 */
 }
 
 /* expm1(x) for x in [-20, 0] (float32 maths), caller clamps and removes NaN:
@@ -72,23 +90,10 @@ static inline float gc_expm_f32(float x) {
  * (2^n - 1), both terms exact but the sum, so the result keeps its relative
  * accuracy near 0 (no 1 - e cancellation). */
 static inline float gc_expm1m_f32(float x) {
-    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
-    float t = x * 1.44269504088896341f;
-    float nf = (t + shifter) - shifter;
-    float r = x - nf * 0.693359375f;
-    r = r - nf * -2.12194440e-4f;
-    float p = 1.0f / 40320.0f;
-    p = p * r + 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = (p * r) * r + r;
-    int32_t n = (int32_t)nf; /* in [-29, 0] */
-    float s;
-    uint32_t bits = (uint32_t)(n + 127) << 23;
-    memcpy(&s, &bits, 4);
+    float nf;
+    float r = gc_ln2_reduce_f32(x, &nf);
+    float p = (gc_taylor_f32(r, 2, 8) * r) * r + r;
+    float s = gc_pow2i_f32((int32_t)nf); /* n in [-29, 0] */
     return s * p + (s - 1.0f);
 }
 

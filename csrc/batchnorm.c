@@ -81,6 +81,19 @@ int GC_IMPL(batchnorm_forward)(real *y, const real *x, const real *gamma, const 
     return GC_OK;
 }
 
+/* Eval-mode dx = gamma rstd dy (gamma may be NULL: 1). */
+static void bn_eval_dx(real *dx, const real *dy, const real *gamma, const real *r, int64_t B,
+                       int64_t D) {
+    for (int64_t i = 0; i < B; i++) {
+        const real *dyr = dy + i * D;
+        real *dxr = dx + i * D;
+        if (gamma)
+            for (int64_t j = 0; j < D; j++) dxr[j] = gamma[j] * r[j] * dyr[j];
+        else
+            for (int64_t j = 0; j < D; j++) dxr[j] = r[j] * dyr[j];
+    }
+}
+
 int GC_IMPL(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real *dy,
                                 const real *x, const real *save_mean, const real *save_rstd,
                                 const real *gamma, int64_t B, int64_t D, int training) {
@@ -89,15 +102,7 @@ int GC_IMPL(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real 
     if (!dy || !x || !save_mean || !save_rstd) return GC_ERR_ARG;
     const real *m = save_mean, *r = save_rstd;
     if (!training && !dgamma && !dbeta) {
-        /* eval, dx only: no column sums needed */
-        for (int64_t i = 0; i < B; i++) {
-            const real *dyr = dy + i * D;
-            real *dxr = dx + i * D;
-            if (gamma)
-                for (int64_t j = 0; j < D; j++) dxr[j] = gamma[j] * r[j] * dyr[j];
-            else
-                for (int64_t j = 0; j < D; j++) dxr[j] = r[j] * dyr[j];
-        }
+        bn_eval_dx(dx, dy, gamma, r, B, D); /* eval, dx only: no column sums needed */
         return GC_OK;
     }
     if (!dx && !dgamma && !dbeta) return GC_OK;
@@ -142,14 +147,7 @@ int GC_IMPL(batchnorm_backward)(real *dx, real *dgamma, real *dbeta, const real 
                 }
             }
         } else {
-            for (int64_t i = 0; i < B; i++) {
-                const real *dyr = dy + i * D;
-                real *dxr = dx + i * D;
-                if (gamma)
-                    for (int64_t j = 0; j < D; j++) dxr[j] = gamma[j] * r[j] * dyr[j];
-                else
-                    for (int64_t j = 0; j < D; j++) dxr[j] = r[j] * dyr[j];
-            }
+            bn_eval_dx(dx, dy, gamma, r, B, D);
         }
     }
     free(sdy);

@@ -32,14 +32,16 @@ enum {
 };
 
 /* ---- SIMD dispatch (dispatch.c) ------------------------------------------
- * gc_simd_init() picks the AVX2+FMA path when the CPU has it, unless the
- * environment variable GRADCORE_SIMD=baseline forces the portable path.
- * gc_simd_set(0|1) overrides (1 is refused when the CPU lacks AVX2/FMA). */
+ * gc_simd_init() picks the widest path the CPU runs: 2 AVX-512 (F, VL, BW,
+ * DQ), 1 AVX2+FMA, 0 portable baseline; the environment variable
+ * GRADCORE_SIMD=baseline (or avx2) caps it. gc_simd_set(level) overrides
+ * (a level the CPU lacks is refused). Every path gives the same bits. */
 void gc_simd_init(void);
 int gc_simd_set(int level);
-int gc_simd_level(void);            /* 0 baseline, 1 avx2+fma */
+int gc_simd_level(void);            /* 0 baseline, 1 avx2+fma, 2 avx512 */
 int gc_simd_cpu_has_avx2(void);
-const char *gc_simd_name(void);     /* "avx2+fma" or "baseline" */
+int gc_simd_cpu_has_avx512(void);
+const char *gc_simd_name(void);     /* "avx512", "avx2+fma" or "baseline" */
 
 /* ---- Norms over many buffers (gradnorm.c) -------------------------------------
  * Norm of the concatenation of n_bufs buffers, ord = 2, 1, INFINITY or any

@@ -175,27 +175,20 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
         return GC_ERR_ARG;
     *first_nonfinite = -1;
     const int64_t BH = B * H, G3 = 3 * H, G4 = 4 * H;
-    real *scratch = malloc(sizeof(real) * (size_t)(BH + B * G3));
+    double *bacc;
+    real *scratch = gc_rec_bwd_scratch(BH + B * G3, BH, db_ih || db_hh ? G4 : 0, &bacc);
     if (!scratch) return GC_ERR_NOMEM;
     real *zeros = scratch, *da = scratch + BH;
-    memset(zeros, 0, sizeof(real) * (size_t)BH);
-    double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
-    if ((db_ih || db_hh) && !bacc) {
-        free(scratch);
-        return GC_ERR_NOMEM;
-    }
     gru_bwd_cell cell = {dx, dw_ih, dw_hh, gates, da, x, h0, out, w_ih, zeros, B, I, H};
     int st = gc_rec_backward(gru_bwd_step, gru_grads, &cell, gates, G4, da, (real)1, 0, bacc, G4,
                              G3, dh0, NULL, step_norms, NULL, d_out, d_hT, NULL, w_hh, T, B, I, H,
                              G3, truncate, stop_on_nonfinite, first_nonfinite);
-    if (st == GC_OK && bacc && !gc_rec_stopped(stop_on_nonfinite, *first_nonfinite)) {
-        /* columns r, z: both biases; n: b_in from 2H, b_hn from 3H */
-        gc_rec_acc_add(db_ih, bacc, 2 * H);
-        gc_rec_acc_add(db_hh, bacc, 2 * H);
+    /* columns r, z: both biases; n: b_in from 2H, b_hn from 3H */
+    if (gc_rec_add_bias_sums(st, bacc, db_ih, db_hh, 2 * H, stop_on_nonfinite,
+                             *first_nonfinite)) {
         gc_rec_acc_add(db_ih ? db_ih + 2 * H : NULL, bacc + 2 * H, H);
         gc_rec_acc_add(db_hh ? db_hh + 2 * H : NULL, bacc + 3 * H, H);
     }
-    free(bacc);
     free(scratch);
     return st;
 }

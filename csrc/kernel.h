@@ -1,11 +1,12 @@
 /* kernel.h -- template machinery for kernel sources (internal).
  *
- * Every file listed in GC_KERNEL_SOURCES is compiled four times by CMake:
- * GC_DTYPE_F32 / GC_DTYPE_F64  x  GC_ISA_BASE / GC_ISA_AVX2.
+ * Every file listed in GC_KERNEL_SOURCES is compiled six times by CMake:
+ * GC_DTYPE_F32 / GC_DTYPE_F64  x  GC_ISA_BASE / GC_ISA_AVX2 / GC_ISA_AVX512.
  * Inside, `real` is the element type, GC_IMPL(name) names this variant's
  * implementation, and GC_DISPATCH(ret, name, params, args) -- expanded only in
  * the baseline compile -- defines the public gc_<name>_<dtype> entry point,
- * which calls the AVX2 variant when gc_simd_level() says so.
+ * which calls the AVX2 (level 1) or AVX-512 (level 2) variant when
+ * gc_simd_level() says so.
  * Code here must be written so the compiler can vectorize it without
  * reassociation (explicit independent accumulators), because fast-math flags are
  * never used.
@@ -37,12 +38,14 @@ typedef double real;
 #error "kernel sources must be compiled with GC_DTYPE_F32 or GC_DTYPE_F64"
 #endif
 
-#if defined(GC_ISA_AVX2)
+#if defined(GC_ISA_AVX512)
+#define GC_ISA avx512
+#elif defined(GC_ISA_AVX2)
 #define GC_ISA avx2
 #elif defined(GC_ISA_BASE)
 #define GC_ISA base
 #else
-#error "kernel sources must be compiled with GC_ISA_BASE or GC_ISA_AVX2"
+#error "kernel sources must be compiled with GC_ISA_BASE, GC_ISA_AVX2 or GC_ISA_AVX512"
 #endif
 
 #define GC_CAT3_(a, b, c) a##_##b##_##c
@@ -53,14 +56,19 @@ typedef double real;
 /* gc_<name>_<dtype>: public entry; gc_<name>_<dtype>_<isa>: implementation */
 #define GC_API(name) GC_CAT3(gc, name, GC_DT)
 #define GC_IMPL(name) GC_CAT4(gc, name, GC_DT, GC_ISA)
+#define GC_IMPL_AVX512(name) GC_CAT4(gc, name, GC_DT, avx512)
 #define GC_IMPL_AVX2(name) GC_CAT4(gc, name, GC_DT, avx2)
 #define GC_IMPL_BASE(name) GC_CAT4(gc, name, GC_DT, base)
 
 #if defined(GC_ISA_BASE) && !defined(GC_NO_AVX2)
 #define GC_DISPATCH(ret, name, params, args)                                   \
     ret GC_IMPL_AVX2(name) params;                                             \
+    ret GC_IMPL_AVX512(name) params;                                           \
     ret GC_API(name) params {                                                  \
-        return gc_simd_level() ? GC_IMPL_AVX2(name) args : GC_IMPL_BASE(name) args; \
+        const int level_ = gc_simd_level();                                    \
+        return level_ == 2 ? GC_IMPL_AVX512(name) args                         \
+               : level_    ? GC_IMPL_AVX2(name) args                           \
+                           : GC_IMPL_BASE(name) args;                          \
     }
 #elif defined(GC_ISA_BASE)
 #define GC_DISPATCH(ret, name, params, args)                                   \
@@ -70,8 +78,8 @@ typedef double real;
 #endif
 
 /* Number of independent accumulators in reductions: 16 doubles fill four
- * AVX2 registers (eight SSE2 ones) and make the summation order, hence the
- * result, identical on every path. */
+ * AVX2 registers (eight SSE2 ones, two AVX-512 ones) and make the summation
+ * order, hence the result, identical on every path. */
 #define GC_NACC 16
 
 #endif /* GC_KERNEL_H */

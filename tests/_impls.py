@@ -9,7 +9,8 @@ import gradcore.reference as reference
 from gradcore import _kernels as ckernels
 
 IMPLS = [pytest.param(reference, id="numpy"), pytest.param(ckernels, id="c", marks=pytest.mark.kernel)]
-SIMD_LEVELS = [0, 1] if ckernels.cpu_has_avx2() else [0]
+#: every SIMD path this CPU runs (0 baseline, 1 AVX2+FMA, 2 AVX-512)
+SIMD_LEVELS = [0] + ([1] if ckernels.cpu_has_avx2() else []) + ([2] if ckernels.cpu_has_avx512() else [])
 
 
 def impl_params():
@@ -23,7 +24,7 @@ class simd_level:
         self.level = level
 
     def __enter__(self):
-        self.previous = 1 if ckernels.simd_name() == "avx2+fma" else 0
+        self.previous = ckernels.simd_level()
         ckernels.set_simd(self.level)
 
     def __exit__(self, *exc):

@@ -65,18 +65,19 @@ def test_unit_norms_property(rows, cols, seed, f64, scale):
 def test_unit_norms_both_simd_paths_bit_identical():
     if not K.cpu_has_avx2():
         pytest.skip("this CPU has no AVX2+FMA: only one path to run")
-    level = 1 if K.simd_name() == "avx2+fma" else 0
+    level = K.simd_level()
     arrays = [rand((17, 1001), np.float32, 7, 10.0), rand((9, 4097), np.float64, 8, 1e-3),
               rand((3, 15), np.float32, 9), rand((2, 16), np.float64, 10)]
     try:
         out = []
-        for lv in (0, 1):
+        for lv in [0, 1] + ([2] if K.cpu_has_avx512() else []):
             K.set_simd(lv)
             out.append(K.unit_norms(arrays))
     finally:
         K.set_simd(level)
-    for a, b in zip(*out):
-        assert a.tobytes() == b.tobytes()
+    for other in out[1:]:
+        for a, b in zip(out[0], other):
+            assert a.tobytes() == b.tobytes()
 
 
 def test_unit_norms_float64_overflow_underflow_safe():

@@ -14,7 +14,7 @@ import gradcore.reference as reference
 from gradcore import _kernels
 
 STUB = Path(gradcore.__file__).with_name("_kernels.pyi")
-C_ONLY = {"KernelError", "simd_name", "cpu_has_avx2", "set_simd"}
+C_ONLY = {"KernelError", "simd_name", "simd_level", "cpu_has_avx2", "cpu_has_avx512", "set_simd"}
 
 
 def _stub():

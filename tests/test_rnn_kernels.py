@@ -261,15 +261,17 @@ def test_simd_paths_identical(kind, dtype, size):
     c = make_case(kind, T, B, I, H, dtype=dtype, seed=15)
     g = grads_case(T, B, H, dtype=dtype, kind=kind)
     res = []
+    level = C.simd_level()
     try:
-        for level in (0, 1):
-            C.set_simd(level)
+        for lv in [0, 1] + ([2] if C.cpu_has_avx512() else []):
+            C.set_simd(lv)
             f = forward(C, kind, c)
             res.append(_outs(kind, f, backward(C, kind, c, f, g, truncate=3)))
     finally:
-        C.set_simd(1)
-    for key in res[0]:
-        np.testing.assert_array_equal(res[0][key], res[1][key], err_msg=key)
+        C.set_simd(level)
+    for other in res[1:]:
+        for key in res[0]:
+            np.testing.assert_array_equal(res[0][key], other[key], err_msg=key)
 
 
 # ------------------------------------------------------------ element functions
@@ -283,13 +285,14 @@ def test_cell_activation_accuracy(which):
         ref32 = np.tanh(x32.astype(np.float64)) if which == "tanh" else 1.0 / (1.0 + np.exp(-x32.astype(np.float64)))
     y32 = np.empty_like(x32)
     y64 = np.empty_like(x64)
-    for level in ([0, 1] if C.cpu_has_avx2() else [0]):
-        C.set_simd(level)
+    level = C.simd_level()
+    for lv in [0] + ([1] if C.cpu_has_avx2() else []) + ([2] if C.cpu_has_avx512() else []):
+        C.set_simd(lv)
         C.recurrent_activation(y32, x32, which)
         C.recurrent_activation(y64, x64, which)
         assert np.max(np.abs(y32.astype(np.float64) - ref32)) <= 1e-6
         assert np.max(np.abs(y64 - ref)) <= 1e-14
-    C.set_simd(1 if C.cpu_has_avx2() else 0)
+    C.set_simd(level)
     if which == "tanh":  # tiny arguments keep their relative accuracy (no 1 - e cancellation)
         small = np.geomspace(1e-30, 1e-3, 50).astype(np.float32)
         ys = np.empty_like(small)

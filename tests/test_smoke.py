@@ -12,5 +12,5 @@ def test_textbook_clip():
 
 def test_info_reports_simd_and_blas():
     d = gradcore.info()
-    assert d["simd"] in ("avx2+fma", "baseline")
+    assert d["simd"] in ("avx512", "avx2+fma", "baseline")
     assert "blas" in d and d["version"] == gradcore.__version__

@@ -68,6 +68,7 @@ cdef extern from "gradcore.h" nogil:
     int gc_simd_set(int level)
     int gc_simd_level()
     int gc_simd_cpu_has_avx2()
+    int gc_simd_cpu_has_avx512()
     const char *gc_simd_name()
 
     ctypedef struct gc_norm_result:

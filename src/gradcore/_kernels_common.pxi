@@ -24,8 +24,13 @@ gc_simd_init()
 
 
 def simd_name():
-    """The SIMD path the kernels use now: ``"avx2+fma"`` or ``"baseline"``."""
+    """The SIMD path the kernels use now: ``"avx512"``, ``"avx2+fma"`` or ``"baseline"``."""
     return gc_simd_name().decode()
+
+
+def simd_level():
+    """The SIMD level the kernels use now: 0 baseline, 1 AVX2+FMA, 2 AVX-512."""
+    return gc_simd_level()
 
 
 def cpu_has_avx2():
@@ -33,10 +38,16 @@ def cpu_has_avx2():
     return bool(gc_simd_cpu_has_avx2())
 
 
+def cpu_has_avx512():
+    """Whether this CPU supports the AVX-512 path (F, VL, BW, DQ)."""
+    return bool(gc_simd_cpu_has_avx512())
+
+
 def set_simd(level):
-    """Select the SIMD path: 0 = baseline, 1 = AVX2+FMA (refused if the CPU lacks it)."""
+    """Select the SIMD path: 0 = baseline, 1 = AVX2+FMA, 2 = AVX-512 (refused if the CPU lacks it)."""
     if gc_simd_set(int(level)) != GC_OK:
-        raise ValueError(f"SIMD level {level!r} is not available on this CPU (0 = baseline, 1 = avx2+fma)")
+        raise ValueError(f"SIMD level {level!r} is not available on this CPU "
+                         "(0 = baseline, 1 = avx2+fma, 2 = avx512)")
 
 
 cdef int check_status(int status, str what) except -1:

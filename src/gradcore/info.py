@@ -27,6 +27,7 @@ def info() -> dict:
         "version": __version__,
         "simd": _kernels.simd_name(),
         "cpu_has_avx2_fma": _kernels.cpu_has_avx2(),
+        "cpu_has_avx512": _kernels.cpu_has_avx512(),
         "blas": f"scipy.linalg.cython_blas -> {blas}",
         "backend": get_backend(),
         "python": platform.python_version(),
