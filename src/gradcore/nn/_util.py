@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .. import _contract
+from .._contract import overlaps
 
 _MAX_CACHED_SHAPES = 4
 
@@ -70,6 +71,29 @@ def backward_dy(m, dy, cache) -> np.ndarray:
     y = m._y
     if dy.__class__ is not np.ndarray or dy.dtype is not m.dtype or dy.shape != y.shape:
         dy = check_dy(dy, m._label(), y)
+    return dy
+
+
+def run_kernel(kernel, args: list, k: int, fix, *fix_args):
+    """Call ``kernel(*args)``. A kernel refuses a bad argument (TypeError /
+    ValueError) before it writes anything; then ``args[k] = fix(args[k],
+    *fix_args)`` names the fault in the layer's words or fixes the array's
+    layout (a copy), and the call runs once more. Returns ``args[k]`` as used."""
+    try:
+        kernel(*args)
+    except (TypeError, ValueError):
+        args[k] = fix(args[k], *fix_args)
+        kernel(*args)
+    return args[k]
+
+
+def fresh_dy(dy, m, *outputs) -> np.ndarray:
+    """``dy`` checked against the last output ``m._y``, copied when it
+    overlaps one of the backward's ``outputs`` (e.g. the layer's own dx fed
+    back as dy; pointer ranges)."""
+    dy = check_dy(dy, m._label(), m._y)
+    if any(o is not None and overlaps(dy, o) for o in outputs):
+        dy = dy.copy()
     return dy
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backend import kernels
 from .arena import as_float_dtype
-from ._util import ShapeCache, backward_dy, check_input, check_real, check_size
+from ._util import ShapeCache, backward_dy, check_input, check_real, check_size, fresh_dy, run_kernel
 from .module import Module
 
 _ndarray = np.ndarray
@@ -56,22 +56,15 @@ class LayerNorm(_FeatureNorm):
     def forward(self, x):
         if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape:
             x = self._prepare(x)
-        try:
-            kernels().layernorm_forward(self._y, self._mean, self._rstd, x, self._w, self._b, self.eps)
-        except (TypeError, ValueError):
-            x = self._prepare(x)
-            kernels().layernorm_forward(self._y, self._mean, self._rstd, x, self._w, self._b, self.eps)
-        self._x = x
+        self._x = run_kernel(kernels().layernorm_forward, [self._y, self._mean, self._rstd, x, self._w,
+                                                           self._b, self.eps], 3, self._prepare)
         return self._y
 
     def backward(self, dy):
         x = self._x
         dy = backward_dy(self, dy, x)
-        try:
-            kernels().layernorm_backward(self._dx, self._gw, self._gb, dy, x, self._mean, self._rstd, self._w)
-        except (TypeError, ValueError):
-            dy = check_dy(dy, self._label(), self._y)
-            kernels().layernorm_backward(self._dx, self._gw, self._gb, dy, x, self._mean, self._rstd, self._w)
+        run_kernel(kernels().layernorm_backward, [self._dx, self._gw, self._gb, dy, x, self._mean, self._rstd,
+                                                  self._w], 3, fresh_dy, self)
         return self._dx
 
 
@@ -133,13 +126,9 @@ class BatchNorm1d(_FeatureNorm):
                 momentum = self.momentum if self.momentum is not None else 1.0 / float(nbt + 1)
         else:
             rm = rv = None
-        try:
-            kernels().batchnorm_forward(self._y, x, self._w, self._b, rm, rv, self._save_mean,
-                                        self._save_rstd, batch_stats, momentum, self.eps)
-        except (TypeError, ValueError):
-            x = self._prepare(x)
-            kernels().batchnorm_forward(self._y, x, self._w, self._b, rm, rv, self._save_mean,
-                                        self._save_rstd, batch_stats, momentum, self.eps)
+        x = run_kernel(kernels().batchnorm_forward, [self._y, x, self._w, self._b, rm, rv, self._save_mean,
+                                                     self._save_rstd, batch_stats, momentum, self.eps],
+                       1, self._prepare)
         if nbt is not None:
             nbt += 1
         self._used_batch_stats = batch_stats
@@ -149,11 +138,7 @@ class BatchNorm1d(_FeatureNorm):
     def backward(self, dy):
         x = self._x
         dy = backward_dy(self, dy, x)
-        try:
-            kernels().batchnorm_backward(self._dx, self._gw, self._gb, dy, x, self._save_mean,
-                                         self._save_rstd, self._w, self._used_batch_stats)
-        except (TypeError, ValueError):
-            dy = check_dy(dy, self._label(), self._y)
-            kernels().batchnorm_backward(self._dx, self._gw, self._gb, dy, x, self._save_mean,
-                                         self._save_rstd, self._w, self._used_batch_stats)
+        run_kernel(kernels().batchnorm_backward, [self._dx, self._gw, self._gb, dy, x, self._save_mean,
+                                                  self._save_rstd, self._w, self._used_batch_stats],
+                   3, fresh_dy, self)
         return self._dx
