@@ -5,6 +5,7 @@ so ``import gradcore`` never needs them:
   clipping and a gradient monitor for any ``torch.nn.Module``, working on
   the tensors' own memory.
 - :mod:`gradcore.interop.torch_state`: PyTorch state-dict names for gradcore
-  layers (NumPy only; used by the layers' ``torch_state_dict`` /
-  ``load_torch_state_dict``).
+  recurrent layers and cells, Dense and MLP (NumPy only; used by their
+  ``torch_state_dict`` / ``load_torch_state_dict``); ``load_torch`` reads a
+  torch module and checks its configuration first.
 """
