@@ -142,6 +142,28 @@ cdef void *_rec_arr(_RecCall *c, object a, str name, int nd, int64_t d0, int64_t
     return lo
 
 
+cdef int _rec_inputs(_RecCall *c, int G, object x, object w_ih, object w_hh, object h0,
+                     void **px, void **pwhh, void **pwih, void **ph0) except -1:
+    """The arrays every call of a G-gate cell takes, in the kernels' order:
+    x (T, B, I), w_hh (G*H, H), w_ih (G*H, I), h0 (B, H) or None."""
+    px[0] = _rec_arr(c, x, "x", 3, c.T, c.B, c.I, False, False)
+    pwhh[0] = _rec_arr(c, w_hh, "w_hh", 2, G * c.H, c.H, 0, False, False)
+    pwih[0] = _rec_arr(c, w_ih, "w_ih", 2, G * c.H, c.I, 0, False, False)
+    ph0[0] = _rec_arr(c, h0, "h0", 2, c.B, c.H, 0, False, True)
+    return 0
+
+
+cdef int _rec_param_grads(_RecCall *c, int G, object dw_ih, object dw_hh, object db_ih,
+                          object db_hh, void **pdwih, void **pdwhh, void **pdbih,
+                          void **pdbhh) except -1:
+    """The parameter-gradient outputs of a G-gate backward (db_* may be None)."""
+    pdwih[0] = _rec_arr(c, dw_ih, "dw_ih", 2, G * c.H, c.I, 0, True, False)
+    pdwhh[0] = _rec_arr(c, dw_hh, "dw_hh", 2, G * c.H, c.H, 0, True, False)
+    pdbih[0] = _rec_arr(c, db_ih, "db_ih", 1, G * c.H, 0, 0, True, True)
+    pdbhh[0] = _rec_arr(c, db_hh, "db_hh", 1, G * c.H, 0, 0, True, True)
+    return 0
+
+
 cdef int64_t _rec_truncate(object truncate) except -1:
     if truncate is None:
         return 0
@@ -168,23 +190,16 @@ def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, bint stop_on_nonfinite=
     _rec_start(&c, x, w_hh, 1)
     cdef int iact = _rec_act(act)
     cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
-    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
-    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, H, H, 0, False, False)
-    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, H, I, 0, False, False)
-    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *px, *pwhh, *pwih, *ph0
+    _rec_inputs(&c, 1, x, w_ih, w_hh, h0, &px, &pwhh, &pwih, &ph0)
     cdef void *pbih = _rec_arr(&c, b_ih, "b_ih", 1, H, 0, 0, False, True)
     cdef void *pbhh = _rec_arr(&c, b_hh, "b_hh", 1, H, 0, 0, False, True)
     cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, True, False)
-    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
+    cdef rnn_forward_fn *fn = &gc_rnn_forward_f32 if c.typenum == cnp.NPY_FLOAT32 else &gc_rnn_forward_f64
     cdef int st
     cdef int64_t first = -1
     with nogil:
-        if f32:
-            st = gc_rnn_forward_f32(pout, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H, iact,
-                                    stop_on_nonfinite, &first)
-        else:
-            st = gc_rnn_forward_f64(pout, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H, iact,
-                                    stop_on_nonfinite, &first)
+        st = fn(pout, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H, iact, stop_on_nonfinite, &first)
     _rec_status(st, "rnn_forward")
     return first
 
@@ -198,35 +213,25 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     cdef int iact = _rec_act(act)
     cdef int64_t k = _rec_truncate(truncate)
     cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
-    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
-    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, H, H, 0, False, False)
-    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, H, I, 0, False, False)
-    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *px, *pwhh, *pwih, *ph0
+    _rec_inputs(&c, 1, x, w_ih, w_hh, h0, &px, &pwhh, &pwih, &ph0)
     cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, False, False)
     cdef void *pdout = _rec_arr(&c, d_out, "d_out", 3, T, B, H, False, True)
     cdef void *pdhT = _rec_arr(&c, d_hT, "d_hT", 2, B, H, 0, False, True)
     cdef void *pdx = _rec_arr(&c, dx, "dx", 3, T, B, I, True, True)
     cdef void *pdh0 = _rec_arr(&c, dh0, "dh0", 2, B, H, 0, True, True)
-    cdef void *pdwih = _rec_arr(&c, dw_ih, "dw_ih", 2, H, I, 0, True, False)
-    cdef void *pdwhh = _rec_arr(&c, dw_hh, "dw_hh", 2, H, H, 0, True, False)
-    cdef void *pdbih = _rec_arr(&c, db_ih, "db_ih", 1, H, 0, 0, True, True)
-    cdef void *pdbhh = _rec_arr(&c, db_hh, "db_hh", 1, H, 0, 0, True, True)
+    cdef void *pdwih, *pdwhh, *pdbih, *pdbhh
+    _rec_param_grads(&c, 1, dw_ih, dw_hh, db_ih, db_hh, &pdwih, &pdwhh, &pdbih, &pdbhh)
     if dz is None:
         dz = np.empty((T, B, H), dtype=np.float32 if c.typenum == cnp.NPY_FLOAT32 else np.float64)
     cdef void *pdz = _rec_arr(&c, dz, "dz", 3, T, B, H, True, False)
     cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
-    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
+    cdef rnn_backward_fn *fn = &gc_rnn_backward_f32 if c.typenum == cnp.NPY_FLOAT32 else &gc_rnn_backward_f64
     cdef int st
     cdef int64_t first = -1
     with nogil:
-        if f32:
-            st = gc_rnn_backward_f32(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pdz, pn, pdout, pdhT,
-                                     px, ph0, pout, pwih, pwhh, T, B, I, H, iact, k,
-                                     stop_on_nonfinite, &first)
-        else:
-            st = gc_rnn_backward_f64(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pdz, pn, pdout, pdhT,
-                                     px, ph0, pout, pwih, pwhh, T, B, I, H, iact, k,
-                                     stop_on_nonfinite, &first)
+        st = fn(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pdz, pn, pdout, pdhT, px, ph0, pout, pwih,
+                pwhh, T, B, I, H, iact, k, stop_on_nonfinite, &first)
     _rec_status(st, "rnn_backward")
     return first
 
@@ -237,26 +242,20 @@ def lstm_forward(out, cs, gates, x, h0, c0, w_ih, w_hh, b_ih, b_hh, bint stop_on
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 4)
     cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
-    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
-    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 4 * H, H, 0, False, False)
-    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 4 * H, I, 0, False, False)
-    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *px, *pwhh, *pwih, *ph0
+    _rec_inputs(&c, 4, x, w_ih, w_hh, h0, &px, &pwhh, &pwih, &ph0)
     cdef void *pc0 = _rec_arr(&c, c0, "c0", 2, B, H, 0, False, True)
     cdef void *pbih = _rec_arr(&c, b_ih, "b_ih", 1, 4 * H, 0, 0, False, True)
     cdef void *pbhh = _rec_arr(&c, b_hh, "b_hh", 1, 4 * H, 0, 0, False, True)
     cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, True, False)
     cdef void *pcs = _rec_arr(&c, cs, "cs", 3, T, B, H, True, False)
     cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
-    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
+    cdef lstm_forward_fn *fn = &gc_lstm_forward_f32 if c.typenum == cnp.NPY_FLOAT32 else &gc_lstm_forward_f64
     cdef int st
     cdef int64_t first = -1
     with nogil:
-        if f32:
-            st = gc_lstm_forward_f32(pout, pcs, pg, px, ph0, pc0, pwih, pwhh, pbih, pbhh, T, B, I,
-                                     H, stop_on_nonfinite, &first)
-        else:
-            st = gc_lstm_forward_f64(pout, pcs, pg, px, ph0, pc0, pwih, pwhh, pbih, pbhh, T, B, I,
-                                     H, stop_on_nonfinite, &first)
+        st = fn(pout, pcs, pg, px, ph0, pc0, pwih, pwhh, pbih, pbhh, T, B, I, H, stop_on_nonfinite,
+                &first)
     _rec_status(st, "lstm_forward")
     return first
 
@@ -271,10 +270,8 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     _rec_start(&c, x, w_hh, 4)
     cdef int64_t k = _rec_truncate(truncate)
     cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
-    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
-    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 4 * H, H, 0, False, False)
-    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 4 * H, I, 0, False, False)
-    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *px, *pwhh, *pwih, *ph0
+    _rec_inputs(&c, 4, x, w_ih, w_hh, h0, &px, &pwhh, &pwih, &ph0)
     cdef void *pc0 = _rec_arr(&c, c0, "c0", 2, B, H, 0, False, True)
     cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, False, False)
     cdef void *pcs = _rec_arr(&c, cs, "cs", 3, T, B, H, False, False)
@@ -285,24 +282,16 @@ def lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d
     cdef void *pdx = _rec_arr(&c, dx, "dx", 3, T, B, I, True, True)
     cdef void *pdh0 = _rec_arr(&c, dh0, "dh0", 2, B, H, 0, True, True)
     cdef void *pdc0 = _rec_arr(&c, dc0, "dc0", 2, B, H, 0, True, True)
-    cdef void *pdwih = _rec_arr(&c, dw_ih, "dw_ih", 2, 4 * H, I, 0, True, False)
-    cdef void *pdwhh = _rec_arr(&c, dw_hh, "dw_hh", 2, 4 * H, H, 0, True, False)
-    cdef void *pdbih = _rec_arr(&c, db_ih, "db_ih", 1, 4 * H, 0, 0, True, True)
-    cdef void *pdbhh = _rec_arr(&c, db_hh, "db_hh", 1, 4 * H, 0, 0, True, True)
+    cdef void *pdwih, *pdwhh, *pdbih, *pdbhh
+    _rec_param_grads(&c, 4, dw_ih, dw_hh, db_ih, db_hh, &pdwih, &pdwhh, &pdbih, &pdbhh)
     cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
     cdef double *pcn = <double *>_rec_arr(&c, cell_norms, "cell_norms", -1, T, 0, 0, True, True)
-    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
+    cdef lstm_backward_fn *fn = &gc_lstm_backward_f32 if c.typenum == cnp.NPY_FLOAT32 else &gc_lstm_backward_f64
     cdef int st
     cdef int64_t first = -1
     with nogil:
-        if f32:
-            st = gc_lstm_backward_f32(pdx, pdh0, pdc0, pdwih, pdwhh, pdbih, pdbhh, pn, pcn, pdout,
-                                      pdhT, pdcT, px, ph0, pc0, pout, pcs, pg, pwih, pwhh, T, B,
-                                      I, H, k, stop_on_nonfinite, &first)
-        else:
-            st = gc_lstm_backward_f64(pdx, pdh0, pdc0, pdwih, pdwhh, pdbih, pdbhh, pn, pcn, pdout,
-                                      pdhT, pdcT, px, ph0, pc0, pout, pcs, pg, pwih, pwhh, T, B,
-                                      I, H, k, stop_on_nonfinite, &first)
+        st = fn(pdx, pdh0, pdc0, pdwih, pdwhh, pdbih, pdbhh, pn, pcn, pdout, pdhT, pdcT, px, ph0,
+                pc0, pout, pcs, pg, pwih, pwhh, T, B, I, H, k, stop_on_nonfinite, &first)
     _rec_status(st, "lstm_backward")
     return first
 
@@ -313,24 +302,17 @@ def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, bint stop_on_nonfinit
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 3)
     cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
-    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
-    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 3 * H, H, 0, False, False)
-    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 3 * H, I, 0, False, False)
-    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *px, *pwhh, *pwih, *ph0
+    _rec_inputs(&c, 3, x, w_ih, w_hh, h0, &px, &pwhh, &pwih, &ph0)
     cdef void *pbih = _rec_arr(&c, b_ih, "b_ih", 1, 3 * H, 0, 0, False, True)
     cdef void *pbhh = _rec_arr(&c, b_hh, "b_hh", 1, 3 * H, 0, 0, False, True)
     cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, True, False)
     cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
-    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
+    cdef gru_forward_fn *fn = &gc_gru_forward_f32 if c.typenum == cnp.NPY_FLOAT32 else &gc_gru_forward_f64
     cdef int st
     cdef int64_t first = -1
     with nogil:
-        if f32:
-            st = gc_gru_forward_f32(pout, pg, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H,
-                                    stop_on_nonfinite, &first)
-        else:
-            st = gc_gru_forward_f64(pout, pg, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H,
-                                    stop_on_nonfinite, &first)
+        st = fn(pout, pg, px, ph0, pwih, pwhh, pbih, pbhh, T, B, I, H, stop_on_nonfinite, &first)
     _rec_status(st, "gru_forward")
     return first
 
@@ -343,33 +325,23 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
     _rec_start(&c, x, w_hh, 3)
     cdef int64_t k = _rec_truncate(truncate)
     cdef int64_t T = c.T, B = c.B, I = c.I, H = c.H
-    cdef void *px = _rec_arr(&c, x, "x", 3, T, B, I, False, False)
-    cdef void *pwhh = _rec_arr(&c, w_hh, "w_hh", 2, 3 * H, H, 0, False, False)
-    cdef void *pwih = _rec_arr(&c, w_ih, "w_ih", 2, 3 * H, I, 0, False, False)
-    cdef void *ph0 = _rec_arr(&c, h0, "h0", 2, B, H, 0, False, True)
+    cdef void *px, *pwhh, *pwih, *ph0
+    _rec_inputs(&c, 3, x, w_ih, w_hh, h0, &px, &pwhh, &pwih, &ph0)
     cdef void *pout = _rec_arr(&c, out, "out", 3, T, B, H, False, False)
     cdef void *pdout = _rec_arr(&c, d_out, "d_out", 3, T, B, H, False, True)
     cdef void *pdhT = _rec_arr(&c, d_hT, "d_hT", 2, B, H, 0, False, True)
     cdef void *pg = _rec_arr(&c, gates, "gates", 3, T, B, 4 * H, True, False)
     cdef void *pdx = _rec_arr(&c, dx, "dx", 3, T, B, I, True, True)
     cdef void *pdh0 = _rec_arr(&c, dh0, "dh0", 2, B, H, 0, True, True)
-    cdef void *pdwih = _rec_arr(&c, dw_ih, "dw_ih", 2, 3 * H, I, 0, True, False)
-    cdef void *pdwhh = _rec_arr(&c, dw_hh, "dw_hh", 2, 3 * H, H, 0, True, False)
-    cdef void *pdbih = _rec_arr(&c, db_ih, "db_ih", 1, 3 * H, 0, 0, True, True)
-    cdef void *pdbhh = _rec_arr(&c, db_hh, "db_hh", 1, 3 * H, 0, 0, True, True)
+    cdef void *pdwih, *pdwhh, *pdbih, *pdbhh
+    _rec_param_grads(&c, 3, dw_ih, dw_hh, db_ih, db_hh, &pdwih, &pdwhh, &pdbih, &pdbhh)
     cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
-    cdef bint f32 = c.typenum == cnp.NPY_FLOAT32
+    cdef gru_backward_fn *fn = &gc_gru_backward_f32 if c.typenum == cnp.NPY_FLOAT32 else &gc_gru_backward_f64
     cdef int st
     cdef int64_t first = -1
     with nogil:
-        if f32:
-            st = gc_gru_backward_f32(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pn, pdout, pdhT, px,
-                                     ph0, pout, pg, pwih, pwhh, T, B, I, H, k, stop_on_nonfinite,
-                                     &first)
-        else:
-            st = gc_gru_backward_f64(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pn, pdout, pdhT, px,
-                                     ph0, pout, pg, pwih, pwhh, T, B, I, H, k, stop_on_nonfinite,
-                                     &first)
+        st = fn(pdx, pdh0, pdwih, pdwhh, pdbih, pdbhh, pn, pdout, pdhT, px, ph0, pout, pg, pwih,
+                pwhh, T, B, I, H, k, stop_on_nonfinite, &first)
     _rec_status(st, "gru_backward")
     return first
 
