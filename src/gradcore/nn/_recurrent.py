@@ -33,11 +33,12 @@ from typing import Callable, NamedTuple, Tuple
 import numpy as np
 
 from .. import _contract
-from ..backend import kernels
+from ..backend import _override, _state, kernels
 
 __all__ = ["NonFiniteStepError", "CELLS", "check_bias", "split_state_grads"]
 
 _ndarray = np.ndarray
+_override_get = _override.get
 
 
 class NonFiniteStepError(FloatingPointError):
@@ -96,39 +97,39 @@ class _Cell(NamedTuple):
     n_states: int
     consumes: bool
     single_ok: bool
-    forward: Callable     # (driver, bufs, x, h0, c0, stop) -> first non-finite step
-    backward: Callable    # (driver, bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop) -> first
+    forward: Callable     # (K, driver, bufs, x, h0, c0, stop) -> first non-finite step
+    backward: Callable    # (K, driver, bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop)
 
 
-def _rnn_forward(m, b, x, h0, c0, stop):
-    return kernels().rnn_forward(b["out"], x, h0, m._w_ih, m._w_hh, m._b_ih, m._b_hh,
+def _rnn_forward(K, m, b, x, h0, c0, stop):
+    return K.rnn_forward(b["out"], x, h0, m._w_ih, m._w_hh, m._b_ih, m._b_hh,
                                  m.nonlinearity, stop)
 
 
-def _rnn_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
-    return kernels().rnn_backward(dx, dh0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, b["dz"], norms,
+def _rnn_backward(K, m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return K.rnn_backward(dx, dh0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, b["dz"], norms,
                                   d_out, d_hT, m._x, m._h0, b["out"], m._w_ih, m._w_hh,
                                   m.nonlinearity, k, stop)
 
 
-def _lstm_forward(m, b, x, h0, c0, stop):
-    return kernels().lstm_forward(b["out"], b["cs"], b["gates"], x, h0, c0, m._w_ih, m._w_hh,
+def _lstm_forward(K, m, b, x, h0, c0, stop):
+    return K.lstm_forward(b["out"], b["cs"], b["gates"], x, h0, c0, m._w_ih, m._w_hh,
                                   m._b_ih, m._b_hh, stop)
 
 
-def _lstm_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
-    return kernels().lstm_backward(dx, dh0, dc0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, norms,
+def _lstm_backward(K, m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return K.lstm_backward(dx, dh0, dc0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, norms,
                                    d_out, d_hT, d_cT, m._x, m._h0, m._c0, b["out"], b["cs"],
                                    b["gates"], m._w_ih, m._w_hh, k, stop, cell_norms=cnorms)
 
 
-def _gru_forward(m, b, x, h0, c0, stop):
-    return kernels().gru_forward(b["out"], b["gates"], x, h0, m._w_ih, m._w_hh, m._b_ih, m._b_hh,
+def _gru_forward(K, m, b, x, h0, c0, stop):
+    return K.gru_forward(b["out"], b["gates"], x, h0, m._w_ih, m._w_hh, m._b_ih, m._b_hh,
                                  stop)
 
 
-def _gru_backward(m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
-    return kernels().gru_backward(dx, dh0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, norms, d_out,
+def _gru_backward(K, m, b, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT, k, stop):
+    return K.gru_backward(dx, dh0, m._gw_ih, m._gw_hh, m._gb_ih, m._gb_hh, norms, d_out,
                                   d_hT, m._x, m._h0, b["out"], b["gates"], m._w_ih, m._w_hh, k,
                                   stop)
 
@@ -157,20 +158,12 @@ class _Driver:
         return type(h0) is _ndarray and h0.ndim == 2
 
     def _reset_driver(self):
-        self._shape = None
-        self._bufs = None
-        self._x = None
-        self._h0 = None
-        self._c0 = None
+        self._shape = self._bufs = self._x = self._h0 = self._c0 = None
         self._cache_ok = False
-        self._dx = None
-        self._dx_key = self._dshape = self._returned = None
-        self.timestep_grad_norms = None
-        self.first_nonfinite_step = None
-        self.first_nonfinite_state_step = None
+        self._dx = self._dx_key = self._dshape = self._returned = None
+        self.timestep_grad_norms = self.dh0 = self.first_nonfinite = None
+        self.first_nonfinite_step = self.first_nonfinite_state_step = None
         self.first_nonfinite_grad_step = None
-        self.first_nonfinite = None
-        self.dh0 = None
         if self._cell.n_states == 2:
             self.dc0 = None
             self.timestep_cell_grad_norms = None
@@ -205,8 +198,10 @@ class _Driver:
         s = self._shape
         bufs = self._bufs if s is not None and s[0] == T and s[1] == B else self._seq_buffers(T, B)
         stop = True if stop_on_nonfinite else False
+        o = _override_get()     # the active backend: kernels() inlined (its ContextVar honoured)
+        K = o[1] if o is not None else _state["module"] or kernels()
         try:
-            first = self._cell.forward(self, bufs, x, h, c, stop)
+            first = self._cell.forward(K, self, bufs, x, h, c, stop)
         except (TypeError, ValueError):
             # the kernel refused an argument before writing anything: the
             # layer's checks name the fault (or fix a layout and retry)
@@ -227,7 +222,7 @@ class _Driver:
 
     def _forward_interruptible(self, bufs, x, h, c, stop):
         try:
-            return self._cell.forward(self, bufs, x, h, c, stop)
+            return self._cell.forward(kernels(), self, bufs, x, h, c, stop)
         except KeyboardInterrupt:
             self._drop_cache()
             raise
@@ -285,8 +280,10 @@ class _Driver:
         else:
             lstm, dc0, cnorms = False, None, None
         stop = True if stop_on_nonfinite else False
+        o = _override_get()
+        K = o[1] if o is not None else _state["module"] or kernels()
         try:
-            first = cell.backward(self, self._bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT,
+            first = cell.backward(K, self, self._bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT,
                                   truncate, stop)
         except (TypeError, ValueError):
             # refused before the kernel wrote anything: fix a layout and retry
@@ -329,7 +326,7 @@ class _Driver:
 
     def _backward_interruptible(self, cell, *args):
         try:
-            return cell.backward(self, self._bufs, *args)
+            return cell.backward(kernels(), self, self._bufs, *args)
         except KeyboardInterrupt:
             self._interrupted_backward()
             raise
