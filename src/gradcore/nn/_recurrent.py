@@ -17,8 +17,9 @@ views the kernel calls read and ``_reset_driver()`` sets up the records.
 
 Contract of ``_run_forward(x, h0, stop, _unit=True)`` / ``_run_backward(d_out,
 d_hT, truncate, stop, d_cT, _unit=True)``: exactly the public forward / backward of a
-one-layer layer (see :mod:`gradcore.nn.rnn`): returned arrays are buffers
-reused by the next call with the same shape; LSTM/GRU backward consumes the
+one-layer layer (see :mod:`gradcore.nn.rnn`): forward returns the same arrays
+(views of its buffers) on every call with the same (T, B), dx is a buffer
+reused likewise, dh0 / the step norms are fresh; LSTM/GRU backward consumes the
 gate cache; a stopped or interrupted pass leaves the documented state.
 A layer uses the two as its ``forward`` / ``backward`` (one Python frame on
 the one-layer path); without ``_unit`` they hand any other configuration or
@@ -163,6 +164,7 @@ class _Driver:
         self._c0 = None
         self._cache_ok = False
         self._dx = None
+        self._dx_key = self._dshape = self._returned = None
         self.timestep_grad_norms = None
         self.first_nonfinite_step = None
         self.first_nonfinite_state_step = None
@@ -184,20 +186,25 @@ class _Driver:
         """x (T, B, I) / (B, T, I) when batch_first / unbatched (T, I); h0 None
         or (L*D, B, H) (one layer and direction: also (B, H)); LSTM a pair
         (h, c) -> (out, h_n) (LSTM: (out, (h_n, c_n))), see
-        :mod:`gradcore.nn.rnn` for the layouts. The returned arrays may be
-        buffers reused by the next forward; a state taken from them may be
-        passed back as the next call's h0."""
-        if not _unit and (self._general or type(x) is not _ndarray or x.ndim != 3
-                          or (h0 is not None and not self._compact(h0))):
-            return self._stack_forward(x, h0, stop_on_nonfinite)
-        self._layout = None
-        if (type(x) is not _ndarray or x.dtype is not self.dtype or x.ndim != 3
-                or x.shape[2] != self.input_size or not x.size):
+        :mod:`gradcore.nn.rnn` for the layouts. The returned arrays are the
+        layer's buffers, overwritten (and returned again) by the next forward
+        of that shape; a state taken from them may be passed back as h0."""
+        if not _unit:
+            if (self._general or type(x) is not _ndarray or x.ndim != 3
+                    or (h0 is not None and not self._compact(h0))):
+                return self._stack_forward(x, h0, stop_on_nonfinite)
+        elif type(x) is not _ndarray or x.ndim != 3:
             x = self._check_x(x)
-        T, B = x.shape[0], x.shape[1]
+        self._layout = None
+        if x.dtype is not self.dtype:
+            x = self._check_x(x)
+        T, B, I = x.shape
+        if I != self.input_size or not T or not B:
+            x = self._check_x(x)
         h, c = (None, None) if h0 is None else self._initial_states(h0, B)
-        bufs = self._bufs if self._shape == (T, B) else self._seq_buffers(T, B)
-        stop = bool(stop_on_nonfinite)
+        s = self._shape
+        bufs = self._bufs if s is not None and s[0] == T and s[1] == B else self._seq_buffers(T, B)
+        stop = True if stop_on_nonfinite else False
         try:
             first = self._cell.forward(self, bufs, x, h, c, stop)
         except (TypeError, ValueError):
@@ -216,10 +223,7 @@ class _Driver:
             self.first_nonfinite_state_step = self.first_nonfinite_step = self.first_nonfinite = None
         else:
             self._forward_nonfinite(first, stop)
-        out = bufs["out"]
-        if self._cell.n_states == 2:
-            return out, (out[T - 1], bufs["cs"][T - 1])
-        return out, out[T - 1]
+        return self._returned
 
     def _forward_interruptible(self, bufs, x, h, c, stop):
         try:
@@ -263,28 +267,24 @@ class _Driver:
         cell = self._cell
         if self._x is None or not self._cache_ok:
             self._check_cache()
-        T, B = self._shape
-        H = self.hidden_size
+        T, B = shape = self._shape
         if d_out is not None and (type(d_out) is not _ndarray or d_out.dtype is not self.dtype
-                                  or d_out.shape != (T, B, H)):
+                                  or d_out.shape != self._dshape):
             d_out = self._check_d_out(d_out, T, B)
         if truncate is not None and (type(truncate) is not int or not 1 <= truncate <= 2**62):
             truncate = _contract.check_truncate(truncate, self._label())
-        lstm = cell.n_states == 2
-        if d_cT is not None or type(d_hT) is tuple or type(d_hT) is list:
-            d_hT, d_cT = split_state_grads(self, d_hT, d_cT)
-        if d_cT is not None:
-            d_cT = self._check_state(d_cT, "d_cT", B)
-        if d_hT is not None:
-            d_hT = self._check_state(d_hT, "d_hT", B)
-        dt = self.dtype
-        dx = self._dx if self._dx is not None and self._dx.shape[0] == T and self._dx.shape[1] == B \
-            else self._dx_buffer(T, B)
-        dh0 = np.empty((B, H), dt)
-        dc0 = np.empty((B, H), dt) if lstm else None
+        if d_hT is not None or d_cT is not None:
+            d_hT, d_cT = self._state_grads(d_hT, d_cT, B)
+        dx = self._dx if self._dx_key is shape else self._dx_buffer(T, B)
+        # fresh per call: a caller may keep dh0 / the step norms of a backward
+        dt, hs = self.dtype, (B, self.hidden_size)
+        dh0 = np.empty(hs, dt)
         norms = np.empty(T)
-        cnorms = np.empty(T) if lstm else None
-        stop = bool(stop_on_nonfinite)
+        if cell.n_states == 2:
+            lstm, dc0, cnorms = True, np.empty(hs, dt), np.empty(T)
+        else:
+            lstm, dc0, cnorms = False, None, None
+        stop = True if stop_on_nonfinite else False
         try:
             first = cell.backward(self, self._bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT,
                                   truncate, stop)
@@ -309,6 +309,13 @@ class _Driver:
         else:
             self._backward_nonfinite(first, stop, dh0, dc0, cnorms)
         return dx
+
+    def _state_grads(self, d_hT, d_cT, B):
+        """backward's d_hT / d_cT checked (LSTM: d_hT may be the pair)."""
+        if d_cT is not None or type(d_hT) is tuple or type(d_hT) is list:
+            d_hT, d_cT = split_state_grads(self, d_hT, d_cT)
+        d_cT = self._check_state(d_cT, "d_cT", B)
+        return self._check_state(d_hT, "d_hT", B), d_cT
 
     def _backward_nonfinite(self, first, stop, dh0, dc0, cnorms):
         self.dh0 = None if stop else dh0
@@ -425,6 +432,7 @@ class _Driver:
         dx = self._dx
         if dx is None or dx.shape[:2] != (T, B):
             dx = self._dx = np.empty((T, B, self.input_size), self.dtype)
+        self._dx_key = self._shape     # the (T, B) this dx was checked for
         return dx
 
     def _seq_buffers(self, T, B):
@@ -432,6 +440,10 @@ class _Driver:
             self._bufs = None          # drop the old (possibly large) buffers first
             self._bufs = {k: np.empty(shape, self.dtype) for k, shape in self._buffer_shapes(T, B).items()}
             self._shape = (T, B)
+            self._dshape = (T, B, self.hidden_size)
+            out = self._bufs["out"]    # forward's return value, built once per shape
+            self._returned = (out, (out[T - 1], self._bufs["cs"][T - 1])) if self._cell.n_states == 2 \
+                else (out, out[T - 1])
             self._x = None             # the old cache is gone with its buffers
             self._cache_ok = False
         return self._bufs

@@ -120,7 +120,8 @@ class _Recurrent(_Driver, Module):
     anything else goes through :mod:`gradcore.nn._stack`."""
 
     _kind = "rnn"
-    _forward_cache = {**FORWARD_CACHE, "_layout": None, "_units": None}
+    _forward_cache = {**FORWARD_CACHE, "_layout": None, "_units": None, "_returned": None,
+                      "_dshape": None, "_dx_key": None}
 
     def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, bidirectional, init,
                  recurrent_init, bias_init, dtype, seed, who):
