@@ -197,7 +197,7 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
         fn()
         first[name] = time.perf_counter() - t0
     rounds = int(min(max_rounds, max(min_rounds, budget / max(sum(first.values()), 1e-6))))
-    times = {name: [] for name in split}
+    times: dict[str, list[float]] = {name: [] for name in split}
     for _ in range(rounds):
         for name, (setup, fn) in split.items():
             if setup:
