@@ -33,12 +33,11 @@ from typing import Callable, NamedTuple, Tuple
 import numpy as np
 
 from .. import _contract
-from ..backend import _override, _state, kernels
+from ..backend import kernels
 
 __all__ = ["NonFiniteStepError", "CELLS", "check_bias", "split_state_grads"]
 
 _ndarray = np.ndarray
-_override_get = _override.get
 
 
 class NonFiniteStepError(FloatingPointError):
@@ -198,8 +197,7 @@ class _Driver:
         s = self._shape
         bufs = self._bufs if s is not None and s[0] == T and s[1] == B else self._seq_buffers(T, B)
         stop = True if stop_on_nonfinite else False
-        o = _override_get()     # the active backend: kernels() inlined (its ContextVar honoured)
-        K = o[1] if o is not None else _state["module"] or kernels()
+        K = kernels()           # the active backend, read once per pass
         try:
             first = self._cell.forward(K, self, bufs, x, h, c, stop)
         except (TypeError, ValueError):
@@ -280,8 +278,7 @@ class _Driver:
         else:
             lstm, dc0, cnorms = False, None, None
         stop = True if stop_on_nonfinite else False
-        o = _override_get()
-        K = o[1] if o is not None else _state["module"] or kernels()
+        K = kernels()
         try:
             first = cell.backward(K, self, self._bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT,
                                   truncate, stop)
