@@ -174,7 +174,7 @@ class _Driver(DriverChecks):
         wi, wh, bi, bh = names
         self._w_ih, self._w_hh, self._b_ih, self._b_hh = p[wi], p[wh], p.get(bi), p.get(bh)
         self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh = g[wi], g[wh], g.get(bi), g.get(bh)
-        self._plan_k = None            # the plan holds the old views: bind a new one
+        self._plan = self._plan_k = None   # the plan holds the old views: bind a new one
 
     # --------------------------------------------------------------- forward
     def _run_forward(self, x, h0=None, stop_on_nonfinite=False, _unit=False):
@@ -184,6 +184,12 @@ class _Driver(DriverChecks):
         :mod:`gradcore.nn.rnn` for the layouts. The returned arrays are the
         layer's buffers, overwritten (and returned again) by the next forward
         of that shape; a state taken from them may be passed back as h0."""
+        K = kernels()           # the active backend, read once per pass
+        if h0 is None and self._plan is not None:
+            # the common case in one compiled call: the kernel and the records below
+            out = self._plan.run_forward(self, x, K, stop_on_nonfinite, False)
+            if out is not None:
+                return out
         if not _unit:
             if (self._general or type(x) is not _ndarray or x.ndim != 3
                     or (h0 is not None and not self._compact(h0))):
@@ -200,7 +206,6 @@ class _Driver(DriverChecks):
         s = self._shape
         bufs = self._bufs if s is not None and s[0] == T and s[1] == B else self._seq_buffers(T, B)
         stop = True if stop_on_nonfinite else False
-        K = kernels()           # the active backend, read once per pass
         try:
             first = self._plan.forward(x, h, c, stop) if self._plan_k is K else \
                 self._cell_forward(K, bufs, x, h, c, stop)
@@ -232,6 +237,10 @@ class _Driver(DriverChecks):
                           self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh,
                           getattr(self, "nonlinearity", None))
         self._plan_k = K
+        plan = self._plan
+        plan.fast = not self._general          # it may serve the layer's own calls
+        plan.returned = self._returned
+        plan.dx = self._dx if self._dx_key is self._shape else None
         return self._plan.forward(x, h, c, stop)
 
     def _forward_interruptible(self, bufs, x, h, c, stop):
@@ -271,6 +280,12 @@ class _Driver(DriverChecks):
         reaching c_t, through c_{t+1} and through h_t), and takes ``d_cT``
         (or ``d_hT`` as a pair (d_hT, d_cT)). LSTM and GRU consume the
         forward's gate cache."""
+        K = kernels()
+        if d_hT is None and d_cT is None and truncate is None and self._plan is not None:
+            # the common case in one compiled call: the kernel and the records below
+            dx = self._plan.run_backward(self, d_out, K, stop_on_nonfinite, False)
+            if dx is not None:
+                return dx
         if self._layout is not None and not _unit:
             return self._stack_backward(d_out, d_hT, truncate, stop_on_nonfinite, d_cT)
         cell = self._cell
@@ -286,7 +301,6 @@ class _Driver(DriverChecks):
             d_hT, d_cT = self._state_grads(d_hT, d_cT, B)
         dx = self._dx if self._dx_key is shape else self._dx_buffer(T, B)
         stop = True if stop_on_nonfinite else False
-        K = kernels()
         try:
             if self._plan_k is K:
                 first, dh0, norms, dc0, cnorms = self._plan.backward(
@@ -375,6 +389,8 @@ class _Driver(DriverChecks):
         if dx is None or dx.shape[:2] != (T, B):
             dx = self._dx = np.empty((T, B, self.input_size), self.dtype)
         self._dx_key = self._shape     # the (T, B) this dx was checked for
+        if self._plan is not None:
+            self._plan.dx = dx
         return dx
 
     def _seq_buffers(self, T, B):
