@@ -63,7 +63,6 @@ the cells in :mod:`gradcore.nn.rnn_cells`, the adapters in
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 
@@ -77,7 +76,7 @@ from ._recurrent import CELLS, NonFiniteStepError, _Driver, check_bias
 from ._util import check_size, seed_rng
 from .arena import as_float_dtype
 from ..backend import kernels
-from ._guard import _guarded
+from ._guard import _guarded, self_guarded
 from .module import FORWARD_CACHE, Module
 
 __all__ = ["RNN", "LSTM", "GRU", "LastStep", "AllSteps", "TimeDistributed", "NonFiniteStepError",
@@ -193,6 +192,7 @@ class _Recurrent(_Driver, Module):
     _guarded_forward = _guarded(_Driver._run_forward, "forward")
     _guarded_backward = _guarded(_Driver._run_backward, "backward")
 
+    @self_guarded(_Driver._run_forward)
     def forward(self, x, h0=None, stop_on_nonfinite=False, _unit=False):
         plan = self._plan
         if plan is not None and h0 is None:
@@ -201,6 +201,7 @@ class _Recurrent(_Driver, Module):
                 return out
         return self._guarded_forward(x, h0, stop_on_nonfinite, _unit)
 
+    @self_guarded(_Driver._run_backward)
     def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False, d_cT=None,
                  _unit=False):
         plan = self._plan
@@ -209,11 +210,6 @@ class _Recurrent(_Driver, Module):
             if dx is not None:
                 return dx
         return self._guarded_backward(d_out, d_hT, truncate, stop_on_nonfinite, d_cT, _unit)
-
-    for _f, _body in ((forward, _Driver._run_forward), (backward, _Driver._run_backward)):
-        functools.update_wrapper(_f, _body)
-        _f._gc_guarded = True        # guarded (above): Module leaves them unwrapped
-    del _f, _body
 
     def _stack_forward(self, x, h0, stop):
         return _stack.forward(self, x, h0, stop)
