@@ -80,21 +80,24 @@ class MLP(Sequential):
         super().__init__(*layers)
 
     def torch_state_dict(self):
-        """A torch ``Sequential`` of ``Linear`` layers (and activation
-        modules) as names -> copies: ``"0.weight"``, ``"0.bias"``,
-        ``"2.weight"`` ... (norm=None, residual=False only)."""
+        """A torch ``Sequential`` of ``Linear`` layers (with ``LayerNorm`` /
+        ``BatchNorm1d`` and activation modules between them) as names ->
+        copies: ``"0.weight"``, ``"0.bias"``, ``"2.weight"`` ... (a
+        BatchNorm1d with its running statistics; residual=False only)."""
         return _torch_state.torch_state_dict(self)
 
     def load_torch_state_dict(self, state_dict):
-        """Copy a torch ``Sequential``'s Linear weights (the i-th Linear, in
-        index order, into the i-th Dense); checked before anything is written.
-        A state dict holds no activations: :meth:`load_torch` checks them."""
+        """Copy a torch ``Sequential``'s state (its i-th module with state, in
+        index order, into the i-th Dense / LayerNorm / BatchNorm1d); checked
+        before anything is written. A state dict holds no activations or
+        norm settings: :meth:`load_torch` checks them."""
         _torch_state.load_torch_state_dict(self, state_dict)
 
     def load_torch(self, module):
-        """Copy a torch ``Sequential`` of ``Linear`` / ``ReLU`` / ``Tanh`` /
-        ``Sigmoid`` / ``LeakyReLU`` / ``Identity`` after checking that its layer
-        sequence (sizes, biases, activations) is this MLP's; returns self.
+        """Copy a torch ``Sequential`` of ``Linear`` / ``LayerNorm`` /
+        ``BatchNorm1d`` / ``ReLU`` / ``Tanh`` / ``Sigmoid`` / ``LeakyReLU`` /
+        ``Identity`` after checking that its layer sequence (sizes, biases,
+        norm settings, activations) is this MLP's; returns self.
 
         >>> import torch
         >>> t = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
