@@ -244,3 +244,45 @@ def test_subclass_without_super_init_works():
 def test_repr_lists_children():
     text = repr(Chain(Affine(2, 2), Affine(2, 1)))
     assert "(0): Affine" in text and "(1): Affine" in text
+
+
+def test_guard_keeps_any_method_signature():
+    """The thread guard wraps forward/backward with their own signature:
+    positional-only, defaults, *args, keyword-only and **kwargs all pass."""
+    import threading
+
+    class Odd(Module):
+        def __init__(self):
+            self._finalize()
+
+        def forward(self, x, /, scale=2.0, *rest, flag=False, **kw):
+            return (x * scale, rest, flag, kw)
+
+        def backward(self, dy=None):
+            return dy
+
+    m = Odd()
+    assert m.forward(1) == (2.0, (), False, {})
+    assert m.forward(1, 3, 4, 5, flag=True, extra=1) == (3, (4, 5), True, {"extra": 1})
+    assert m.backward() is None and m.backward(dy=7) == 7
+    with pytest.raises(TypeError):
+        m.forward(x=1)  # positional-only stays positional-only
+    assert Odd.forward.__name__ == "forward" and Odd.forward.__wrapped__.__defaults__ == (2.0,)
+    m.clear_cache()  # hand the model over to another thread
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("fwd", m.forward(1)))
+    t.start()
+    t.join()
+    assert box["fwd"][0] == 2.0
+    m.forward(1)  # the thread of the last forward has ended: handed back
+    m.backward(1)
+
+    class Generic(Module):  # a name the generated wrapper cannot use: the generic wrapper
+        def __init__(self):
+            self._finalize()
+
+        def forward(self, _gc_x, *, k=1):
+            return _gc_x * k
+
+    g = Generic()
+    assert g.forward(3, k=2) == 6 and Generic.forward.__wrapped__.__name__ == "forward"

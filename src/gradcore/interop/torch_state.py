@@ -9,12 +9,15 @@ accepted wherever they convert with ``.detach().cpu().numpy()``).
   cell names ``weight_ih`` ... unchanged. A single-bias RNN/LSTM
   (``bias="single"``) exports its bias as ``bias_ih*`` with a zero
   ``bias_hh*`` and loads torch's two biases as their sum.
-- ``Dense`` is a ``torch.nn.Linear`` (``weight``, ``bias``); an ``MLP`` or a
-  ``Sequential`` of ``Dense`` / ``Activation`` layers is a torch
-  ``Sequential`` of ``Linear`` layers with activation modules between them:
-  keys ``"0.weight"``, ``"0.bias"``, ``"2.weight"`` ... (each Dense with a
-  fused activation takes two indices, Linear and the activation). Loading a
-  bare state dict matches the i-th Linear (in index order) to the i-th Dense.
+- ``Dense`` is a ``torch.nn.Linear`` (``weight``, ``bias``); an ``MLP`` (also
+  with ``norm="layer"`` / ``"batch"``) or a ``Sequential`` of ``Dense`` /
+  ``Activation`` / ``LayerNorm`` / ``BatchNorm1d`` layers is a torch
+  ``Sequential`` of the same modules: keys ``"0.weight"``, ``"0.bias"``,
+  ``"1.running_mean"``, ``"2.weight"`` ... (each Dense with a fused
+  activation takes two indices, Linear and the activation; a BatchNorm1d
+  brings its buffers ``running_mean``, ``running_var`` and
+  ``num_batches_tracked``). Loading a bare state dict matches the i-th torch
+  module with state (in index order) to the i-th such gradcore layer.
 
 Every entry is checked (names, shapes, float dtype) before anything is
 written; values are converted to the layer's dtype. A state dict carries no
@@ -79,10 +82,11 @@ def local_name(layer, name):
 
 
 def _plan(model):
-    """[(torch prefix, gradcore prefix, Dense)] for a Dense / MLP / Sequential
-    of Dense and Activation layers (torch prefix: the index in a torch
-    Sequential)."""
+    """[(torch prefix, gradcore prefix, layer)] for the layers with state of a
+    Dense / MLP / Sequential of Dense, Activation, LayerNorm and BatchNorm1d
+    layers (torch prefix: the index in a torch Sequential)."""
     from ..nn.layers import Activation, Dense
+    from ..nn.normalization import BatchNorm1d, LayerNorm
 
     if isinstance(model, Dense):
         return [("", "", model)]
@@ -91,12 +95,22 @@ def _plan(model):
         if isinstance(child, Dense):
             plan.append((f"{i}.", f"{name}.", child))
             i += 1 if child.activation == "identity" else 2
+        elif isinstance(child, (LayerNorm, BatchNorm1d)):
+            if _state(child):
+                plan.append((f"{i}.", f"{name}.", child))
+            i += 1
         elif isinstance(child, Activation):
             i += 0 if child.activation == "identity" else 1
         else:
-            raise NotImplementedError(f"{model._label()}: torch state dicts cover Dense and Activation "
-                                      f"layers; child {name!r} is {type(child).__name__}")
+            raise NotImplementedError(f"{model._label()}: torch state dicts cover Dense, Activation, "
+                                      f"LayerNorm and BatchNorm1d layers; child {name!r} is "
+                                      f"{type(child).__name__}")
     return plan
+
+
+def _state(layer):
+    """A layer's parameters then buffers, by local name (torch's order)."""
+    return {**{n: layer.p[n] for n in layer._param_names}, **layer._buffers}
 
 
 def _kind(model):
@@ -117,8 +131,8 @@ def torch_state_dict(model) -> dict:
         return {tk: (model.p[src].copy() if local is not None else np.zeros_like(model.p[src]))
                 for tk, (local, src) in entries(model).items()}
     sd = {}
-    for pre, _, dense in _plan(model):
-        for n, v in dense.p.items():
+    for pre, _, layer in _plan(model):
+        for n, v in _state(layer).items():
             sd[pre + n] = v.copy()
     return sd
 
@@ -136,29 +150,33 @@ def load_torch_state_dict(model, state_dict) -> None:
         what = _config(model)
     else:
         wanted, targets = _dense_keys(model, state_dict, who)
-        what = "Linear layers in order"
+        what = "torch modules with state in order"
     extra = [k for k in state_dict if k not in wanted]
     missing = [k for k in wanted if k not in state_dict]
     if extra or missing:
         raise KeyError(f"{who}: expected exactly the keys {list(wanted)} ({what}); missing {missing}, "
                        f"unexpected {extra}")
-    params = model.parameters()
+    from ..nn._module_state import state_targets
+
+    live = state_targets(model)
     staged = {}
     for tk, src in wanted.items():
         v = as_numpy(state_dict[tk])
-        want = params[src].shape
-        if v.shape != want:
-            raise ValueError(f"{who}: {tk!r} has shape {v.shape}, expected {want}")
-        if not np.issubdtype(v.dtype, np.floating):
-            raise TypeError(f"{who}: {tk!r} has dtype {v.dtype}, expected floats")
+        dst = live[src]
+        if v.shape != dst.shape:
+            raise ValueError(f"{who}: {tk!r} has shape {v.shape}, expected {dst.shape}")
+        kind = np.floating if np.issubdtype(dst.dtype, np.floating) else np.integer
+        if not np.issubdtype(v.dtype, kind):
+            raise TypeError(f"{who}: {tk!r} has dtype {v.dtype}, expected "
+                            f"{'floats' if kind is np.floating else 'integers'}")
         staged[tk] = v
     for tk, local in targets.items():
         if local is None:                      # torch's bias_hh of a single-bias layer: summed
             continue
-        v = staged[tk].astype(np.float64)
+        v = staged[tk]
         if local.startswith("bias_ih") and model.bias == "single":
-            v = v + staged[tk.replace("bias_ih", "bias_hh")]
-        params[local][...] = v.astype(model.dtype)
+            v = v.astype(np.float64) + staged[tk.replace("bias_ih", "bias_hh")]
+        live[local][...] = v.astype(live[local].dtype)
 
 
 def _config(m):
@@ -169,26 +187,30 @@ def _config(m):
     return f"num_layers={m.num_layers}, bidirectional={m.bidirectional}, bias={m.bias}"
 
 
+_LEAVES = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
 def _dense_keys(model, state_dict, who):
-    """Match a torch Sequential's Linear entries (in index order) to the Dense
-    layers of ``model``: (torch key -> dotted name, same)."""
+    """Match a torch Sequential's modules with state (in index order) to the
+    layers with state of ``model``: (torch key -> dotted name, same)."""
     plan = _plan(model)
-    if plan[0][0] == "":            # a Dense: a torch Linear
+    if plan and plan[0][0] == "":            # a Dense: a torch Linear
         keys = {n: n for n in plan[0][2].p}
         return keys, keys
     groups = {}
     for k in state_dict:
         pre, _, leaf = str(k).rpartition(".")
-        if not pre.isdigit() or leaf not in ("weight", "bias"):
-            raise KeyError(f"{who}: unexpected key {k!r} (expected '<index>.weight' / '<index>.bias' "
-                           "of a torch Sequential of Linear layers)")
+        if not pre.isdigit() or leaf not in _LEAVES:
+            raise KeyError(f"{who}: unexpected key {k!r} (expected '<index>.<name>' of a torch Sequential "
+                           f"of Linear / LayerNorm / BatchNorm1d layers, name one of {list(_LEAVES)})")
         groups.setdefault(int(pre), []).append(leaf)
     if len(groups) != len(plan):
-        raise KeyError(f"{who}: the state dict has {len(groups)} Linear layers {sorted(groups)}, this "
-                       f"model {len(plan)} Dense layers")
+        raise KeyError(f"{who}: the state dict has {len(groups)} modules with state {sorted(groups)}, this "
+                       f"model {len(plan)} layers with state "
+                       f"({', '.join(type(layer).__name__ for *_, layer in plan)})")
     wanted = {}
-    for idx, (_, pre, dense) in zip(sorted(groups), plan):
-        for n in dense.p:
+    for idx, (_, pre, layer) in zip(sorted(groups), plan):
+        for n in _state(layer):
             wanted[f"{idx}.{n}"] = pre + n
     return wanted, wanted
 
@@ -245,9 +267,15 @@ def _check_dense(m, t, who):
             theirs.append(("Linear", c.in_features, c.out_features, c.bias is not None))
         elif cname in _TORCH_ACT:
             theirs.append((cname,) + ((float(c.negative_slope),) if cname == "LeakyReLU" else ()))
+        elif cname == "LayerNorm":
+            theirs.append((cname, tuple(c.normalized_shape), float(c.eps), c.weight is not None,
+                           c.bias is not None))
+        elif cname == "BatchNorm1d":
+            theirs.append((cname, c.num_features, float(c.eps), c.momentum, c.affine, c.track_running_stats))
         elif cname != "Identity":
-            raise ValueError(f"{who}: the torch module holds a {cname}; only Linear layers and ReLU / "
-                             "Tanh / Sigmoid / LeakyReLU / Identity map to gradcore Dense layers")
+            raise ValueError(f"{who}: the torch module holds a {cname}; only Linear, LayerNorm, "
+                             "BatchNorm1d and ReLU / Tanh / Sigmoid / LeakyReLU / Identity modules map "
+                             "to gradcore layers")
     _differs(who, "the layer sequence (Linear: in, out, bias; activations)", theirs, ours)
 
 
@@ -256,12 +284,21 @@ def _linear(d):
 
 
 def _sequence(m):
-    """A Sequential of Dense / Activation as torch's module sequence."""
+    """A Sequential of Dense / Activation / LayerNorm / BatchNorm1d as torch's
+    module sequence."""
     from ..nn.layers import Dense
+    from ..nn.normalization import BatchNorm1d, LayerNorm
 
     _plan(m)                        # refuses other layers
     seq = []
     for _, c in m.children():
+        if isinstance(c, LayerNorm):
+            seq.append(("LayerNorm", (c.features,), float(c.eps), "weight" in c.p, "bias" in c.p))
+            continue
+        if isinstance(c, BatchNorm1d):
+            seq.append(("BatchNorm1d", c.features, float(c.eps), c.momentum, "weight" in c.p,
+                        c.track_running_stats))
+            continue
         if isinstance(c, Dense):
             seq.append(_linear(c))
         if c.activation != "identity":

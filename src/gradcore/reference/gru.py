@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .rnn import (RecArgs, check_biases, check_inputs, check_param_grads, backward_sums, check_truncate, cut,
-                  finish_backward, first_nonfinite, run_forward, sigmoid, step_grad, stop_at)
+                  finish_backward, run_backward, run_forward, sigmoid, stop_at)
 
 
 def gru_forward(out, gates, x, h0, w_ih, w_hh, b_ih, b_hh, stop_on_nonfinite=False):
@@ -65,36 +65,29 @@ def gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x
     gw_ih, gw_hh, gx, norms = backward_sums(dw_ih, dw_hh, T, B, I, dt)
     gb_ih = np.zeros(3 * H, dtype=np.float64)
     gb_hh = np.zeros(3 * H, dtype=np.float64)
-    gh0 = None
-    carry = d_hT.copy() if d_hT is not None else zeros.copy()
-    first = -1
-    with np.errstate(all="ignore"):
-        for t in range(T - 1, -1, -1):
-            dh = step_grad(t, carry, d_out, norms)
-            first = first_nonfinite(first, t, dh)
-            if first == t and stop_on_nonfinite:
-                return stop_at(first, (step_norms, norms))
-            g4 = gates[t].copy()
-            r, z, n, hn = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
-            hprev = out[t - 1] if t > 0 else (h0 if h0 is not None else zeros)
-            dan = dh * (1 - z) * (1 - n * n)
-            dar = dan * hn * r * (1 - r)
-            daz = dh * (hprev - n) * z * (1 - z)
-            dhn = dan * r
-            a_in = np.concatenate([dar, daz, dan], axis=1)
-            a_hh = np.concatenate([dar, daz, dhn], axis=1)
-            gates[t] = np.concatenate([dar, daz, dan, dhn], axis=1)
-            gw_ih += a_in.T @ x[t]
-            if t > 0 or h0 is not None:
-                gw_hh += a_hh.T @ hprev
-            gb_ih += a_in.sum(axis=0, dtype=np.float64)
-            gb_hh += a_hh.sum(axis=0, dtype=np.float64)
-            gx[t] = a_in @ w_ih
-            if t > 0 and not cut(t, k):
-                carry = dh * z + a_hh @ w_hh
-            elif t > 0:
-                carry = zeros.copy()
-            else:
-                gh0 = dh * z + a_hh @ w_hh
+
+    def step(t, dh):
+        nonlocal gw_ih, gw_hh, gb_ih, gb_hh
+        g4 = gates[t].copy()
+        r, z, n, hn = g4[:, :H], g4[:, H : 2 * H], g4[:, 2 * H : 3 * H], g4[:, 3 * H :]
+        hprev = out[t - 1] if t > 0 else (h0 if h0 is not None else zeros)
+        dan = dh * (1 - z) * (1 - n * n)
+        dar = dan * hn * r * (1 - r)
+        daz = dh * (hprev - n) * z * (1 - z)
+        dhn = dan * r
+        a_in = np.concatenate([dar, daz, dan], axis=1)
+        a_hh = np.concatenate([dar, daz, dhn], axis=1)
+        gates[t] = np.concatenate([dar, daz, dan, dhn], axis=1)
+        gw_ih += a_in.T @ x[t]
+        if t > 0 or h0 is not None:
+            gw_hh += a_hh.T @ hprev
+        gb_ih += a_in.sum(axis=0, dtype=np.float64)
+        gb_hh += a_hh.sum(axis=0, dtype=np.float64)
+        gx[t] = a_in @ w_ih
+        return zeros if cut(t, k) else dh * z + a_hh @ w_hh
+
+    first, stopped, gh0 = run_backward(T, d_hT, zeros, d_out, norms, stop_on_nonfinite, step)
+    if stopped:
+        return stop_at(first, (step_norms, norms))
     finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb_ih, gb_hh, norms)
     return first

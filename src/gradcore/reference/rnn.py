@@ -130,6 +130,27 @@ def stop_at(first, *norm_pairs):
     return first
 
 
+def run_backward(T, d_hT, zeros, d_out, norms, stop_on_nonfinite, step):
+    """The BPTT loop of the one-carry cells (Elman, GRU), for t = T-1 .. 0:
+    dh = dL/dh_t, the carry from step t+1 plus d_out[t] (the carry into step
+    T-1 is d_hT, or ``zeros``), its norm into norms[t]. The first step with a
+    non-finite dh is recorded; with ``stop_on_nonfinite`` the loop ends there,
+    before any gradient of that step. Otherwise ``step(t, dh)`` accumulates
+    step t's gradients and returns the carry into step t-1. Returns (first
+    non-finite step or -1, whether it stopped, the carry out of step 0 =
+    dL/dh0)."""
+    carry = d_hT.copy() if d_hT is not None else zeros.copy()
+    first = -1
+    with np.errstate(all="ignore"):
+        for t in range(T - 1, -1, -1):
+            dh = step_grad(t, carry, d_out, norms)
+            first = first_nonfinite(first, t, dh)
+            if first == t and stop_on_nonfinite:
+                return first, True, None
+            carry = step(t, dh)
+    return first, False, carry
+
+
 def finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb_ih, gb_hh,
                     norms):
     """The end of every recurrent backward: the weight gradients accumulated
@@ -187,31 +208,25 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     dt = a.dtype
     gw_ih, gw_hh, gx, norms = backward_sums(dw_ih, dw_hh, T, B, I, dt)
     gb = np.zeros(H, dtype=np.float64)
-    gh0 = None
-    carry = d_hT.copy() if d_hT is not None else np.zeros((B, H), dtype=dt)
-    first = -1
-    with np.errstate(all="ignore"):
-        for t in range(T - 1, -1, -1):
-            dh = step_grad(t, carry, d_out, norms)
-            first = first_nonfinite(first, t, dh)
-            if first == t and stop_on_nonfinite:
-                return stop_at(first, (step_norms, norms))
-            h = out[t]
-            if act == "tanh":
-                z = dh * (1 - h * h)
-            elif act == "relu":
-                z = np.where(h > 0, dh, dt.type(0))
-            else:
-                z = dh.copy()
-            if dz is not None:
-                dz[t] = z
-            gb += accumulate(t, z, x, out, h0, gw_ih, gw_hh, gx, w_ih)
-            if t > 0 and not cut(t, k):
-                carry = z @ w_hh
-            elif t > 0:
-                carry = np.zeros((B, H), dtype=dt)
-            else:
-                gh0 = z @ w_hh
+    zeros = np.zeros((B, H), dtype=dt)
+
+    def step(t, dh):
+        nonlocal gb
+        h = out[t]
+        if act == "tanh":
+            z = dh * (1 - h * h)
+        elif act == "relu":
+            z = np.where(h > 0, dh, dt.type(0))
+        else:
+            z = dh.copy()
+        if dz is not None:
+            dz[t] = z
+        gb += accumulate(t, z, x, out, h0, gw_ih, gw_hh, gx, w_ih)
+        return zeros if cut(t, k) else z @ w_hh
+
+    first, stopped, gh0 = run_backward(T, d_hT, zeros, d_out, norms, stop_on_nonfinite, step)
+    if stopped:
+        return stop_at(first, (step_norms, norms))
     finish_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, gx, gh0, gw_ih, gw_hh, gb, gb, norms)
     return first
 
