@@ -6,7 +6,17 @@
  *   backward: dz (B, O) = dy * act'(y) (dz may equal dy), fused with the
  *             column sums of dz into db (db += ..., NULL: no bias);
  *             dw += dz^T x (GEMM, beta = 1); dx = dz w (GEMM, NULL: skip).
- * Returns GC_ERR_ARG for bad sizes/act/slope (before any write) and
+ * Stack (a chain of L dense layers in one call, bit-identical to L calls of
+ * the layer functions; the parameters live in one flat buffer `theta`):
+ *   layout (L, GC_STACK_COLS) int64 rows {I, O, w_off, b_off (-1: no bias),
+ *   act}: layer l reads w = theta + w_off (O, I) and b = theta + b_off (O);
+ *   I of layer l is O of layer l - 1. ys holds the layer outputs back to
+ *   back (y_l (B, O_l) at B * sum_{k<l} O_k).
+ *   stack forward:  ys := every y_l, y_0 from x (B, I_0).
+ *   stack backward: from dy (B, O_{L-1}): grad (the layout of theta) += every
+ *             dw, db; dx (B, I_0) := the input gradient (NULL: skip); work
+ *             holds at least 2 * B * max(all I, O) scratch values.
+ * Returns GC_ERR_ARG for bad sizes/act/slope/layout (before any write) and
  * GC_ERR_BLAS when BLAS is unavailable or a size exceeds the BLAS int range.
  */
 #include "kernel.h"
@@ -78,6 +88,95 @@ int GC_IMPL(dense_backward)(real *dx, real *dw, real *db, real *dz, const real *
     return st;
 }
 
+/* Layout rows valid for theta of n values: sizes chain, offsets in range,
+ * activations known. Also checks every size for BLAS and reports the largest
+ * dimension (*maxdim) and the total output size sum O_l (*sum_o). */
+static int bad_layout(const int64_t *lay, int64_t L, int64_t n, int64_t B, int64_t *maxdim,
+                      int64_t *sum_o) {
+    int64_t mx = 0, so = 0;
+    if (L < 1 || !lay) return 1;
+    for (int64_t l = 0; l < L; l++) {
+        const int64_t *r = lay + l * GC_STACK_COLS;
+        int64_t I = r[0], O = r[1], wo = r[2], bo = r[3], act = r[4];
+        if (I < 1 || O < 1 || act < 0 || act >= GC_ACT_COUNT) return 1;
+        if (l > 0 && I != lay[(l - 1) * GC_STACK_COLS + 1]) return 1;
+        if (O > n || I > n / O || wo < 0 || wo > n - O * I) return 1;
+        if (bo < -1 || (bo >= 0 && bo > n - O)) return 1;
+        if (blas_unusable(B, I, O)) return 1;
+        mx = I > mx ? I : mx;
+        mx = O > mx ? O : mx;
+        so += O;
+    }
+    *maxdim = mx;
+    *sum_o = so;
+    return 0;
+}
+
+/* The checks both stack passes start with (GC_OK, GC_ERR_ARG or GC_ERR_BLAS). */
+static int stack_args(const int64_t *layout, int64_t L, int64_t n, int64_t B, double slope,
+                      int64_t *maxdim, int64_t *sum_o) {
+    if (B < 0 || !(slope >= 0.0) || isinf(slope)) return GC_ERR_ARG;
+    if (!gc_blas_ready()) return GC_ERR_BLAS;
+    return bad_layout(layout, L, n, B, maxdim, sum_o) ? GC_ERR_ARG : GC_OK;
+}
+
+/* ys := y_0 .. y_{L-1} of the chain (see the contract at the top) */
+int GC_IMPL(dense_stack_forward)(real *ys, const real *x, const real *theta, int64_t n,
+                                 const int64_t *layout, int64_t L, int64_t B, double slope) {
+    int64_t maxdim, sum_o;
+    int st = stack_args(layout, L, n, B, slope, &maxdim, &sum_o);
+    if (st != GC_OK || B == 0) return st;
+    if (!ys || !x || !theta) return GC_ERR_ARG;
+    const real *h = x;
+    real *y = ys;
+    for (int64_t l = 0; l < L; l++) {
+        const int64_t *r = layout + l * GC_STACK_COLS;
+        st = GC_IMPL(dense_forward)(y, h, theta + r[2], r[3] < 0 ? NULL : theta + r[3], B, r[0],
+                                        r[1], (int)r[4], slope);
+        if (st != GC_OK) return st;
+        h = y;
+        y += B * r[1];
+    }
+    return GC_OK;
+}
+
+/* grad += every dw, db; dx := input gradient (NULL: skip); dz / dx of the
+ * hidden layers alternate between the two halves of work. */
+int GC_IMPL(dense_stack_backward)(real *dx, real *grad, real *work, const real *dy, const real *x,
+                                  const real *theta, const real *ys, int64_t n,
+                                  const int64_t *layout, int64_t L, int64_t B, double slope) {
+    int64_t maxdim, sum_o;
+    int st = stack_args(layout, L, n, B, slope, &maxdim, &sum_o);
+    if (st != GC_OK || B == 0) return st;
+    if (!grad || !work || !dy || !x || !theta || !ys) return GC_ERR_ARG;
+    real *const buf[2] = {work, work + B * maxdim};
+    const real *g = dy; /* gradient with respect to the current layer's output */
+    int64_t yoff = B * sum_o;
+    for (int64_t l = L - 1; l >= 0; l--) {
+        const int64_t *r = layout + l * GC_STACK_COLS;
+        int64_t I = r[0], O = r[1];
+        yoff -= B * O;
+        /* the top layer's dz goes to scratch; below it dz overwrites its dy
+         * (scratch by then), and dx goes to the other half */
+        real *dz = l == L - 1 ? buf[0] : (real *)g;
+        real *dxl = l == 0 ? dx : dz == buf[0] ? buf[1] : buf[0];
+        const real *xin = l > 0 ? ys + yoff - B * I : x;
+        st = GC_IMPL(dense_backward)(dxl, grad + r[2], r[3] < 0 ? NULL : grad + r[3], dz, g,
+                                         xin, theta + r[2], ys + yoff, B, I, O, (int)r[4], slope);
+        if (st != GC_OK) return st;
+        g = dxl;
+    }
+    return GC_OK;
+}
+
+GC_DISPATCH(int, dense_stack_forward,
+            (real *ys, const real *x, const real *theta, int64_t n, const int64_t *layout,
+             int64_t L, int64_t B, double slope),
+            (ys, x, theta, n, layout, L, B, slope))
+GC_DISPATCH(int, dense_stack_backward,
+            (real *dx, real *grad, real *work, const real *dy, const real *x, const real *theta,
+             const real *ys, int64_t n, const int64_t *layout, int64_t L, int64_t B, double slope),
+            (dx, grad, work, dy, x, theta, ys, n, layout, L, B, slope))
 GC_DISPATCH(int, dense_forward,
             (real *y, const real *x, const real *w, const real *b, int64_t B, int64_t I,
              int64_t O, int act, double slope),

@@ -134,6 +134,25 @@ int gc_dense_backward_f64(double *dx, double *dw, double *db, double *dz, const 
                           const double *x, const double *w, const double *y, int64_t B,
                           int64_t I, int64_t O, int act, double slope);
 
+/* A chain of L dense layers in one call (bit-identical to L layer calls), the
+ * parameters in one flat buffer theta of n values. layout: L rows of
+ * GC_STACK_COLS int64 {I, O, w_off, b_off (-1: no bias), act}, I of a row
+ * equal to O of the row before. ys: the outputs y_l (B, O_l) back to back.
+ * Backward: grad (theta's layout) += every dw, db; dx (B, I_0) := the input
+ * gradient (NULL: skip); work: 2 * B * max(every I, O) scratch values. */
+#define GC_STACK_COLS 5
+int gc_dense_stack_forward_f32(float *ys, const float *x, const float *theta, int64_t n,
+                               const int64_t *layout, int64_t L, int64_t B, double slope);
+int gc_dense_stack_forward_f64(double *ys, const double *x, const double *theta, int64_t n,
+                               const int64_t *layout, int64_t L, int64_t B, double slope);
+int gc_dense_stack_backward_f32(float *dx, float *grad, float *work, const float *dy,
+                                const float *x, const float *theta, const float *ys, int64_t n,
+                                const int64_t *layout, int64_t L, int64_t B, double slope);
+int gc_dense_stack_backward_f64(double *dx, double *grad, double *work, const double *dy,
+                                const double *x, const double *theta, const double *ys,
+                                int64_t n, const int64_t *layout, int64_t L, int64_t B,
+                                double slope);
+
 /* LayerNorm over the last axis of x (B, D), biased variance (two passes,
  * float64 accumulators). mean, rstd (B) written. gamma/beta may be NULL. */
 int gc_layernorm_forward_f32(float *y, float *mean, float *rstd, const float *x,

@@ -50,6 +50,7 @@ __all__ = [
     "check_activation", "activation_code", "check_nonlinearity", "nonlinearity_code",
     "check_cell", "check_truncate", "check_dtype", "cell_shapes",
     "byte_range", "overlaps", "check_no_overlap", "resolve_aliases", "RecurrentArgs",
+    "STACK_COLS", "check_dense_stack",
 ]
 
 # ---------------------------------------------------------------- names
@@ -74,6 +75,43 @@ def cell_shapes(cell: str, I: int, H: int) -> Dict[str, Tuple[int, ...]]:
     G = CELL_GATES[check_cell(cell)]
     return {"w_ih": (G * H, I), "w_hh": (G * H, H), "b_ih": (G * H,), "b_hh": (G * H,)}
 
+
+#: Columns of a dense-stack layout row (C: GC_STACK_COLS): I, O, weight
+#: offset, bias offset (-1: no bias), activation code.
+STACK_COLS = 5
+
+
+def check_dense_stack(layout: Any, n: int, name: str = "layout") -> Tuple[int, int, int, int]:
+    """A dense-stack layout (L, STACK_COLS) int64 for a parameter buffer of
+    ``n`` values: sizes >= 1 that chain (I of a row = O of the row before),
+    weight (O, I) and bias (O,) inside the buffer, known activation codes.
+    Returns (I of the first layer, O of the last, sum of every O, the largest I or O).
+
+    >>> check_dense_stack(np.array([[3, 4, 0, 12, 1], [4, 2, 16, -1, 0]]), 24)
+    (3, 2, 6, 4)
+    """
+    if not isinstance(layout, np.ndarray) or layout.dtype != np.dtype(np.int64) or layout.ndim != 2 \
+            or layout.shape[0] < 1 or layout.shape[1] != STACK_COLS:
+        raise TypeError(f"{name}: expected a native int64 array of shape (L >= 1, {STACK_COLS}), got "
+                        f"{describe(layout)}")
+    if not layout.flags.c_contiguous or not layout.flags.aligned:
+        raise ValueError(f"{name}: expected a C-contiguous, aligned array (use np.ascontiguousarray)")
+    prev = None
+    for row, (I, O, wo, bo, act) in enumerate(layout.tolist()):
+        where = f"{name}[{row}]"
+        if I < 1 or O < 1:
+            raise ValueError(f"{where}: expected sizes I, O >= 1, got {I}, {O}")
+        if prev is not None and I != prev:
+            raise ValueError(f"{where}: expected I = {prev} (O of the layer before), got {I}")
+        if not 0 <= act < len(ACTIVATIONS):
+            raise ValueError(f"{where}: expected an activation code in [0, {len(ACTIVATIONS)}), got {act}")
+        if wo < 0 or wo + O * I > n:
+            raise ValueError(f"{where}: weight ({O}, {I}) at offset {wo} is outside the {n} parameters")
+        if bo < -1 or (bo >= 0 and bo + O > n):
+            raise ValueError(f"{where}: bias ({O},) at offset {bo} is outside the {n} parameters (-1: no bias)")
+        prev = O
+    sizes = layout[:, :2]
+    return int(layout[0, 0]), int(layout[-1, 1]), int(layout[:, 1].sum()), int(sizes.max())
 
 
 # ---------------------------------------------------------------- choices

@@ -120,6 +120,20 @@ cdef extern from "gradcore.h" nogil:
     int gc_dense_backward_f64(double *dx, double *dw, double *db, double *dz, const double *dy,
                               const double *x, const double *w, const double *y, int64_t B,
                               int64_t I, int64_t O, int act, double slope)
+    enum:
+        GC_STACK_COLS
+    int gc_dense_stack_forward_f32(float *ys, const float *x, const float *theta, int64_t n,
+                                   const int64_t *layout, int64_t L, int64_t B, double slope)
+    int gc_dense_stack_forward_f64(double *ys, const double *x, const double *theta, int64_t n,
+                                   const int64_t *layout, int64_t L, int64_t B, double slope)
+    int gc_dense_stack_backward_f32(float *dx, float *grad, float *work, const float *dy,
+                                    const float *x, const float *theta, const float *ys,
+                                    int64_t n, const int64_t *layout, int64_t L, int64_t B,
+                                    double slope)
+    int gc_dense_stack_backward_f64(double *dx, double *grad, double *work, const double *dy,
+                                    const double *x, const double *theta, const double *ys,
+                                    int64_t n, const int64_t *layout, int64_t L, int64_t B,
+                                    double slope)
     int gc_layernorm_forward_f32(float *y, float *mean, float *rstd, const float *x,
                                  const float *gamma, const float *beta, int64_t B, int64_t D,
                                  double eps)

@@ -1,15 +1,24 @@
-"""MLP: a Sequential of Dense layers with optional normalization and skips."""
+"""MLP: a Sequential of Dense layers with optional normalization and skips.
+
+A plain MLP (``norm=None``, ``residual=False``) runs as one fused chain: one
+``dense_stack_forward`` and one ``dense_stack_backward`` kernel call over the
+arena (bit-identical to calling the layers one by one); see ``_dense_stack``.
+"""
 
 from __future__ import annotations
 
 from .. import init as _init
 from ..interop import torch_state as _torch_state
+from . import _dense_stack
 from .arena import as_float_dtype
 from ._util import check_activation, check_real, check_size, seed_rng
 from .layers import Activation, Dense, Residual, Sequential
+from .module import FORWARD_CACHE
 from .normalization import BatchNorm1d, LayerNorm
 
 NORMS = (None, "layer", "batch")
+_seq_forward = Sequential.forward.__wrapped__  # type: ignore[attr-defined]  # unguarded: MLP's call is
+_seq_backward = Sequential.backward.__wrapped__  # type: ignore[attr-defined]  # guarded already
 
 
 class MLP(Sequential):
@@ -32,7 +41,20 @@ class MLP(Sequential):
 
     ``seed`` (int, None or Generator) draws all layers from one generator in
     layer order, so a float32 and a float64 MLP from the same seed agree.
+
+    With ``norm=None`` and ``residual=False`` the layers run as one fused
+    kernel call per pass (same results, bit for bit); each layer's own forward
+    cache is still set, so a layer's ``backward`` may follow the MLP's
+    ``forward``.
+
+    >>> import numpy as np
+    >>> m = MLP([4, 8, 8, 2], seed=0)
+    >>> y = m.forward(np.ones((3, 4), np.float32))
+    >>> m.backward(np.ones_like(y)).shape, float(abs(m.flat_gradients()).sum()) > 0
+    ((3, 4), True)
     """
+
+    _forward_cache = {**FORWARD_CACHE, "_st": None}
 
     def __init__(self, sizes, activation="relu", output_activation="identity", init="he_normal",
                  bias_init=0.0, norm=None, residual=False, dtype="float32", seed=None, slope=0.01,
@@ -78,6 +100,20 @@ class MLP(Sequential):
             else:
                 layers.append(unit)
         super().__init__(*layers)
+
+    def _bind(self):
+        super()._bind()
+        _dense_stack.bind(self)
+
+    def forward(self, x):
+        if self._stack_layout is None:
+            return _seq_forward(self, x)
+        return _dense_stack.forward(self, x)
+
+    def backward(self, dy):
+        if self._stack_layout is None:
+            return _seq_backward(self, dy)
+        return _dense_stack.backward(self, dy)
 
     def torch_state_dict(self):
         """A torch ``Sequential`` of ``Linear`` layers (with ``LayerNorm`` /

@@ -11,7 +11,7 @@ from .gradnorm import BufferList, combine_norms
 from .._contract import ACTIVATIONS
 from .activation import activation_backward, activation_forward
 from .batchnorm import batchnorm_backward, batchnorm_forward
-from .dense import dense_backward, dense_forward
+from .dense import dense_backward, dense_forward, dense_stack_backward, dense_stack_forward
 from .layernorm import layernorm_backward, layernorm_forward
 from .loss import bce_with_logits_loss, mse_loss, softmax_cross_entropy_loss
 from .optim import adam_step, sgd_step
@@ -28,6 +28,8 @@ __all__ += [
     "activation_backward",
     "dense_forward",
     "dense_backward",
+    "dense_stack_forward",
+    "dense_stack_backward",
     "layernorm_forward",
     "layernorm_backward",
     "batchnorm_forward",

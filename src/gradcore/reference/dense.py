@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .._contract import check_activation, check_array, check_disjoint, check_slope
+import numpy as np
+
+from .._contract import ACTIVATIONS, check_activation, check_array, check_dense_stack, check_disjoint, check_slope
 from .activation import activation_backward_values, apply_activation
 
 
@@ -57,3 +59,70 @@ def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
         db += dz.sum(axis=0)
     if dx is not None:
         dx[...] = dz @ w
+
+
+def _stack_layers(layout, theta, B):
+    """(w, b, act, I, O, start of y_l in ys) of every layout row."""
+    out, pos = [], 0
+    for I, O, wo, bo, act in layout.tolist():
+        w = theta[wo:wo + O * I].reshape(O, I)
+        b = None if bo < 0 else theta[bo:bo + O]
+        out.append((w, b, ACTIVATIONS[act], I, O, pos))
+        pos += B * O
+    return out
+
+
+def _stack_checks(x, theta, layout, slope):
+    slope = check_slope(slope)
+    check_array(x, "x", ndim=2)
+    check_array(theta, "theta", dtype=x.dtype, ndim=1)
+    I0, O_last, sum_o, maxdim = check_dense_stack(layout, theta.size)
+    if x.shape[1] != I0:
+        raise ValueError(f"x: expected shape (B, {I0}) (I of the first layer), got {x.shape}")
+    return slope, x.shape[0], O_last, sum_o, maxdim
+
+
+def dense_stack_forward(ys, x, theta, layout, slope):
+    """A chain of dense layers (rows of ``layout``: I, O, weight offset, bias
+    offset or -1, activation code) over the flat parameters ``theta``; ys
+    (B * sum of O,) := every layer's output, back to back."""
+    slope, B, _, sum_o, _ = _stack_checks(x, theta, layout, slope)
+    check_array(ys, "ys", dtype=x.dtype, shape=(B * sum_o,), writable=True)
+    for a, an in ((x, "x"), (theta, "theta")):
+        check_disjoint(ys, "ys", a, an)
+    h = x
+    for w, b, act, I, O, pos in _stack_layers(layout, theta, B):
+        y = ys[pos:pos + B * O].reshape(B, O)
+        dense_forward(y, h, w, b, act, slope)
+        h = y
+
+
+def dense_stack_backward(dx, grad, work, dy, x, theta, ys, layout, slope):
+    """Backward of :func:`dense_stack_forward` from dy (B, O of the last
+    layer): grad (theta's layout) += every dw, db; dx (B, I_0) := the input
+    gradient (None: skip); work (>= 2 * B * the largest size) is scratch."""
+    slope, B, O_last, sum_o, maxdim = _stack_checks(x, theta, layout, slope)
+    check_array(ys, "ys", dtype=x.dtype, shape=(B * sum_o,))
+    check_array(dy, "dy", dtype=x.dtype, shape=(B, O_last))
+    check_array(grad, "grad", dtype=x.dtype, shape=theta.shape, writable=True)
+    check_array(dx, "dx", dtype=x.dtype, shape=(B, x.shape[1]), writable=True, allow_none=True)
+    check_array(work, "work", dtype=x.dtype, ndim=1, writable=True)
+    if work.size < 2 * B * maxdim:
+        raise ValueError(f"work: expected a 1-D array of at least {2 * B * maxdim} values "
+                         f"(2 * B * the largest layer size), got shape {work.shape}")
+    for o, on in ((grad, "grad"), (dx, "dx"), (work, "work")):
+        for a, an in ((dy, "dy"), (x, "x"), (theta, "theta"), (ys, "ys")):
+            check_disjoint(o, on, a, an)
+    check_disjoint(grad, "grad", dx, "dx")
+    check_disjoint(grad, "grad", work, "work")
+    check_disjoint(dx, "dx", work, "work")
+    layers = _stack_layers(layout, theta, B)
+    g = dy
+    for l in range(len(layers) - 1, -1, -1):  # work stays unused: fresh arrays here
+        w, b, act, I, O, pos = layers[l]
+        wo, bo = int(layout[l, 2]), int(layout[l, 3])
+        dxl = dx if l == 0 else np.empty((B, I), x.dtype)
+        xin = x if l == 0 else ys[layers[l - 1][5]:pos].reshape(B, I)
+        dense_backward(dxl, grad[wo:wo + O * I].reshape(O, I), None if bo < 0 else grad[bo:bo + O], g, xin, w,
+                       ys[pos:pos + B * O].reshape(B, O), act, slope, np.empty((B, O), x.dtype))
+        g = dxl

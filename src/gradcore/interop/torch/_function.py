@@ -56,15 +56,50 @@ def weight_rows(weights, L, D, bias):
 
 
 def _np(t):
-    return None if t is None else t.detach().numpy()
+    """A NumPy view of ``t`` (``numpy()`` alone where autograd allows it: in
+    the Function's forward and backward, and for tensors needing no gradient)."""
+    if t is None:
+        return None
+    try:
+        return t.numpy()
+    except RuntimeError:  # requires grad under grad mode (a backward with create_graph=True)
+        return t.detach().numpy()
 
 
 def _np_c(t):
     """A C-contiguous NumPy view of a gradient (a copy only if torch passed a strided one)."""
     if t is None:
         return None
-    a = t.detach().numpy()
+    a = _np(t)
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def applier(cls):
+    """``cls.apply`` without its Python wrapper when no functorch transform
+    is active (the wrapper then only unwraps dead functorch wrappers, which
+    the module does itself for the tensors it does not own: ``unwrap``).
+    About 6 us of Python per call; ``cls.apply`` itself where torch's
+    internals differ from what this expects."""
+    base = getattr(getattr(torch.autograd, "function", None), "_SingleLevelFunction", None)
+    raw = getattr(torch._C, "_FunctionBase", None)
+    raw = getattr(raw, "__dict__", {}).get("apply")
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    if raw is None or active is None or base is None or cls.setup_context != base.setup_context:
+        return cls.apply
+    fast = raw.__get__(None, cls)
+    slow = cls.apply
+
+    def apply(*args):
+        return slow(*args) if active() else fast(*args)
+    return apply
+
+
+def _unwrapper():
+    f = getattr(getattr(torch._C, "_functorch", None), "unwrap_if_dead", None)
+    return f if f is not None else (lambda t: t)
+
+
+unwrap = _unwrapper()
 
 
 def forward_arrays(run, x, h0, c0):
@@ -85,9 +120,8 @@ def forward_arrays(run, x, h0, c0):
     return (torch.from_numpy(out), torch.from_numpy(h_n), torch.from_numpy(c_n)), tape
 
 
-def _grad(shape, dt, zero=False):
-    a = np.zeros(shape, dt) if zero else np.empty(shape, dt)
-    return a, torch.from_numpy(a)
+def _tensor(a):
+    return None if a is None else torch.from_numpy(a)
 
 
 class RecurrentStack(torch.autograd.Function):
@@ -109,18 +143,20 @@ class RecurrentStack(torch.autograd.Function):
             tape = _stack.forward(run.mode, run.L, run.D, run.pool, _np(x), _np(h0), _np(c0), run.rows,
                                   None, None, None, run.masks)
         need = ctx.needs_input_grad
-        dt = tape.x.dtype
-        dx = _grad(tape.x.shape, dt) if need[1] else (None, None)
-        dh0 = _grad(tape.h0.shape, dt) if h0 is not None and need[2] else (None, None)
-        dc0 = _grad(tape.c0.shape, dt) if c0 is not None and need[3] else (None, None)
-        dws = [tuple(None if a is None else _grad(a.shape, dt, True) for a in row) for row in run.rows]
-        LD, T = run.L * run.D, tape.x.shape[0]
+        xa = tape.x
+        dt = xa.dtype
+        dx = np.empty(xa.shape, dt) if need[1] else None
+        dh0 = np.empty(tape.h0.shape, dt) if h0 is not None and need[2] else None
+        dc0 = np.empty(tape.c0.shape, dt) if c0 is not None and need[3] else None
+        zeros = np.zeros
+        dws = [[None if a is None else zeros(a.shape, dt) for a in row] for row in run.rows]
+        LD, T = run.L * run.D, xa.shape[0]
         norms = np.empty((LD, T))
         cnorms = np.empty((LD, T)) if run.mode == "LSTM" else None
-        first = _stack.backward(tape, _np_c(d_out), _np_c(d_hn), _np_c(d_cn), dx[0], dh0[0], dc0[0],
-                                [tuple(None if g is None else g[0] for g in row) for row in dws], norms, cnorms)
+        first = _stack.backward(tape, _np_c(d_out), _np_c(d_hn), _np_c(d_cn), dx, dh0, dc0, dws, norms, cnorms)
         sink = run.sink()
         if sink is not None:  # (past torch's Module.__setattr__, which a plain attribute does not need)
             sink.__dict__["_grad_record"] = Record(norms, cnorms, first)
-        grads = [g[1] for row in dws for g in row if g is not None]
-        return (None, dx[1], dh0[1], dc0[1], *[g if n else None for g, n in zip(grads, need[4:])])
+        grads = [g for row in dws for g in row if g is not None]
+        return (None, _tensor(dx), _tensor(dh0), _tensor(dc0),
+                *[torch.from_numpy(g) if n else None for g, n in zip(grads, need[4:])])

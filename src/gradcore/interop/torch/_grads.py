@@ -25,13 +25,19 @@ import numpy as np
 from ...clip import aliases
 
 
+_TORCH = []
+
+
 def torch_module():
+    if _TORCH:
+        return _TORCH[0]
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "gradcore.interop.torch needs PyTorch: pip install 'gradcore[torch]'"
         ) from exc
+    _TORCH.append(torch)
     return torch
 
 
@@ -73,12 +79,45 @@ def _np_view(t):
     return t.numpy()
 
 
+def _disjoint(tensors) -> bool:
+    """True when every tensor is contiguous and no two byte ranges overlap
+    (then no buffer repeats and none overlaps another: ``aliases`` has nothing
+    to find). One sort of ``data_ptr`` ranges, no NumPy views needed."""
+    spans = []
+    for t in tensors:
+        if not t.is_contiguous():
+            return False
+        n = t.nbytes
+        if n:
+            p = t.data_ptr()
+            spans.append((p, p + n))
+    spans.sort()
+    end = 0
+    for lo, hi in spans:
+        if lo < end:
+            return False
+        end = hi
+    return True
+
+
+def _refuse(g, label):
+    torch = torch_module()
+    if g.layout != torch.strided:
+        raise TypeError(f"{label}: expected a dense (strided) tensor, got layout {g.layout}")
+    if g.device.type != "cpu":
+        raise ValueError(f"{label}: expected a CPU tensor, got device {g.device}; gradcore runs on the CPU "
+                         "(use torch.nn.utils for other devices)")
+    raise TypeError(f"{label}: expected dtype torch.float32, torch.float64, torch.float16 or "
+                    f"torch.bfloat16, got {g.dtype}")
+
+
 def gather(items, name: str = "parameters", grads: bool = True) -> Gathered:
     """Validate ``items`` (parameters whose ``.grad`` is taken, or tensors
     themselves with ``grads=False``) and sort them (see the module docstring).
     Parameters without a gradient are skipped, as torch does."""
     torch = torch_module()
     ok = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+    strided = torch.strided
     chosen, index = [], []
     for i, p in enumerate(items):
         if not isinstance(p, torch.Tensor):
@@ -86,20 +125,13 @@ def gather(items, name: str = "parameters", grads: bool = True) -> Gathered:
         g = p.grad if grads else p
         if g is None:
             continue
-        label = f"{name}[{i}].grad" if grads else f"{name}[{i}]"
-        if g.layout != torch.strided:
-            raise TypeError(f"{label}: expected a dense (strided) tensor, got layout {g.layout}")
-        if g.device.type != "cpu":
-            raise ValueError(f"{label}: expected a CPU tensor, got device {g.device}; gradcore runs on the CPU "
-                             "(use torch.nn.utils for other devices)")
-        if g.dtype not in ok:
-            raise TypeError(f"{label}: expected dtype torch.float32, torch.float64, torch.float16 or "
-                            f"torch.bfloat16, got {g.dtype}")
-        chosen.append(g.detach())
+        if g.layout is not strided or not g.is_cpu or g.dtype not in ok:
+            _refuse(g, f"{name}[{i}].grad" if grads else f"{name}[{i}]")
+        chosen.append(g.detach() if g.requires_grad else g)
         index.append(i)
     views = [_np_view(g) for g in chosen]
-    keep = list(range(len(views)))
-    if len(views) > 1:
+    keep = range(len(views))
+    if len(views) > 1 and not _disjoint(chosen):
         # positions as in the caller's list (None where a parameter has no gradient)
         spread = [None] * (index[-1] + 1)
         for k, v in zip(index, views):

@@ -100,6 +100,16 @@ def forward(mode, L, D, pool, x, h0, c0, weights, out, h_n, c_n, masks=None):
 
 def _run(tape, out, h_n, c_n):
     mode, L, D, take, scratch = tape.mode, tape.L, tape.D, tape.take, tape.scratch
+    if L == 1 and D == 1:  # one fused call, straight into out
+        h0, c0, x = tape.h0, tape.c0, tape.x
+        cache = K.forward(mode, take, out, x, None if h0 is None else h0[0], None if c0 is None else c0[0],
+                          *tape.weights[0])
+        scratch.extend(cache)
+        h_n[0] = out[-1]
+        if c_n is not None:
+            c_n[0] = K.last_cell(mode, cache)
+        tape.rows.append((x, out, cache))
+        return
     T, B = tape.x.shape[0], tape.x.shape[1]
     H = h_n.shape[2]
     h0, c0 = tape.h0, tape.c0
@@ -145,6 +155,8 @@ def _run(tape, out, h_n, c_n):
 
 
 def backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms, cnorms):
+    if tape.L == 1 and tape.D == 1:
+        return _backward1(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights[0], norms, cnorms)
     mode, L, D, take, scratch = tape.mode, tape.L, tape.D, tape.take, tape.scratch
     T = tape.x.shape[0]
     H = tape.weights[0][1].shape[1]
@@ -206,3 +218,18 @@ def backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms, cnorms):
         d_layer = total
     tape.release()
     return first
+
+
+def _backward1(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dw, norms, cnorms):
+    """``backward`` of one layer and direction: one fused BPTT, no copies."""
+    xin, y, cache = tape.rows[0]
+    h0, c0, w = tape.h0, tape.c0, tape.weights[0]
+    f, used = K.backward(tape.mode, tape.take, cache, xin, None if h0 is None else h0[0],
+                         None if c0 is None else c0[0], y, w[0], w[1], d_out,
+                         None if d_hn is None else d_hn[0], None if d_cn is None else d_cn[0], dx,
+                         None if dh0 is None else dh0[0], None if dc0 is None else dc0[0], *dw, norms[0],
+                         None if cnorms is None else cnorms[0])
+    tape.scratch.extend(used)
+    tape.release()
+    f = int(f)
+    return [None if f < 0 else f]

@@ -45,12 +45,13 @@ import weakref
 
 import torch
 
-from ._function import RecurrentStack, Run, forward_arrays, weight_rows
+from ._function import RecurrentStack, Run, applier, forward_arrays, unwrap, weight_rows
 from ._stack import Pool
 
 __all__ = ["RNN", "LSTM", "GRU"]
 
 _FLOATS = (torch.float32, torch.float64)
+_apply = applier(RecurrentStack)
 
 
 class _GradcoreRecurrent:
@@ -92,6 +93,16 @@ class _GradcoreRecurrent:
         f = self.first_nonfinite
         return None if f is None else f[2]
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """``torch.nn.Module.zero_grad`` over the module's own parameters
+        (the same effect, without the generic walk of the module tree; a
+        module given children or ``set_to_none=False`` takes torch's)."""
+        if not set_to_none or self._modules or getattr(self, "_is_replica", False):
+            return super().zero_grad(set_to_none)
+        for p in self._parameters.values():
+            if p is not None and p.grad is not None:
+                p.grad = None
+
     def __getstate__(self):
         state = dict(super().__getstate__())
         state.pop("_grad_record", None)
@@ -132,13 +143,13 @@ class _GradcoreRecurrent:
 
     # --------------------------------------------------------------- forward
     def forward(self, input, hx=None):
-        ws = self._flat_weights
+        d = self.__dict__  # (torch's settings live there; plain reads skip Module.__getattr__)
+        ws = d["_flat_weights"]
         dtype = ws[0].dtype if ws else None
-        grad = torch.is_grad_enabled()
         need = False
         # one cheap test of everything the kernels need; the full checks name a fault
         ok = (isinstance(input, torch.Tensor) and dtype in _FLOATS and input.dtype is dtype and input.is_cpu
-              and not input.is_sparse and 2 <= input.dim() <= 3 and not self.proj_size)
+              and not input.is_sparse and 2 <= input.dim() <= 3 and not d["proj_size"])
         key = []
         for w in ws:
             if w.dtype is not dtype or not w.is_cpu or w.is_sparse:
@@ -148,17 +159,18 @@ class _GradcoreRecurrent:
             key.append(w.data_ptr())
         if not ok:
             self._check_all(input)
-        lstm = self.mode == "LSTM"
-        D = 2 if self.bidirectional else 1
-        L = self.num_layers
-        H = self.hidden_size
+        mode = d["mode"]
+        lstm = mode == "LSTM"
+        D = 2 if d["bidirectional"] else 1
+        L = d["num_layers"]
+        H = d["hidden_size"]
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(1)
-        if self.batch_first and batched:
+        if d["batch_first"] and batched:
             x = x.transpose(0, 1)
         T, B, I = x.shape
-        if I != self.input_size:
-            raise ValueError(f"input: expected input_size {self.input_size} in the last dimension, got {I}")
+        if I != d["input_size"]:
+            raise ValueError(f"input: expected input_size {d['input_size']} in the last dimension, got {I}")
         if T < 1 or B < 1:
             raise ValueError(f"input: expected at least one step and one sequence, got shape {tuple(input.shape)}")
         if not x.is_contiguous():
@@ -167,20 +179,20 @@ class _GradcoreRecurrent:
         if hx is not None:
             h0, c0 = self._states(hx, lstm, batched, dtype, L * D, B, H)
             need = need or h0.requires_grad or (c0 is not None and c0.requires_grad)
-        masks = self._masks(T, B, D * H, dtype) if self.dropout and self.training and L > 1 else None
-        d = self.__dict__
+        masks = self._masks(T, B, D * H, dtype) if d["dropout"] and d["training"] and L > 1 else None
         views = d.get("_gc_views")
         if views is None or views[0] != key:  # the weights' memory changed (or first call)
-            views = d["_gc_views"] = (key, weight_rows(ws, L, D, self.bias), views[2] if views else Pool())
-        run = Run(self.mode, L, D, views[1], views[2], masks, weakref.ref(self))
-        if grad and (need or x.requires_grad):
-            res = RecurrentStack.apply(run, x, h0, c0, *ws)
+            rows, pool = weight_rows(ws, L, D, d["bias"]), views[2] if views else Pool()
+            views = d["_gc_views"] = (key, rows, pool, Run(mode, L, D, rows, pool, None, weakref.ref(self)))
+        run = views[3] if masks is None else Run(mode, L, D, views[1], views[2], masks, weakref.ref(self))
+        if (need or x.requires_grad) and torch.is_grad_enabled():
+            res = _apply(run, unwrap(x), h0, c0, *ws)
         else:  # nothing to differentiate: no graph, the caches go straight back to the pool
             res, tape = forward_arrays(run, x, h0, c0)
             tape.release()
         output, h_n = res[0], res[1]
         c_n = res[2] if lstm else None
-        if self.batch_first and batched:
+        if batched and d["batch_first"]:
             output = output.transpose(0, 1)
         if not batched:
             output = output.squeeze(1)
@@ -215,7 +227,7 @@ class _GradcoreRecurrent:
             if tuple(t.shape) != want:
                 raise ValueError(f"{name}: expected shape {want} (num_layers * num_directions, "
                                  f"{'batch, ' if batched else ''}hidden_size), got {tuple(t.shape)}")
-            out.append((t if batched else t.unsqueeze(1)).contiguous())
+            out.append(unwrap((t if batched else t.unsqueeze(1)).contiguous()))
         return (out[0], out[1]) if lstm else (out[0], None)
 
 
