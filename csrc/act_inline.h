@@ -55,13 +55,37 @@ static const float gc_inv_fact_f32[9] = {1.0f, 1.0f, 0.5f, 1.0f / 6.0f, 1.0f / 2
                                          1.0f / 120.0f, 1.0f / 720.0f, 1.0f / 5040.0f,
                                          1.0f / 40320.0f};
 
-/* sum_{k = lo..hi} r^(k - lo) / k!, by Horner from the top (a fixed,
- * fully unrolled sequence of multiplies and adds). */
-static inline float gc_taylor_f32(float r, int lo, int hi) {
-    float p = gc_inv_fact_f32[hi];
-    for (int k = hi - 1; k >= lo; k--) p = p * r + gc_inv_fact_f32[k];
-    return p;
+/* The two polynomials, by Estrin's scheme (pairs c_k + c_{k+1} r combined
+ * with r^2 and r^4): the same terms as Horner's rule in a fixed order of
+ * operations, with about half its chain of dependent multiplies and adds,
+ * which is what bounds these loops (measured 4-16% faster tanh / sigmoid).
+ * gc_exp_poly_f32(r) = sum_{k = 0..7} r^k / k!;
+ * gc_expm1_poly_f32(r) = sum_{k = 2..8} r^(k - 2) / k!. */
+static inline float gc_exp_poly_f32(float r) {
+    const float *c = gc_inv_fact_f32;
+    float r2 = r * r, r4 = r2 * r2;
+    float p01 = c[0] + c[1] * r, p23 = c[2] + c[3] * r;
+    float p45 = c[4] + c[5] * r, p67 = c[6] + c[7] * r;
+    return (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
 }
+static inline float gc_expm1_poly_f32(float r) {
+    const float *c = gc_inv_fact_f32;
+    float r2 = r * r, r4 = r2 * r2;
+    float p23 = c[2] + c[3] * r, p45 = c[4] + c[5] * r, p67 = c[6] + c[7] * r;
+    return (p23 + r2 * p45) + r4 * (p67 + r2 * c[8]);
+}
+
+/* GC_PICK(c, a, b) = c ? a : b for already computed a, b (no side effects):
+ * a plain conditional in the AVX-512 compile, where GCC turns it into one
+ * min / blend instruction (tanh 13%, sigmoid 17% faster than the bitwise
+ * select), the bitwise gc_select elsewhere, where the conditional keeps
+ * the loop scalar. Both give the same value, so the paths agree bit for
+ * bit. */
+#if defined(GC_ISA_AVX512)
+#define GC_PICK(c, a, b) ((c) ? (a) : (b))
+#else
+#define GC_PICK(c, a, b) gc_select(gc_mask(c), (a), (b))
+#endif
 
 /* 2^n for an integer n in [-126, 127], from its exponent bits. */
 static inline float gc_pow2i_f32(int32_t n) {
@@ -73,13 +97,13 @@ static inline float gc_pow2i_f32(int32_t n) {
 
 /* exp(x) for x in [-110, 0] (float32 maths). Caller clamps and removes NaN.
  * exp(r) by its Taylor polynomial of degree 7 on |r| <= ln2/2 (truncation
- * < 3e-9 relative); 2^n is applied as 2^(n + 64) (a normal number, exact
- * product) times 2^-64, so results down in the subnormal range are rounded
- * once. */
+ * < 3e-9 relative; gc_exp_poly_f32); 2^n is applied as 2^(n + 64) (a
+ * normal number, exact product) times 2^-64, so results down in the
+ * subnormal range are rounded once. */
 static inline float gc_expm_f32(float x) {
     float nf;
     float r = gc_ln2_reduce_f32(x, &nf);
-    float p = gc_taylor_f32(r, 0, 7);
+    float p = gc_exp_poly_f32(r);
     int32_t n = (int32_t)nf; /* in [-159, 0] */
     return (p * gc_pow2i_f32(n + 64)) * 5.42101086e-20f; /* 2^-64 */
 }
@@ -92,7 +116,7 @@ static inline float gc_expm_f32(float x) {
 static inline float gc_expm1m_f32(float x) {
     float nf;
     float r = gc_ln2_reduce_f32(x, &nf);
-    float p = (gc_taylor_f32(r, 2, 8) * r) * r + r;
+    float p = (gc_expm1_poly_f32(r) * r) * r + r;
     float s = gc_pow2i_f32((int32_t)nf); /* n in [-29, 0] */
     return s * p + (s - 1.0f);
 }
@@ -103,10 +127,10 @@ static inline real gc_tanh(real x) {
      * rounds to 1; the clamp also turns NaN into a harmless 10). One formula
      * for every |x|: tiny and subnormal x give x back, -0.0 keeps its sign. */
     float a = fabsf(x);
-    float ac = gc_select(gc_mask(a < 10.0f), a, 10.0f);
+    float ac = GC_PICK(a < 10.0f, a, 10.0f);
     float m = gc_expm1m_f32(-2.0f * ac);
     float r = copysignf(-m / (2.0f + m), x);
-    return gc_select(gc_mask(x != x), x, r);
+    return GC_PICK(x != x, x, r);
 #else
     return tanh(x);
 #endif
@@ -115,10 +139,10 @@ static inline real gc_tanh(real x) {
 static inline real gc_sigmoid(real x) {
 #if GC_IS_F32
     float a = fabsf(x);
-    float ac = gc_select(gc_mask(a < 110.0f), a, 110.0f); /* also NaN -> 110 */
+    float ac = GC_PICK(a < 110.0f, a, 110.0f); /* also NaN -> 110 */
     float e = gc_expm_f32(-ac);
-    float r1 = 1.0f / (1.0f + e);
-    float r = gc_select(gc_mask(x >= 0.0f), r1, e * r1);
+    float r1 = 1.0f / (1.0f + e), er = e * r1;
+    float r = GC_PICK(x >= 0.0f, r1, er);
     return gc_select(gc_mask(x != x), x, r);
 #else
     double e = exp(-fabs(x));

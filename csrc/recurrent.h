@@ -115,12 +115,25 @@ static inline int gc_rec_any_bad(const real *x, int64_t n) {
 /* acc[j] += sum_r m[r * ld + j] for r < rows, j < n (float64, rows in
  * order): the bias-gradient sums, taken step by step inside the backward
  * loops while the step's gradient rows are still in cache (one pass over
- * the (T, B, G) gradients less than a column reduction after the loop). */
+ * the (T, B, G) gradients less than a column reduction after the loop).
+ * Columns in blocks of GC_NACC held in registers over all rows (each acc[j]
+ * is loaded and stored once per call, not once per row); the additions per
+ * column are the same, in the same order. */
 static inline void gc_rec_rowsum_acc(double *restrict acc, const real *restrict m, int64_t rows,
                                      int64_t ld, int64_t n) {
+    int64_t j0 = 0;
+    for (; j0 + GC_NACC <= n; j0 += GC_NACC) {
+        double s[GC_NACC];
+        for (int k = 0; k < GC_NACC; k++) s[k] = acc[j0 + k];
+        for (int64_t r = 0; r < rows; r++) {
+            const real *row = m + r * ld + j0;
+            for (int k = 0; k < GC_NACC; k++) s[k] += (double)row[k];
+        }
+        for (int k = 0; k < GC_NACC; k++) acc[j0 + k] = s[k];
+    }
     for (int64_t r = 0; r < rows; r++) {
         const real *row = m + r * ld;
-        for (int64_t j = 0; j < n; j++) acc[j] += (double)row[j];
+        for (int64_t j = j0; j < n; j++) acc[j] += (double)row[j];
     }
 }
 
