@@ -286,3 +286,22 @@ def test_fused_mlp_errors_name_the_layer():
     with pytest.raises(TypeError, match="expected float32 dy"):
         m.backward(np.ones((2, 3)))
     np.testing.assert_array_equal(m.flat_gradients(), before)
+
+
+def test_layer_run_on_its_own_between_mlp_calls():
+    """A layer's own forward between two MLP forwards: the layers' caches are
+    the MLP's again after the second, as with a Sequential."""
+    rng = np.random.default_rng(5)
+    x, h = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((4, 8)).astype(np.float32)
+    res = []
+    for m in (_mlp(True), _mlp(False)):
+        m.forward(x)
+        m[1].forward(h)
+        m[0].forward(np.ones((2, 5), np.float32))  # a new shape: the first layer's own buffers
+        m.forward(x)
+        g = m[1].backward(np.ones((4, 8), np.float32)).copy()
+        g0 = m[0].backward(g).copy()
+        dx = m.backward(np.ones((4, 3), np.float32)).copy()
+        res.append((g, g0, dx, m.flat_gradients().copy()))
+    for u, v in zip(*res):
+        np.testing.assert_array_equal(u, v)

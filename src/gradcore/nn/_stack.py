@@ -20,6 +20,13 @@ default, returns its state without the leading axis ((B, H), unbatched
 ``layer * D + direction`` of the (L*D, T) norms, ``first_nonfinite =
 (layer, direction, step)`` for the first driver (in run order) that met
 NaN/Inf.
+
+The loop over layers and directions itself is stateless and shared with
+the PyTorch modules (:mod:`gradcore.interop.torch._stack`):
+:func:`run_layers` / :func:`run_layers_backward` take one callback per
+layer and direction and a ``take(shape)`` allocator, and do the reversed
+copies, the joins and splits of the two directions and the sum of their
+input gradients.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import numpy as np
 from .. import _contract
 from ._recurrent import NonFiniteStepError, _Driver, split_state_grads
 
-__all__ = ["forward", "backward", "Unit"]
+__all__ = ["forward", "backward", "Unit", "run_layers", "run_layers_backward"]
 
 _NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -60,6 +67,81 @@ class Unit(_Driver):
 
     def _label(self):
         return self._name
+
+
+# ------------------------------------------------------- the shared loop
+def run_layers(L, D, x, run, take, out=None, between=None):
+    """Forward through ``L`` layers x ``D`` directions; returns the top
+    layer's output, time-major (T, B, D*H).
+
+    ``run(k, layer, d, inp, dest) -> y``: one fused forward of row ``k =
+    layer * D + d`` on the C-contiguous time-major ``inp`` (the reverse
+    direction gets a time-reversed copy), returning its (T, B, H) output,
+    written into ``dest`` when that is given (``out`` itself for the top
+    layer of a one-direction stack; else None). ``take(shape)`` allocates a
+    buffer of the stack's dtype (the reversed copies, the joined outputs).
+    The top layer of a bidirectional stack is joined into ``out`` when given.
+    ``between(layer, joined) -> next input`` (None: the joined output
+    itself) runs between layers (dropout)."""
+    inp = x
+    for layer in range(L):
+        last = layer == L - 1
+        if D == 1:
+            joined = run(layer, layer, 0, inp, out if last else None)
+        else:
+            xr = take(inp.shape)
+            np.copyto(xr, inp[::-1])
+            y0 = run(2 * layer, layer, 0, inp, None)
+            y1 = run(2 * layer + 1, layer, 1, xr, None)
+            T, B, H = y0.shape
+            joined = out if last and out is not None else take((T, B, 2 * H))
+            joined[:, :, :H] = y0
+            joined[:, :, H:] = y1[::-1]
+        if not last and between is not None:
+            joined = between(layer, joined)
+        inp = joined
+    return inp
+
+
+def run_layers_backward(L, D, d_top, run, take, dx=None, want_dx=True, between=None):
+    """BPTT through the stack, top layer first; returns the gradient of the
+    stack's input (written into ``dx`` when given), or None when
+    ``want_dx`` is False (the bottom layer then computes no input gradient).
+
+    ``run(k, layer, d, d_out, dest, need_dx) -> dx_k``: one fused BPTT of
+    row ``k`` with ``d_out`` its output's gradient (C-contiguous, in the
+    row's own time order; None for no gradient), returning its input
+    gradient (into ``dest`` when given, None when ``need_dx`` is False).
+    ``between(layer, total)`` scales layer ``layer``'s input gradient in
+    place (dropout, ``layer >= 1``). The reverse direction's input gradient
+    is in reversed time: it is reversed while the two are summed."""
+    g = d_top
+    for layer in range(L - 1, -1, -1):
+        bottom = layer == 0
+        need = want_dx or not bottom
+        if D == 1:
+            total = run(layer, layer, 0, g, dx if bottom else None, need)
+        else:
+            if g is None:
+                g0 = g1 = None
+            else:
+                T, B, F = g.shape
+                H = F // 2
+                g0, g1 = take((T, B, H)), take((T, B, H))
+                np.copyto(g0, g[:, :, :H])
+                np.copyto(g1, g[::-1, :, H:])
+            dx0 = run(2 * layer, layer, 0, g0, None, need)
+            dx1 = run(2 * layer + 1, layer, 1, g1, None, need)
+            if not need:
+                return None
+            total = dx if bottom and dx is not None else take(dx0.shape)
+            np.add(dx0, dx1[::-1], out=total)
+        if not need:
+            return None
+        if not bottom and between is not None:
+            between(layer, total)
+        g = total
+    return g
 
 
 # ----------------------------------------------------------------- layouts
@@ -151,39 +233,31 @@ def forward(m, x, h0, stop):
     cN = np.empty_like(hN) if lstm else None
     m._layout = None
     first = None
-    inp = x
-    for layer in range(m.num_layers):
-        outs = []
-        for d in range(D):
-            k = layer * D + d
-            u = units[k]
-            s0 = (None if h is None else h[k], None if c is None else c[k]) if lstm else \
-                (None if h is None else h[k])
-            try:
-                out, hT = u._run_forward(inp if d == 0 else np.ascontiguousarray(inp[::-1]), s0, stop,
-                                          _unit=True)
-            except NonFiniteStepError as e:
-                for v in units:
-                    v._drop_cache()
-                _record(m, "state", (layer, d, _real(e.step, d, T)))
-                raise NonFiniteStepError(_real(e.step, d, T), "forward", m._label(), layer, d) from None
-            except BaseException:
-                for v in units:
-                    v._drop_cache()
-                raise
-            if lstm:
-                hN[k], cN[k] = hT
-            else:
-                hN[k] = hT
-            if first is None and u.first_nonfinite_step is not None:
-                first = (layer, d, _real(u.first_nonfinite_step, d, T))
-            outs.append(out)
-        if D == 1:
-            inp = outs[0]
+
+    def run(k, layer, d, inp, dest):
+        nonlocal first
+        u = units[k]
+        s0 = (None if h is None else h[k], None if c is None else c[k]) if lstm else (None if h is None else h[k])
+        try:
+            out, hT = u._run_forward(inp, s0, stop, _unit=True)
+        except NonFiniteStepError as e:
+            for v in units:
+                v._drop_cache()
+            _record(m, "state", (layer, d, _real(e.step, d, T)))
+            raise NonFiniteStepError(_real(e.step, d, T), "forward", m._label(), layer, d) from None
+        except BaseException:
+            for v in units:
+                v._drop_cache()
+            raise
+        if lstm:
+            hN[k], cN[k] = hT
         else:
-            inp = np.empty((T, B, D * H), m.dtype)
-            inp[:, :, :H] = outs[0]
-            inp[:, :, H:] = outs[1][::-1]
+            hN[k] = hT
+        if first is None and u.first_nonfinite_step is not None:
+            first = (layer, d, _real(u.first_nonfinite_step, d, T))
+        return out
+
+    inp = run_layers(m.num_layers, D, x, run, lambda shape: np.empty(shape, m.dtype))
     m._layout = (T, B, batched, full)
     m.timestep_grad_norms = m.first_nonfinite_grad_step = None
     if lstm:
@@ -231,26 +305,23 @@ def backward(m, d_out, d_hT, truncate, stop, d_cT):
     dh0 = np.empty((len(units), B, H), m.dtype)
     dc0 = np.empty_like(dh0) if lstm else None
     first = None
-    grad = d_out
+
+    def run(k, layer, d, g, dest, need):
+        nonlocal first
+        u = units[k]
+        step_d = u._run_backward(g, None if dh is None else dh[k], truncate, stop,
+                                 None if dc is None else dc[k], _unit=True)
+        norms[k] = u.timestep_grad_norms if d == 0 else u.timestep_grad_norms[::-1]
+        if lstm:
+            cnorms[k] = u.timestep_cell_grad_norms if d == 0 else u.timestep_cell_grad_norms[::-1]
+            dc0[k] = u.dc0
+        dh0[k] = u.dh0
+        if first is None and u.first_nonfinite_step is not None:
+            first = (layer, d, _real(u.first_nonfinite_step, d, T))
+        return step_d
+
     try:
-        for layer in reversed(range(L)):
-            dx = None
-            for d in range(D):
-                k = layer * D + d
-                u = units[k]
-                g = None if grad is None else grad[:, :, d * H:(d + 1) * H]
-                g = None if g is None else np.ascontiguousarray(g if d == 0 else g[::-1])
-                step_d = u._run_backward(g, None if dh is None else dh[k], truncate, stop,
-                                         None if dc is None else dc[k], _unit=True)
-                norms[k] = u.timestep_grad_norms if d == 0 else u.timestep_grad_norms[::-1]
-                if lstm:
-                    cnorms[k] = u.timestep_cell_grad_norms if d == 0 else u.timestep_cell_grad_norms[::-1]
-                    dc0[k] = u.dc0
-                dh0[k] = u.dh0
-                if first is None and u.first_nonfinite_step is not None:
-                    first = (layer, d, _real(u.first_nonfinite_step, d, T))
-                dx = step_d if D == 1 else (step_d.copy() if dx is None else dx + step_d[::-1])
-            grad = dx
+        grad = run_layers_backward(L, D, d_out, run, lambda shape: np.empty(shape, m.dtype))
     except NonFiniteStepError as e:
         if saved is not None:
             m.flat_gradients()[...] = saved

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Sequence
 
 import numpy as np
 
 from ...clip import aliases
 
 
-_TORCH = []
+_TORCH: list = []  # the torch module, once imported
 
 
 def torch_module():
@@ -130,7 +130,7 @@ def gather(items, name: str = "parameters", grads: bool = True) -> Gathered:
         chosen.append(g.detach() if g.requires_grad else g)
         index.append(i)
     views = [_np_view(g) for g in chosen]
-    keep = range(len(views))
+    keep: Sequence[int] = range(len(views))
     if len(views) > 1 and not _disjoint(chosen):
         # positions as in the caller's list (None where a parameter has no gradient)
         spread = [None] * (index[-1] + 1)

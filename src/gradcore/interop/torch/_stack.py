@@ -20,17 +20,20 @@ Contract (``L`` layers, ``D`` directions, row ``k = layer * D + direction``):
   order. Returns, per row, the first non-finite step (real time) or None,
   and gives every scratch buffer back to the pool.
 
-The reverse direction runs on a time-reversed copy of its layer's input and
-its output is reversed back while the directions are joined (the kernels
-take contiguous time-major arrays); a single-direction stack runs with no
-copy at all (each layer's output is the next one's input, the last writes
-``out``).
+The loop over layers and directions is the native stack's
+(``gradcore.nn._stack.run_layers`` / ``run_layers_backward``, with pooled
+buffers): the reverse direction runs on a time-reversed copy of its layer's
+input and its output is reversed back while the directions are joined (the
+kernels take contiguous time-major arrays); a single-direction stack runs
+with no copy at all (each layer's output is the next one's input, the last
+writes ``out``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...nn._stack import run_layers, run_layers_backward
 from . import _kernels as K
 
 
@@ -100,58 +103,41 @@ def forward(mode, L, D, pool, x, h0, c0, weights, out, h_n, c_n, masks=None):
 
 def _run(tape, out, h_n, c_n):
     mode, L, D, take, scratch = tape.mode, tape.L, tape.D, tape.take, tape.scratch
-    if L == 1 and D == 1:  # one fused call, straight into out
-        h0, c0, x = tape.h0, tape.c0, tape.x
-        cache = K.forward(mode, take, out, x, None if h0 is None else h0[0], None if c0 is None else c0[0],
-                          *tape.weights[0])
-        scratch.extend(cache)
-        h_n[0] = out[-1]
-        if c_n is not None:
-            c_n[0] = K.last_cell(mode, cache)
-        tape.rows.append((x, out, cache))
-        return
     T, B = tape.x.shape[0], tape.x.shape[1]
     H = h_n.shape[2]
-    h0, c0 = tape.h0, tape.c0
-    xin = tape.x
-    for layer in range(L):
-        last = layer == L - 1
-        ins = [xin]
-        if D == 2:
-            xr = take(xin.shape)
-            np.copyto(xr, xin[::-1])
-            scratch.append(xr)
-            ins.append(xr)
-        ys = []
-        for d in range(D):
-            k = layer * D + d
-            if D == 1 and last:
-                y = out
-            else:
-                y = take((T, B, H))
-                scratch.append(y)
-            cache = K.forward(mode, take, y, ins[d], None if h0 is None else h0[k],
-                              None if c0 is None else c0[k], *tape.weights[k])
-            scratch.extend(cache)
-            h_n[k] = y[T - 1]
-            if c_n is not None:
-                c_n[k] = K.last_cell(mode, cache)
-            tape.rows.append((ins[d], y, cache))
-            ys.append(y)
-        if D == 2:
-            joined = out if last else take((T, B, 2 * H))
-            if not last:
-                scratch.append(joined)
-            joined[:, :, :H] = ys[0]
-            joined[:, :, H:] = ys[1][::-1]
-        else:
-            joined = ys[0]
-        if not last and tape.masks is not None:
-            dropped = take(joined.shape)
-            np.multiply(joined, tape.masks[layer], out=dropped)
-            scratch.append(dropped)
-            joined = dropped
-        xin = joined
+    if L == 1 and D == 1:  # one fused call, straight into out
+        _row(tape, 0, tape.x, out, h_n, c_n)
+        return
+
+    def kept(shape):
+        a = take(shape)
+        scratch.append(a)
+        return a
+
+    def run(k, layer, d, inp, dest):
+        return _row(tape, k, inp, kept((T, B, H)) if dest is None else dest, h_n, c_n)
+
+    masks = tape.masks
+
+    def between(layer, joined):
+        dropped = kept(joined.shape)
+        np.multiply(joined, masks[layer], out=dropped)
+        return dropped
+
+    run_layers(L, D, tape.x, run, kept, out, None if masks is None else between)
+
+
+def _row(tape, k, inp, y, h_n, c_n):
+    """Row k's fused forward of ``inp`` into ``y``; records its tape row."""
+    h0, c0, mode = tape.h0, tape.c0, tape.mode
+    cache = K.forward(mode, tape.take, y, inp, None if h0 is None else h0[k], None if c0 is None else c0[k],
+                      *tape.weights[k])
+    tape.scratch.extend(cache)
+    h_n[k] = y[-1]
+    if c_n is not None:
+        c_n[k] = K.last_cell(mode, cache)
+    tape.rows.append((inp, y, cache))
+    return y
 
 
 def backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms, cnorms):
@@ -159,63 +145,42 @@ def backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms, cnorms):
         return _backward1(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights[0], norms, cnorms)
     mode, L, D, take, scratch = tape.mode, tape.L, tape.D, tape.take, tape.scratch
     T = tape.x.shape[0]
-    H = tape.weights[0][1].shape[1]
     h0, c0 = tape.h0, tape.c0
     first = [None] * (L * D)
-    d_layer = d_out
-    for layer in range(L - 1, -1, -1):
-        bottom = layer == 0
-        if D == 1 or d_layer is None:
-            douts = [d_layer] * D
+
+    def kept(shape):
+        a = take(shape)
+        scratch.append(a)
+        return a
+
+    def run(k, layer, d, g, dest, need):
+        xin, y, cache = tape.rows[k]
+        dxk = None if not need else (kept(xin.shape) if dest is None else dest)
+        rev = d == 1  # the reverse direction's norms come in its own (reversed) time
+        nk = np.empty(T) if rev else norms[k]
+        ck = None if cnorms is None else (np.empty(T) if rev else cnorms[k])
+        f, used = K.backward(mode, take, cache, xin, None if h0 is None else h0[k],
+                             None if c0 is None else c0[k], y, tape.weights[k][0], tape.weights[k][1],
+                             g, None if d_hn is None else d_hn[k], None if d_cn is None else d_cn[k],
+                             dxk, None if dh0 is None else dh0[k], None if dc0 is None else dc0[k],
+                             *dweights[k], nk, ck)
+        scratch.extend(used)
+        f = int(f)
+        if rev:
+            norms[k] = nk[::-1]
+            if ck is not None:
+                cnorms[k] = ck[::-1]
+            first[k] = None if f < 0 else T - 1 - f
         else:
-            a = take((T, d_layer.shape[1], H))
-            b = take(a.shape)
-            np.copyto(a, d_layer[:, :, :H])
-            np.copyto(b, d_layer[::-1, :, H:])
-            scratch += [a, b]
-            douts = [a, b]
-        want_dx = not bottom or dx is not None
-        dxs = []
-        for d in range(D):
-            k = layer * D + d
-            xin, y, cache = tape.rows[k]
-            if not want_dx:
-                dxk = None
-            elif D == 1 and bottom:
-                dxk = dx
-            else:
-                dxk = take(xin.shape)
-                scratch.append(dxk)
-            rev = d == 1  # the reverse direction's norms come in its own (reversed) time
-            nk = np.empty(T) if rev else norms[k]
-            ck = None if cnorms is None else (np.empty(T) if rev else cnorms[k])
-            f, used = K.backward(mode, take, cache, xin, None if h0 is None else h0[k],
-                                 None if c0 is None else c0[k], y, tape.weights[k][0], tape.weights[k][1],
-                                 douts[d], None if d_hn is None else d_hn[k], None if d_cn is None else d_cn[k],
-                                 dxk, None if dh0 is None else dh0[k], None if dc0 is None else dc0[k],
-                                 *dweights[k], nk, ck)
-            scratch.extend(used)
-            f = int(f)
-            if rev:
-                norms[k] = nk[::-1]
-                if ck is not None:
-                    cnorms[k] = ck[::-1]
-                first[k] = None if f < 0 else T - 1 - f
-            else:
-                first[k] = None if f < 0 else f
-            dxs.append(dxk)
-        if not want_dx:
-            break
-        if D == 2:
-            total = dx if bottom else take(dxs[0].shape)
-            if not bottom:
-                scratch.append(total)
-            np.add(dxs[0], dxs[1][::-1], out=total)
-        else:
-            total = dxs[0]
-        if not bottom and tape.masks is not None:
-            np.multiply(total, tape.masks[layer - 1], out=total)
-        d_layer = total
+            first[k] = None if f < 0 else f
+        return dxk
+
+    masks = tape.masks
+
+    def between(layer, total):
+        np.multiply(total, masks[layer - 1], out=total)
+
+    run_layers_backward(L, D, d_out, run, kept, dx, dx is not None, None if masks is None else between)
     tape.release()
     return first
 

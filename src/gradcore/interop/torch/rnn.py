@@ -93,7 +93,7 @@ class _GradcoreRecurrent:
         f = self.first_nonfinite
         return None if f is None else f[2]
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self, set_to_none=True):
         """``torch.nn.Module.zero_grad`` over the module's own parameters
         (the same effect, without the generic walk of the module tree; a
         module given children or ``set_to_none=False`` takes torch's)."""
