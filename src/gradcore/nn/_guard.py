@@ -146,8 +146,22 @@ def _guarded(fn, what: str):
         call.__defaults__ = getattr(fn, "__defaults__", None)
         call.__kwdefaults__ = getattr(fn, "__kwdefaults__", None)
     functools.update_wrapper(call, fn)
-    call._gc_guarded = True  # type: ignore[attr-defined]  # marks a wrapped method
+    call._gc_guarded = True  # marks a wrapped method
     return call
+
+
+def self_guarded(body):
+    """Decorator for a ``forward`` / ``backward`` that makes the guard's check
+    itself on its common path and calls a guarded ``body`` otherwise: the
+    Module leaves it unwrapped, and :func:`unguarded` returns ``body``
+    (which a container then calls within its own guarded call)."""
+
+    def mark(fn):
+        functools.update_wrapper(fn, body, assigned=("__doc__",))
+        fn._gc_guarded = True
+        return fn
+
+    return mark
 
 
 def _generic(fn, what):

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import _contract
 from ..backend import kernels
+from ._recurrent_checks import DriverChecks
 
 __all__ = ["NonFiniteStepError", "CELLS", "check_bias", "split_state_grads"]
 
@@ -142,7 +143,7 @@ CELLS = {
 
 
 # ------------------------------------------------------------------- driver
-class _Driver:
+class _Driver(DriverChecks):
     """One layer and direction: forward, BPTT, their checks, buffers and
     records (see the module docstring for what the host object provides)."""
 
@@ -158,6 +159,7 @@ class _Driver:
 
     def _reset_driver(self):
         self._shape = self._bufs = self._x = self._h0 = self._c0 = None
+        self._plan = self._plan_k = None
         self._cache_ok = False
         self._dx = self._dx_key = self._dshape = self._returned = None
         self.timestep_grad_norms = self.dh0 = self.first_nonfinite = None
@@ -172,6 +174,7 @@ class _Driver:
         wi, wh, bi, bh = names
         self._w_ih, self._w_hh, self._b_ih, self._b_hh = p[wi], p[wh], p.get(bi), p.get(bh)
         self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh = g[wi], g[wh], g.get(bi), g.get(bh)
+        self._plan = self._plan_k = None   # the plan holds the old views: bind a new one
 
     # --------------------------------------------------------------- forward
     def _run_forward(self, x, h0=None, stop_on_nonfinite=False, _unit=False):
@@ -181,6 +184,12 @@ class _Driver:
         :mod:`gradcore.nn.rnn` for the layouts. The returned arrays are the
         layer's buffers, overwritten (and returned again) by the next forward
         of that shape; a state taken from them may be passed back as h0."""
+        K = kernels()           # the active backend, read once per pass
+        if h0 is None and self._plan is not None:
+            # the common case in one compiled call: the kernel and the records below
+            out = self._plan.run_forward(self, x, K, stop_on_nonfinite, False)
+            if out is not None:
+                return out
         if not _unit:
             if (self._general or type(x) is not _ndarray or x.ndim != 3
                     or (h0 is not None and not self._compact(h0))):
@@ -197,9 +206,9 @@ class _Driver:
         s = self._shape
         bufs = self._bufs if s is not None and s[0] == T and s[1] == B else self._seq_buffers(T, B)
         stop = True if stop_on_nonfinite else False
-        K = kernels()           # the active backend, read once per pass
         try:
-            first = self._cell.forward(K, self, bufs, x, h, c, stop)
+            first = self._plan.forward(x, h, c, stop) if self._plan_k is K else \
+                self._cell_forward(K, bufs, x, h, c, stop)
         except (TypeError, ValueError):
             # the kernel refused an argument before writing anything: the
             # layer's checks name the fault (or fix a layout and retry)
@@ -217,6 +226,22 @@ class _Driver:
         else:
             self._forward_nonfinite(first, stop)
         return self._returned
+
+    def _cell_forward(self, K, bufs, x, h, c, stop):
+        """The forward kernel call of the cell table; a backend with plans (the
+        C one) first binds this shape's, which the next passes call directly."""
+        make = getattr(K, "_RecurrentPlan", None)
+        if make is None:
+            return self._cell.forward(K, self, bufs, x, h, c, stop)
+        self._plan = make(self._cell.G, bufs, self._w_ih, self._w_hh, self._b_ih, self._b_hh,
+                          self._gw_ih, self._gw_hh, self._gb_ih, self._gb_hh,
+                          getattr(self, "nonlinearity", None))
+        self._plan_k = K
+        plan = self._plan
+        plan.fast = not self._general          # it may serve the layer's own calls
+        plan.returned = self._returned
+        plan.dx = self._dx if self._dx_key is self._shape else None
+        return self._plan.forward(x, h, c, stop)
 
     def _forward_interruptible(self, bufs, x, h, c, stop):
         try:
@@ -255,6 +280,12 @@ class _Driver:
         reaching c_t, through c_{t+1} and through h_t), and takes ``d_cT``
         (or ``d_hT`` as a pair (d_hT, d_cT)). LSTM and GRU consume the
         forward's gate cache."""
+        K = kernels()
+        if d_hT is None and d_cT is None and truncate is None and self._plan is not None:
+            # the common case in one compiled call: the kernel and the records below
+            dx = self._plan.run_backward(self, d_out, K, stop_on_nonfinite, False)
+            if dx is not None:
+                return dx
         if self._layout is not None and not _unit:
             return self._stack_backward(d_out, d_hT, truncate, stop_on_nonfinite, d_cT)
         cell = self._cell
@@ -269,26 +300,21 @@ class _Driver:
         if d_hT is not None or d_cT is not None:
             d_hT, d_cT = self._state_grads(d_hT, d_cT, B)
         dx = self._dx if self._dx_key is shape else self._dx_buffer(T, B)
-        # fresh per call: a caller may keep dh0 / the step norms of a backward
-        dt, hs = self.dtype, (B, self.hidden_size)
-        dh0 = np.empty(hs, dt)
-        norms = np.empty(T)
-        if cell.n_states == 2:
-            lstm, dc0, cnorms = True, np.empty(hs, dt), np.empty(T)
-        else:
-            lstm, dc0, cnorms = False, None, None
         stop = True if stop_on_nonfinite else False
-        K = kernels()
         try:
-            first = cell.backward(K, self, self._bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT, d_cT,
-                                  truncate, stop)
+            if self._plan_k is K:
+                first, dh0, norms, dc0, cnorms = self._plan.backward(
+                    dx, d_out, d_hT, d_cT, self._x, self._h0, self._c0, truncate, stop)
+            else:
+                first, dh0, norms, dc0, cnorms = self._cell_backward(K, dx, d_out, d_hT, d_cT,
+                                                                     truncate, stop)
         except (TypeError, ValueError):
             # refused before the kernel wrote anything: fix a layout and retry
             if d_out is None:
                 raise
             d_out = self._check_d_out(d_out, T, B, force=True)
-            first = self._backward_interruptible(cell, dx, dh0, dc0, norms, cnorms, d_out, d_hT,
-                                                 d_cT, truncate, stop)
+            first, dh0, norms, dc0, cnorms = self._backward_interruptible(dx, d_out, d_hT, d_cT,
+                                                                          truncate, stop)
         except KeyboardInterrupt:
             self._interrupted_backward()
             raise
@@ -298,7 +324,7 @@ class _Driver:
         if first < 0:
             self.dh0 = dh0
             self.first_nonfinite_grad_step = self.first_nonfinite = None
-            if lstm:
+            if cnorms is not None:
                 self.dc0, self.timestep_cell_grad_norms = dc0, cnorms
         else:
             self._backward_nonfinite(first, stop, dh0, dc0, cnorms)
@@ -321,9 +347,20 @@ class _Driver:
         if stop:
             raise NonFiniteStepError(int(first), "backward", self._label(), *self._where)
 
-    def _backward_interruptible(self, cell, *args):
+    def _cell_backward(self, K, dx, d_out, d_hT, d_cT, truncate, stop):
+        """BPTT through the cell table -> (first, dh0, step norms, dc0, cell
+        norms); dh0 / dc0 / the norms are fresh (a caller may keep them)."""
+        T, B = self._shape
+        dt, hs = self.dtype, (B, self.hidden_size)
+        dh0, norms = np.empty(hs, dt), np.empty(T)
+        dc0, cnorms = (np.empty(hs, dt), np.empty(T)) if self._cell.n_states == 2 else (None, None)
+        first = self._cell.backward(K, self, self._bufs, dx, dh0, dc0, norms, cnorms, d_out, d_hT,
+                                    d_cT, truncate, stop)
+        return first, dh0, norms, dc0, cnorms
+
+    def _backward_interruptible(self, *args):
         try:
-            return cell.backward(kernels(), self, self._bufs, *args)
+            return self._cell_backward(kernels(), *args)
         except KeyboardInterrupt:
             self._interrupted_backward()
             raise
@@ -340,81 +377,6 @@ class _Driver:
         if self._cell.consumes:
             self._cache_ok = False
 
-    # ------------------------------------------------------------ validation
-    def _check_array(self, a, name, shape_text):
-        """An ndarray of the layer's dtype in native byte order, or a
-        TypeError naming ``name`` and the expected shape."""
-        if type(a) is _ndarray and a.dtype is self.dtype:
-            return a
-        who = self._label()
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"{who}: expected {name} as a {self.dtype} numpy array of shape "
-                            f"{shape_text}, got {type(a).__name__}")
-        if a.dtype != self.dtype:
-            raise TypeError(f"{who}: expected {self.dtype} {name}, got {a.dtype} (convert it "
-                            f"explicitly, e.g. {name}.astype(np.{self.dtype}); gradcore never "
-                            "converts silently)")
-        if not a.dtype.isnative:
-            raise TypeError(f"{who}: expected native byte order {name}, got {a.dtype.str}")
-        return a
-
-    def _check_x(self, x, force=False):
-        who = self._label()
-        I = self.input_size
-        x = self._check_array(x, "x", f"(T, B, {I})")
-        if x.ndim != 3:
-            raise ValueError(f"{who}: expected a 3-D input x (T, B, {I}) (time-major), got shape {x.shape}")
-        if x.shape[2] != I:
-            raise ValueError(f"{who}: expected x with {I} features (T, B, {I}), got shape {x.shape}")
-        if x.shape[0] < 1:
-            raise ValueError(f"{who}: the sequence is empty (T = 0, x shape {x.shape}); need T >= 1")
-        if x.shape[1] < 1:
-            raise ValueError(f"{who}: the batch is empty (B = 0, x shape {x.shape}); need B >= 1")
-        if not x.flags.c_contiguous or not x.flags.aligned:
-            x = np.ascontiguousarray(x)
-        elif force:
-            raise   # x was fine: re-raise the kernel's own error
-        return x
-
-    def _check_state(self, s, name, B, own=False):
-        """None, (B, H) or PyTorch's (1, B, H) -> None or a C-contiguous (B, H).
-        ``own``: a state living in this layer's sequence buffers (the state
-        the last forward returned) is copied, as the kernel overwrites them."""
-        if s is None:
-            return None
-        H = self.hidden_size
-        if type(s) is not _ndarray or s.dtype is not self.dtype:
-            s = self._check_array(s, name, f"({B}, {H}) or (1, {B}, {H})")
-        if s.shape == (1, B, H):
-            s = s[0]
-        if s.shape != (B, H):
-            raise ValueError(f"{self._label()}: expected {name} of shape ({B}, {H}) or (1, {B}, {H}), "
-                             f"got {s.shape}")
-        if own and self._bufs is not None and s.base is not None:
-            base = s.base
-            if any(base is buf for buf in self._bufs.values()):
-                return s.copy()
-        return np.ascontiguousarray(s)
-
-    def _check_cache(self):
-        who = self._label()
-        if self._x is None:
-            raise RuntimeError(f"{who}: backward called before forward")
-        raise RuntimeError(f"{who}: backward already consumed this forward's gate cache "
-                           "(LSTM/GRU backward overwrites it); call forward again")
-
-    def _check_d_out(self, d_out, T, B, force=False):
-        H = self.hidden_size
-        d_out = self._check_array(d_out, "d_out", f"{(T, B, H)} or None")
-        if d_out.shape != (T, B, H):
-            raise ValueError(f"{self._label()}: d_out has shape {d_out.shape}, but the last forward "
-                             f"output has shape {(T, B, H)}")
-        if not d_out.flags.c_contiguous or not d_out.flags.aligned:
-            return np.ascontiguousarray(d_out)
-        if force:
-            raise       # d_out was fine: re-raise the kernel's own error
-        return d_out
-
     # --------------------------------------------------------------- buffers
     def _buffer_shapes(self, T, B):
         H = self.hidden_size
@@ -427,11 +389,13 @@ class _Driver:
         if dx is None or dx.shape[:2] != (T, B):
             dx = self._dx = np.empty((T, B, self.input_size), self.dtype)
         self._dx_key = self._shape     # the (T, B) this dx was checked for
+        if self._plan is not None:
+            self._plan.dx = dx
         return dx
 
     def _seq_buffers(self, T, B):
         if self._shape != (T, B):
-            self._bufs = None          # drop the old (possibly large) buffers first
+            self._bufs = self._plan = self._plan_k = None   # drop the old (possibly large) buffers first
             self._bufs = {k: np.empty(shape, self.dtype) for k, shape in self._buffer_shapes(T, B).items()}
             self._shape = (T, B)
             self._dshape = (T, B, self.hidden_size)

@@ -60,7 +60,8 @@ __all__ = ["Module", "FORWARD_CACHE", "unguarded"]
 
 #: attributes the gradcore layers use for forward caches, and their empty value
 FORWARD_CACHE = {"_x": None, "_y": None, "_dz": None, "_dx": None, "_xshape": None, "_shape": None,
-                 "_bufs": None, "_h0": None, "_c0": None, "_tb": None, "_cache_ok": False}
+                 "_bufs": None, "_h0": None, "_c0": None, "_tb": None, "_cache_ok": False,
+                 "_plan": None, "_plan_k": None}
 
 
 class Module:

@@ -75,6 +75,8 @@ from . import _stack
 from ._recurrent import CELLS, NonFiniteStepError, _Driver, check_bias
 from ._util import check_size, seed_rng
 from .arena import as_float_dtype
+from ..backend import kernels
+from ._guard import _guarded, self_guarded
 from .module import FORWARD_CACHE, Module
 
 __all__ = ["RNN", "LSTM", "GRU", "LastStep", "AllSteps", "TimeDistributed", "NonFiniteStepError",
@@ -184,9 +186,30 @@ class _Recurrent(_Driver, Module):
 
     # --------------------------------------------------------------- passes
     # forward / backward are the driver's: the one-layer, time-major call with
-    # h0 None or (B, H) runs it directly, anything else goes to the stack path
-    forward = _Driver._run_forward
-    backward = _Driver._run_backward
+    # h0 None or (B, H) runs it directly, anything else goes to the stack path.
+    # The common call (see _kernels_recplan.pxi) makes the thread guard's
+    # check in its compiled plan; every other call takes the guarded driver.
+    _guarded_forward = _guarded(_Driver._run_forward, "forward")
+    _guarded_backward = _guarded(_Driver._run_backward, "backward")
+
+    @self_guarded(_Driver._run_forward)
+    def forward(self, x, h0=None, stop_on_nonfinite=False, _unit=False):
+        plan = self._plan
+        if plan is not None and h0 is None:
+            out = plan.run_forward(self, x, kernels(), stop_on_nonfinite, True)
+            if out is not None:
+                return out
+        return self._guarded_forward(x, h0, stop_on_nonfinite, _unit)
+
+    @self_guarded(_Driver._run_backward)
+    def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False, d_cT=None,
+                 _unit=False):
+        plan = self._plan
+        if plan is not None and d_hT is None and d_cT is None and truncate is None:
+            dx = plan.run_backward(self, d_out, kernels(), stop_on_nonfinite, True)
+            if dx is not None:
+                return dx
+        return self._guarded_backward(d_out, d_hT, truncate, stop_on_nonfinite, d_cT, _unit)
 
     def _stack_forward(self, x, h0, stop):
         return _stack.forward(self, x, h0, stop)

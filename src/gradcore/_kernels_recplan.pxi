@@ -1,0 +1,200 @@
+# Recurrent pass plans (private, C backend only): one layer and direction's
+# forward / BPTT kernel calls with the arrays the layer owns bound once per
+# (T, B): parameters, their gradients, the sequence buffers. A call hands
+# over only the per-call arrays (x, states, d_out, dx) and goes through the
+# public wrappers of _kernels_rnn.pxi, so every argument meets the same
+# checks (and messages) as a direct call on every call; what the plan saves
+# is the Python around it (argument marshalling, the cell dispatch, and the
+# fresh dh0 / dc0 / step-norm arrays, allocated here in C).
+#
+# Contract: _RecurrentPlan(G, bufs, w_ih, w_hh, b_ih, b_hh, dw_ih, dw_hh,
+# db_ih, db_hh, act) with G = 1 (Elman RNN, act its nonlinearity), 4 (LSTM)
+# or 3 (GRU) and bufs the driver's sequence buffers ("out", and "dz" /
+# "cs", "gates" / "gates"). forward(x, h0, c0, stop) returns the kernel's
+# first non-finite step; backward(dx, d_out, d_hT, d_cT, x, h0, c0,
+# truncate, stop) returns (first, dh0, step_norms, dc0, cell_norms), dc0 /
+# cell_norms None except for LSTM. gradcore.nn._recurrent is the caller.
+
+from cpython.pythread cimport PyThread_get_thread_ident
+
+import sys as _sys
+_this_module = _sys.modules[__name__]
+
+
+cdef class _RecurrentPlan:
+    cdef int G
+    cdef public bint fast      # run_forward / run_backward may serve the layer's own calls
+    cdef public object returned   # what the layer's forward returns (views of out)
+    cdef public object dx         # the layer's dx buffer for this shape (None: not made yet)
+    cdef cnp.npy_intp I
+    cdef object w_ih, w_hh, b_ih, b_hh, dw_ih, dw_hh, db_ih, db_hh, act
+    cdef object out, cs, gates, dz
+    cdef cnp.npy_intp hdims[2]
+    cdef cnp.npy_intp T
+    cdef int typenum
+
+    def __init__(self, int G, dict bufs, w_ih, w_hh, b_ih, b_hh, dw_ih, dw_hh, db_ih, db_hh, act):
+        if G not in (1, 3, 4):
+            raise ValueError(f"G: expected 1 (RNN), 3 (GRU) or 4 (LSTM), got {G}")
+        out = bufs["out"]
+        check_float_array(out, "out", True)
+        check_float_array(w_hh, "w_hh", False)
+        if out.ndim != 3 or w_hh.ndim != 2:
+            raise ValueError("out / w_hh: expected (T, B, H) and (G*H, H) arrays")
+        self.G = G
+        self.w_ih, self.w_hh, self.b_ih, self.b_hh = w_ih, w_hh, b_ih, b_hh
+        self.dw_ih, self.dw_hh, self.db_ih, self.db_hh = dw_ih, dw_hh, db_ih, db_hh
+        self.act = act
+        self.out = out
+        self.cs = bufs.get("cs")
+        self.gates = bufs.get("gates")
+        self.dz = bufs.get("dz")
+        self.T, self.hdims[0], self.hdims[1] = out.shape
+        self.I = w_ih.shape[1]
+        self.typenum = cnp.PyArray_TYPE(<cnp.ndarray>out)
+        self.fast = False
+        self.returned = self.dx = None
+
+    def forward(self, x, h0, c0, bint stop):
+        """The forward kernel on x (T, B, I) from h0 / c0 (None: zeros)."""
+        return self._forward(x, h0, c0, stop)
+
+    cdef object _forward(self, x, h0, c0, bint stop):
+        if self.G == 1:
+            return rnn_forward(self.out, x, h0, self.w_ih, self.w_hh, self.b_ih, self.b_hh,
+                               self.act, stop)
+        if self.G == 4:
+            return lstm_forward(self.out, self.cs, self.gates, x, h0, c0, self.w_ih, self.w_hh,
+                                self.b_ih, self.b_hh, stop)
+        return gru_forward(self.out, self.gates, x, h0, self.w_ih, self.w_hh, self.b_ih,
+                           self.b_hh, stop)
+
+    def backward(self, dx, d_out, d_hT, d_cT, x, h0, c0, truncate, bint stop):
+        """BPTT of the forward on x from h0 / c0 into dx and the bound
+        gradients; dh0 / dc0 / the step norms are new arrays."""
+        return self._backward(dx, d_out, d_hT, d_cT, x, h0, c0, truncate, stop)
+
+    cdef tuple _backward(self, dx, d_out, d_hT, d_cT, x, h0, c0, truncate, bint stop):
+        dh0 = cnp.PyArray_EMPTY(2, self.hdims, self.typenum, 0)
+        norms = cnp.PyArray_EMPTY(1, &self.T, cnp.NPY_FLOAT64, 0)
+        dc0 = cnorms = None
+        if self.G == 1:
+            first = rnn_backward(dx, dh0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh, self.dz,
+                                 norms, d_out, d_hT, x, h0, self.out, self.w_ih, self.w_hh,
+                                 self.act, truncate, stop)
+        elif self.G == 4:
+            dc0 = cnp.PyArray_EMPTY(2, self.hdims, self.typenum, 0)
+            cnorms = cnp.PyArray_EMPTY(1, &self.T, cnp.NPY_FLOAT64, 0)
+            first = lstm_backward(dx, dh0, dc0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh,
+                                  norms, d_out, d_hT, d_cT, x, h0, c0, self.out, self.cs,
+                                  self.gates, self.w_ih, self.w_hh, truncate, stop, cnorms)
+        else:
+            first = gru_backward(dx, dh0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh, norms,
+                                 d_out, d_hT, x, h0, self.out, self.gates, self.w_ih, self.w_hh,
+                                 truncate, stop)
+        return first, dh0, norms, dc0, cnorms
+
+    cdef bint _fits(self, a, cnp.npy_intp last):
+        """a is an exact ndarray of the plan's dtype and shape (T, B, last)."""
+        if type(a) is not np.ndarray:
+            return False
+        cdef cnp.ndarray arr = <cnp.ndarray>a
+        if cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != 3:
+            return False
+        cdef cnp.npy_intp *d = cnp.PyArray_DIMS(arr)
+        return d[0] == self.T and d[1] == self.hdims[0] and d[2] == last
+
+    def run_forward(self, m, x, K, bint stop, bint guard):
+        """m's forward on x with no initial state, or None (see above);
+        ``guard``: make the thread guard's common check (no thread inside the
+        tree, the last forward ran in this one) here, else leave the call to
+        the guarded Python pass."""
+        if K is not _this_module or not self.fast or not self._fits(x, self.I):
+            return None
+        cdef dict d = m.__dict__
+        g = d.get("_gc_guard") if guard else None
+        if g is None:
+            return self._run_forward(m, d, x, stop)
+        me = PyThread_get_thread_ident()
+        if g.busy != 0 or g.fwd != me:
+            return None
+        g.busy = me
+        try:
+            return self._run_forward(m, d, x, stop)
+        finally:
+            g.busy = 0
+            g.fwd = me
+
+    cdef object _run_forward(self, m, dict d, x, bint stop):
+        d["_layout"] = None
+        try:
+            first = self._forward(x, None, None, stop)
+        except (TypeError, ValueError):
+            return None
+        except KeyboardInterrupt:
+            m._drop_cache()
+            raise
+        d["_x"] = x
+        d["_h0"] = None
+        d["_c0"] = None
+        d["_cache_ok"] = True
+        d["first_nonfinite_grad_step"] = None
+        d["timestep_grad_norms"] = None
+        if self.G == 4:
+            d["timestep_cell_grad_norms"] = None
+        if first < 0:
+            d["first_nonfinite_state_step"] = None
+            d["first_nonfinite_step"] = None
+            d["first_nonfinite"] = None
+        else:
+            m._forward_nonfinite(first, stop)
+        return self.returned
+
+    def run_backward(self, m, d_out, K, bint stop, bint guard):
+        """m's backward from d_out with no state gradient and no truncation,
+        after a forward this plan ran, or None (see above); ``guard`` as for
+        run_forward."""
+        if K is not _this_module or not self.fast or not self._fits(d_out, self.hdims[1]):
+            return None
+        cdef dict d = m.__dict__
+        g = d.get("_gc_guard") if guard else None
+        if g is None:
+            return self._run_backward(m, d, d_out, stop)
+        me = PyThread_get_thread_ident()
+        if g.busy != 0 or g.fwd != me:
+            return None
+        g.busy = me
+        try:
+            return self._run_backward(m, d, d_out, stop)
+        finally:
+            g.busy = 0
+
+    cdef object _run_backward(self, m, dict d, d_out, bint stop):
+        dx = self.dx
+        if dx is None or d.get("_cache_ok") is not True or d.get("_layout") is not None:
+            return None
+        x = d["_x"]
+        try:
+            first, dh0, norms, dc0, cnorms = self._backward(dx, d_out, None, None, x, d["_h0"],
+                                                            d["_c0"], None, stop)
+        except (TypeError, ValueError):
+            return None
+        except KeyboardInterrupt:
+            m._interrupted_backward()
+            raise
+        if self.G != 1:
+            d["_cache_ok"] = False          # LSTM / GRU backward consumed the gate cache
+        d["timestep_grad_norms"] = norms
+        if first < 0:
+            d["dh0"] = dh0
+            d["first_nonfinite_grad_step"] = None
+            d["first_nonfinite"] = None
+            if self.G == 4:
+                d["dc0"] = dc0
+                d["timestep_cell_grad_norms"] = cnorms
+        else:
+            m._backward_nonfinite(first, stop, dh0, dc0, cnorms)
+        return dx
+
+    def __reduce__(self):
+        raise TypeError("_RecurrentPlan: a plan is a per-call cache and is never pickled")

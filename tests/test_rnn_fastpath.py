@@ -1,0 +1,136 @@
+"""The one-layer recurrent layers' common call (time-major x, no initial
+state, no state gradient, no truncation) runs through a compiled pass plan
+on the C backend. It must leave exactly the state the general driver path
+leaves, honour the thread guard, and drop out of copies and pickles."""
+
+import copy
+import pickle
+import threading
+
+import numpy as np
+import pytest
+
+import gradcore
+from gradcore import nn
+
+KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+RECORDS = ("dh0", "dc0", "timestep_grad_norms", "timestep_cell_grad_norms", "first_nonfinite",
+           "first_nonfinite_step", "first_nonfinite_state_step", "first_nonfinite_grad_step")
+
+
+class Sub(np.ndarray):
+    """An ndarray subclass: the plan leaves it to the general path."""
+
+
+def _state(m, out, dx):
+    rec = {k: getattr(m, k, "absent") for k in RECORDS}
+    rec = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in rec.items()}
+    return np.array(out[0]), np.array(dx), m.arena.grad.copy(), rec
+
+
+def _same(a, b):
+    for u, v in zip(a[:3], b[:3]):
+        np.testing.assert_array_equal(u, v)
+    assert a[3].keys() == b[3].keys()
+    for k in a[3]:
+        u, v = a[3][k], b[3][k]
+        if isinstance(u, np.ndarray):
+            np.testing.assert_array_equal(u, v, err_msg=k)
+        else:
+            assert u == v, k
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("nonfinite", [False, True])
+def test_plan_path_leaves_the_general_paths_state(kind, dtype, nonfinite):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 5)).astype(dtype)
+    d = rng.standard_normal((4, 3, 6)).astype(dtype)
+    if nonfinite:
+        x[2, 1, 0] = np.nan
+    fast, slow = (KINDS[kind](5, 6, dtype=dtype, seed=1) for _ in range(2))
+    for _ in range(3):      # the first call binds the plan; later ones run it
+        a = fast.forward(x)
+        a = _state(fast, a, fast.backward(d))
+        b = slow.forward(x.view(Sub))
+        b = _state(slow, b, slow.backward(d.view(Sub)))
+        _same(a, b)
+    assert fast._plan is not None
+    if nonfinite:
+        assert fast.first_nonfinite is not None and fast.first_nonfinite_state_step == 2
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_plan_path_refusals_are_the_layers(kind):
+    m = KINDS[kind](5, 6, seed=0)
+    x = np.ones((4, 3, 5), np.float32)
+    m.forward(x)
+    m.backward(np.ones((4, 3, 6), np.float32))
+    with pytest.raises(TypeError, match=r"expected float32 x, got float64"):
+        m.forward(x.astype(np.float64))
+    m.forward(np.asfortranarray(x))          # same shape, not contiguous: copied, runs
+    with pytest.raises(ValueError, match=r"d_out has shape \(4, 3, 5\), but the last forward"):
+        m.backward(np.ones((4, 3, 5), np.float32))
+    if kind != "rnn":
+        m.backward(np.ones((4, 3, 6), np.float32))
+        with pytest.raises(RuntimeError, match="consumed"):
+            m.backward(np.ones((4, 3, 6), np.float32))
+
+
+def test_plan_path_honours_the_thread_guard():
+    m = nn.LSTM(3, 4, seed=0)
+    x = np.ones((2, 1, 3), np.float32)
+    d = np.ones((2, 1, 4), np.float32)
+    m.forward(x)
+    m.backward(d)                             # the plan is bound
+    done, hold = threading.Event(), threading.Event()
+
+    def other():
+        m.forward(x)
+        done.set()
+        hold.wait(5)
+
+    m.clear_cache()
+    t = threading.Thread(target=other)
+    t.start()
+    assert done.wait(5)
+    try:
+        with pytest.raises(gradcore.ConcurrentUseError, match="last forward ran in"):
+            m.backward(d)
+        with pytest.raises(gradcore.ConcurrentUseError, match="is still alive"):
+            m.forward(x)
+    finally:
+        hold.set()
+        t.join()
+    m.forward(x)
+    m.backward(d)
+
+
+def test_plan_is_dropped_by_copies_pickles_and_clear_cache():
+    m = nn.GRU(3, 4, seed=0)
+    x = np.ones((2, 1, 3), np.float32)
+    out, _ = m.forward(x)
+    assert m._plan is not None
+    for c in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert c._plan is None
+        np.testing.assert_array_equal(c.forward(x)[0], out)
+        c.backward(np.ones((2, 1, 4), np.float32))
+    assert m.clear_cache()._plan is None
+
+
+def test_plan_follows_the_backend_and_the_arena():
+    m = nn.RNN(3, 4, dtype="float64", seed=0)
+    x = np.random.default_rng(0).standard_normal((3, 2, 3))
+    ref = m.forward(x)[0].copy()
+    with gradcore.use_backend("numpy"):
+        np.testing.assert_allclose(m.forward(x)[0], ref, rtol=1e-12)
+        m.backward(np.ones((3, 2, 4)))
+    plan = m._plan
+    net = nn.LastStep(m)                      # re-homes the weights: the old plan is dropped
+    assert m._plan is None
+    m.p["weight_hh"][...] = 0
+    h = np.tanh(x @ m.p["weight_ih"].T + m.p["bias_ih"] + m.p["bias_hh"])
+    for _ in range(2):
+        np.testing.assert_allclose(net.forward(x), h[-1], rtol=1e-12)
+    assert m._plan is not None and m._plan is not plan
