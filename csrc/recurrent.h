@@ -34,6 +34,7 @@ static inline real gc_rec_sigmoid(real x) { return gc_sigmoid(x); }
 enum { GC_REC_IDENTITY = 0, GC_REC_RELU = 1, GC_REC_TANH = 2 };
 
 #include "rec_products.h"
+#include "rec_vec.h"
 
 /* ---- norms and checks ------------------------------------------------------ */
 
@@ -53,31 +54,27 @@ static double gc_rec_scaled_norm(const real *v, int64_t n) {
     return m * sqrt(s);
 }
 
-/* dh[i] = a[i] (+ c[i] when c) (+ e[i] when e), for i < n; returns ||dh||_2
- * (float64, GC_NACC accumulators in fixed order) and sets *bad when any dh is
- * NaN/Inf. a, c, e may be NULL (treated as zero). */
-static inline double gc_rec_combine(real *restrict dh, const real *a, const real *c,
-                                    const real *e, int64_t n, int *bad) {
+/* The sum of squares behind gc_rec_combine, for a constant has_a (the
+ * inlined copies have no test in their loops). */
+GC_REC_INLINE double gc_rec_combine_sq(real *restrict dh, const real *restrict a,
+                                       const real *restrict c, int64_t n, int has_a,
+                                       int *bad) {
     double acc[GC_NACC] = {0};
     int flag = 0;
     int64_t i = 0;
-    if (!a && !c && !e) {
-        memset(dh, 0, sizeof(real) * (size_t)n);
-        return 0.0;
-    }
+#if defined(GC_REC_VEC)
+    gc_rec_sq_block(acc, dh, a, c, n / GC_NACC, has_a ? 2 : 1, &flag);
+    i = n / GC_NACC * GC_NACC;
+#endif
     for (; i + GC_NACC <= n; i += GC_NACC)
         for (int k = 0; k < GC_NACC; k++) {
-            real v = (a ? a[i + k] : (real)0);
-            if (c) v = v + c[i + k];
-            if (e) v = v + e[i + k];
+            real v = (has_a ? a[i + k] : (real)0) + c[i + k];
             dh[i + k] = v;
             acc[k] += (double)v * (double)v;
             flag |= GC_REC_BAD(v);
         }
     for (int k = 0; i < n; i++, k++) {
-        real v = (a ? a[i] : (real)0);
-        if (c) v = v + c[i];
-        if (e) v = v + e[i];
+        real v = (has_a ? a[i] : (real)0) + c[i];
         dh[i] = v;
         acc[k] += (double)v * (double)v;
         flag |= GC_REC_BAD(v);
@@ -85,8 +82,16 @@ static inline double gc_rec_combine(real *restrict dh, const real *a, const real
     for (int w = GC_NACC / 2; w > 0; w /= 2)
         for (int k = 0; k < w; k++) acc[k] += acc[k + w];
     *bad = flag;
-    double s = acc[0];
-    if (!flag && isinf(s)) return gc_rec_scaled_norm(dh, n);
+    return acc[0];
+}
+
+/* dh[i] = a[i] + c[i] (a NULL: 0 + c[i]), for i < n; returns ||dh||_2
+ * (float64, GC_NACC accumulators in fixed order) and sets *bad when any dh
+ * is NaN/Inf. */
+static inline double gc_rec_combine(real *restrict dh, const real *a, const real *c, int64_t n,
+                                    int *bad) {
+    double s = a ? gc_rec_combine_sq(dh, a, c, n, 1, bad) : gc_rec_combine_sq(dh, a, c, n, 0, bad);
+    if (!*bad && isinf(s)) return gc_rec_scaled_norm(dh, n);
     return sqrt(s);
 }
 
@@ -95,6 +100,10 @@ static inline double gc_rec_combine(real *restrict dh, const real *a, const real
 static inline double gc_rec_norm(const real *v, int64_t n) {
     double acc[GC_NACC] = {0};
     int64_t i = 0;
+#if defined(GC_REC_VEC)
+    gc_rec_sq_block(acc, NULL, NULL, v, n / GC_NACC, 0, NULL);
+    i = n / GC_NACC * GC_NACC;
+#endif
     for (; i + GC_NACC <= n; i += GC_NACC)
         for (int k = 0; k < GC_NACC; k++) acc[k] += (double)v[i + k] * (double)v[i + k];
     for (int k = 0; i < n; i++, k++) acc[k] += (double)v[i] * (double)v[i];
@@ -115,25 +124,12 @@ static inline int gc_rec_any_bad(const real *x, int64_t n) {
 /* acc[j] += sum_r m[r * ld + j] for r < rows, j < n (float64, rows in
  * order): the bias-gradient sums, taken step by step inside the backward
  * loops while the step's gradient rows are still in cache (one pass over
- * the (T, B, G) gradients less than a column reduction after the loop).
- * Columns in blocks of GC_NACC held in registers over all rows (each acc[j]
- * is loaded and stored once per call, not once per row); the additions per
- * column are the same, in the same order. */
+ * the (T, B, G) gradients less than a column reduction after the loop). */
 static inline void gc_rec_rowsum_acc(double *restrict acc, const real *restrict m, int64_t rows,
                                      int64_t ld, int64_t n) {
-    int64_t j0 = 0;
-    for (; j0 + GC_NACC <= n; j0 += GC_NACC) {
-        double s[GC_NACC];
-        for (int k = 0; k < GC_NACC; k++) s[k] = acc[j0 + k];
-        for (int64_t r = 0; r < rows; r++) {
-            const real *row = m + r * ld + j0;
-            for (int k = 0; k < GC_NACC; k++) s[k] += (double)row[k];
-        }
-        for (int k = 0; k < GC_NACC; k++) acc[j0 + k] = s[k];
-    }
     for (int64_t r = 0; r < rows; r++) {
         const real *row = m + r * ld;
-        for (int64_t j = j0; j < n; j++) acc[j] += (double)row[j];
+        for (int64_t j = 0; j < n; j++) acc[j] += (double)row[j];
     }
 }
 
@@ -329,7 +325,7 @@ GC_REC_DRIVER int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
     for (int64_t t = T - 1; t >= 0; t--) {
         const real *g = grad + t * B * ld;
         int bad = 0;
-        double nrm = gc_rec_combine(dh, d_out ? d_out + t * BH : NULL, carry_h, NULL, BH, &bad);
+        double nrm = gc_rec_combine(dh, d_out ? d_out + t * BH : NULL, carry_h, BH, &bad);
         if (step_norms) step_norms[t] = nrm;
         bad |= step(cell, t, dh, carry_h, carry_c);
         if (bacc) gc_rec_rowsum_acc(bacc, g, B, ld, nb);

@@ -393,3 +393,19 @@ def test_graphs_alive_together_keep_their_buffers(kind):
             assert sum(len(v) for v in ours._gc_views[2].free.values()) == before  # and given back
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_pool_gets_each_buffer_back_once(kind):
+    """Every scratch buffer a forward + backward took (also a second backward
+    through the same graph, which re-runs the forward) goes back to the pool
+    exactly once: no buffer is handed out twice to later calls."""
+    ours, _ = pair(kind, torch.float64, num_layers=2, bidirectional=True)
+    x = make_input(torch.float64, 5, 3, False, False, seed=1)
+    for _ in range(2):
+        out, _h = ours(x)
+        loss = out.pow(2).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+    free = [a for lst in ours._gc_views[2].free.values() for a in lst]
+    assert free and len({id(a) for a in free}) == len(free)

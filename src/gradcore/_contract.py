@@ -96,22 +96,27 @@ def check_dense_stack(layout: Any, n: int, name: str = "layout") -> Tuple[int, i
                         f"{describe(layout)}")
     if not layout.flags.c_contiguous or not layout.flags.aligned:
         raise ValueError(f"{name}: expected a C-contiguous, aligned array (use np.ascontiguousarray)")
-    prev = None
-    for row, (I, O, wo, bo, act) in enumerate(layout.tolist()):
-        where = f"{name}[{row}]"
-        if I < 1 or O < 1:
-            raise ValueError(f"{where}: expected sizes I, O >= 1, got {I}, {O}")
-        if prev is not None and I != prev:
-            raise ValueError(f"{where}: expected I = {prev} (O of the layer before), got {I}")
-        if not 0 <= act < len(ACTIVATIONS):
-            raise ValueError(f"{where}: expected an activation code in [0, {len(ACTIVATIONS)}), got {act}")
-        if wo < 0 or wo + O * I > n:
-            raise ValueError(f"{where}: weight ({O}, {I}) at offset {wo} is outside the {n} parameters")
-        if bo < -1 or (bo >= 0 and bo + O > n):
-            raise ValueError(f"{where}: bias ({O},) at offset {bo} is outside the {n} parameters (-1: no bias)")
-        prev = O
-    sizes = layout[:, :2]
-    return int(layout[0, 0]), int(layout[-1, 1]), int(layout[:, 1].sum()), int(sizes.max())
+    rows = layout.tolist()
+    for row, (I, O, wo, bo, act) in enumerate(rows):
+        if I < 1 or O < 1 or (row and I != rows[row - 1][1]) or not 0 <= act < len(ACTIVATIONS) \
+                or wo < 0 or wo + O * I > n or bo < -1 or (bo >= 0 and bo + O > n):
+            _layout_fault(name, row, rows, n)
+    return rows[0][0], rows[-1][1], sum(r[1] for r in rows), max(max(r[0], r[1]) for r in rows)
+
+
+def _layout_fault(name: str, row: int, rows, n: int) -> None:
+    """Raise the message for the first fault of layout row ``row``."""
+    I, O, wo, bo, act = rows[row]
+    where = f"{name}[{row}]"
+    if I < 1 or O < 1:
+        raise ValueError(f"{where}: expected sizes I, O >= 1, got {I}, {O}")
+    if row and I != rows[row - 1][1]:
+        raise ValueError(f"{where}: expected I = {rows[row - 1][1]} (O of the layer before), got {I}")
+    if not 0 <= act < len(ACTIVATIONS):
+        raise ValueError(f"{where}: expected an activation code in [0, {len(ACTIVATIONS)}), got {act}")
+    if wo < 0 or wo + O * I > n:
+        raise ValueError(f"{where}: weight ({O}, {I}) at offset {wo} is outside the {n} parameters")
+    raise ValueError(f"{where}: bias ({O},) at offset {bo} is outside the {n} parameters (-1: no bias)")
 
 
 # ---------------------------------------------------------------- choices

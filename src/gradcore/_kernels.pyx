@@ -22,6 +22,7 @@ cnp.import_array()
 include "_kernels_common.pxi"
 include "_kernels_gradnorm.pxi"
 include "_kernels_dense.pxi"
+include "_kernels_dense_stack.pxi"
 include "_kernels_optim.pxi"
 include "_kernels_rnn.pxi"
 include "_kernels_recplan.pxi"

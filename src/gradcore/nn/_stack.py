@@ -79,7 +79,8 @@ def run_layers(L, D, x, run, take, out=None, between=None):
     direction gets a time-reversed copy), returning its (T, B, H) output,
     written into ``dest`` when that is given (``out`` itself for the top
     layer of a one-direction stack; else None). ``take(shape)`` allocates a
-    buffer of the stack's dtype (the reversed copies, the joined outputs).
+    buffer of the stack's dtype (the reversed copies, the joined outputs);
+    None: fresh NumPy arrays.
     The top layer of a bidirectional stack is joined into ``out`` when given.
     ``between(layer, joined) -> next input`` (None: the joined output
     itself) runs between layers (dropout)."""
@@ -89,12 +90,18 @@ def run_layers(L, D, x, run, take, out=None, between=None):
         if D == 1:
             joined = run(layer, layer, 0, inp, out if last else None)
         else:
-            xr = take(inp.shape)
-            np.copyto(xr, inp[::-1])
+            if take is None:
+                xr = np.ascontiguousarray(inp[::-1])
+            else:
+                xr = take(inp.shape)
+                np.copyto(xr, inp[::-1])
             y0 = run(2 * layer, layer, 0, inp, None)
             y1 = run(2 * layer + 1, layer, 1, xr, None)
             T, B, H = y0.shape
-            joined = out if last and out is not None else take((T, B, 2 * H))
+            if last and out is not None:
+                joined = out
+            else:
+                joined = np.empty((T, B, 2 * H), y0.dtype) if take is None else take((T, B, 2 * H))
             joined[:, :, :H] = y0
             joined[:, :, H:] = y1[::-1]
         if not last and between is not None:
@@ -114,7 +121,8 @@ def run_layers_backward(L, D, d_top, run, take, dx=None, want_dx=True, between=N
     gradient (into ``dest`` when given, None when ``need_dx`` is False).
     ``between(layer, total)`` scales layer ``layer``'s input gradient in
     place (dropout, ``layer >= 1``). The reverse direction's input gradient
-    is in reversed time: it is reversed while the two are summed."""
+    is in reversed time: it is reversed while the two are summed. ``take``:
+    as for :func:`run_layers` (the split top gradient, the sums)."""
     g = d_top
     for layer in range(L - 1, -1, -1):
         bottom = layer == 0
@@ -124,6 +132,9 @@ def run_layers_backward(L, D, d_top, run, take, dx=None, want_dx=True, between=N
         else:
             if g is None:
                 g0 = g1 = None
+            elif take is None:
+                H = g.shape[2] // 2
+                g0, g1 = np.ascontiguousarray(g[:, :, :H]), np.ascontiguousarray(g[::-1, :, H:])
             else:
                 T, B, F = g.shape
                 H = F // 2
@@ -134,8 +145,12 @@ def run_layers_backward(L, D, d_top, run, take, dx=None, want_dx=True, between=N
             dx1 = run(2 * layer + 1, layer, 1, g1, None, need)
             if not need:
                 return None
-            total = dx if bottom and dx is not None else take(dx0.shape)
-            np.add(dx0, dx1[::-1], out=total)
+            if bottom and dx is not None:
+                total = np.add(dx0, dx1[::-1], out=dx)
+            elif take is None:
+                total = np.add(dx0, dx1[::-1])
+            else:
+                total = np.add(dx0, dx1[::-1], out=take(dx0.shape))
         if not need:
             return None
         if not bottom and between is not None:
@@ -257,7 +272,7 @@ def forward(m, x, h0, stop):
             first = (layer, d, _real(u.first_nonfinite_step, d, T))
         return out
 
-    inp = run_layers(m.num_layers, D, x, run, lambda shape: np.empty(shape, m.dtype))
+    inp = run_layers(m.num_layers, D, x, run, None)
     m._layout = (T, B, batched, full)
     m.timestep_grad_norms = m.first_nonfinite_grad_step = None
     if lstm:
@@ -321,7 +336,7 @@ def backward(m, d_out, d_hT, truncate, stop, d_cT):
         return step_d
 
     try:
-        grad = run_layers_backward(L, D, d_out, run, lambda shape: np.empty(shape, m.dtype))
+        grad = run_layers_backward(L, D, d_out, run, None)
     except NonFiniteStepError as e:
         if saved is not None:
             m.flat_gradients()[...] = saved

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .._contract import ACTIVATIONS, check_activation, check_array, check_dense_stack, check_disjoint, check_slope
 from .activation import activation_backward_values, apply_activation
 
@@ -28,6 +26,11 @@ def dense_forward(y, x, w, b, act, slope):
     check_array(y, "y", dtype=x.dtype, shape=(B, O), writable=True)
     for a, an in ((x, "x"), (w, "w"), (b, "b")):
         check_disjoint(y, "y", a, an)
+    _forward(y, x, w, b, act, slope)
+
+
+def _forward(y, x, w, b, act, slope):
+    """The maths of dense_forward (arguments already checked)."""
     z = x @ w.T
     if b is not None:
         z += b
@@ -53,6 +56,11 @@ def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
     check_disjoint(dw, "dw", db, "db")
     check_disjoint(dw, "dw", dx, "dx")
     check_disjoint(db, "db", dx, "dx")
+    _backward(dx, dw, db, dy, x, w, y, act, slope, dz)
+
+
+def _backward(dx, dw, db, dy, x, w, y, act, slope, dz):
+    """The maths of dense_backward (arguments already checked)."""
     dz[...] = activation_backward_values(dy, y, act, slope)
     dw += dz.T @ x
     if db is not None:
@@ -62,12 +70,12 @@ def dense_backward(dx, dw, db, dy, x, w, y, act, slope, dz):
 
 
 def _stack_layers(layout, theta, B):
-    """(w, b, act, I, O, start of y_l in ys) of every layout row."""
+    """(w, b, act, I, O, start of y_l in ys, weight offset, bias offset) of every layout row."""
     out, pos = [], 0
     for I, O, wo, bo, act in layout.tolist():
         w = theta[wo:wo + O * I].reshape(O, I)
         b = None if bo < 0 else theta[bo:bo + O]
-        out.append((w, b, ACTIVATIONS[act], I, O, pos))
+        out.append((w, b, ACTIVATIONS[act], I, O, pos, wo, bo))
         pos += B * O
     return out
 
@@ -91,9 +99,9 @@ def dense_stack_forward(ys, x, theta, layout, slope):
     for a, an in ((x, "x"), (theta, "theta")):
         check_disjoint(ys, "ys", a, an)
     h = x
-    for w, b, act, I, O, pos in _stack_layers(layout, theta, B):
+    for w, b, act, I, O, pos, _, _ in _stack_layers(layout, theta, B):
         y = ys[pos:pos + B * O].reshape(B, O)
-        dense_forward(y, h, w, b, act, slope)
+        _forward(y, h, w, b, act, slope)  # the call was checked as a whole
         h = y
 
 
@@ -117,12 +125,13 @@ def dense_stack_backward(dx, grad, work, dy, x, theta, ys, layout, slope):
     check_disjoint(grad, "grad", work, "work")
     check_disjoint(dx, "dx", work, "work")
     layers = _stack_layers(layout, theta, B)
-    g = dy
-    for l in range(len(layers) - 1, -1, -1):  # work stays unused: fresh arrays here
-        w, b, act, I, O, pos = layers[l]
-        wo, bo = int(layout[l, 2]), int(layout[l, 3])
-        dxl = dx if l == 0 else np.empty((B, I), x.dtype)
+    halves = (work[:B * maxdim], work[B * maxdim:2 * B * maxdim])
+    g, k = dy, 0  # k: the half holding this layer's dz
+    for l in range(len(layers) - 1, -1, -1):
+        w, b, act, I, O, pos, wo, bo = layers[l]
+        dz = halves[k][:B * O].reshape(B, O) if l == len(layers) - 1 else g  # then in place
+        dxl = dx if l == 0 else halves[1 - k][:B * I].reshape(B, I)
         xin = x if l == 0 else ys[layers[l - 1][5]:pos].reshape(B, I)
-        dense_backward(dxl, grad[wo:wo + O * I].reshape(O, I), None if bo < 0 else grad[bo:bo + O], g, xin, w,
-                       ys[pos:pos + B * O].reshape(B, O), act, slope, np.empty((B, O), x.dtype))
-        g = dxl
+        _backward(dxl, grad[wo:wo + O * I].reshape(O, I), None if bo < 0 else grad[bo:bo + O], g, xin, w,
+                  ys[pos:pos + B * O].reshape(B, O), act, slope, dz)
+        g, k = dxl, 1 - k

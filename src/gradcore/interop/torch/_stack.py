@@ -49,17 +49,23 @@ class Pool:
     def __init__(self):
         self.free = {}
 
-    def taker(self, dtype):
+    def taker(self, dtype, kept):
+        """``take(shape)``: a buffer from the pool (or a new one), also
+        appended to ``kept`` (the tape's list of buffers to give back)."""
         free = self.free
 
         def take(shape):
             lst = free.get((shape, dtype))
             if lst:
                 try:
-                    return lst.pop()
+                    a = lst.pop()
+                    kept.append(a)
+                    return a
                 except IndexError:  # another thread took it
                     pass
-            return np.empty(shape, dtype)
+            a = np.empty(shape, dtype)
+            kept.append(a)
+            return a
         return take
 
     def give(self, arrays):
@@ -81,50 +87,44 @@ class Tape:
         self.mode, self.L, self.D, self.pool, self.take = mode, L, D, pool, take
         self.x, self.h0, self.c0, self.weights, self.masks = x, h0, c0, weights, masks
         self.rows = []      # per row: (kernel input, kernel output, cache)
-        self.scratch = []   # every pooled buffer the tape holds
+        self.scratch = []   # every pooled buffer the tape holds (``take`` appends)
 
     def release(self):
         self.pool.give(self.scratch)
-        self.scratch = []
+        self.scratch.clear()
         self.rows = None
 
 
 def forward(mode, L, D, pool, x, h0, c0, weights, out, h_n, c_n, masks=None):
-    take = pool.taker(x.dtype)
-    tape = Tape(mode, L, D, pool, take, x, h0, c0, weights, masks)
+    tape = Tape(mode, L, D, pool, None, x, h0, c0, weights, masks)
+    tape.take = take = pool.taker(x.dtype, tape.scratch)
     if out is None:  # a re-run for a second backward: the outputs are scratch too
         T, B, H = x.shape[0], x.shape[1], weights[0][1].shape[1]
         out, h_n = take((T, B, D * H)), take((L * D, B, H))
         c_n = take(h_n.shape) if mode == "LSTM" else None
-        tape.scratch += [a for a in (out, h_n, c_n) if a is not None]
     _run(tape, out, h_n, c_n)
     return tape
 
 
 def _run(tape, out, h_n, c_n):
-    mode, L, D, take, scratch = tape.mode, tape.L, tape.D, tape.take, tape.scratch
+    L, D, take = tape.L, tape.D, tape.take
     T, B = tape.x.shape[0], tape.x.shape[1]
     H = h_n.shape[2]
     if L == 1 and D == 1:  # one fused call, straight into out
         _row(tape, 0, tape.x, out, h_n, c_n)
         return
 
-    def kept(shape):
-        a = take(shape)
-        scratch.append(a)
-        return a
-
     def run(k, layer, d, inp, dest):
-        return _row(tape, k, inp, kept((T, B, H)) if dest is None else dest, h_n, c_n)
+        return _row(tape, k, inp, take((T, B, H)) if dest is None else dest, h_n, c_n)
 
     masks = tape.masks
 
     def between(layer, joined):
-        dropped = kept(joined.shape)
+        dropped = take(joined.shape)
         np.multiply(joined, masks[layer], out=dropped)
         return dropped
 
-    run_layers(L, D, tape.x, run, kept, out, None if masks is None else between)
+    run_layers(L, D, tape.x, run, take, out, None if masks is None else between)
 
 
 def _row(tape, k, inp, y, h_n, c_n):
@@ -132,7 +132,6 @@ def _row(tape, k, inp, y, h_n, c_n):
     h0, c0, mode = tape.h0, tape.c0, tape.mode
     cache = K.forward(mode, tape.take, y, inp, None if h0 is None else h0[k], None if c0 is None else c0[k],
                       *tape.weights[k])
-    tape.scratch.extend(cache)
     h_n[k] = y[-1]
     if c_n is not None:
         c_n[k] = K.last_cell(mode, cache)
@@ -143,28 +142,22 @@ def _row(tape, k, inp, y, h_n, c_n):
 def backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms, cnorms):
     if tape.L == 1 and tape.D == 1:
         return _backward1(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights[0], norms, cnorms)
-    mode, L, D, take, scratch = tape.mode, tape.L, tape.D, tape.take, tape.scratch
+    mode, L, D, take = tape.mode, tape.L, tape.D, tape.take
     T = tape.x.shape[0]
     h0, c0 = tape.h0, tape.c0
     first = [None] * (L * D)
 
-    def kept(shape):
-        a = take(shape)
-        scratch.append(a)
-        return a
-
     def run(k, layer, d, g, dest, need):
         xin, y, cache = tape.rows[k]
-        dxk = None if not need else (kept(xin.shape) if dest is None else dest)
+        dxk = None if not need else (take(xin.shape) if dest is None else dest)
         rev = d == 1  # the reverse direction's norms come in its own (reversed) time
         nk = np.empty(T) if rev else norms[k]
         ck = None if cnorms is None else (np.empty(T) if rev else cnorms[k])
-        f, used = K.backward(mode, take, cache, xin, None if h0 is None else h0[k],
+        f, _ = K.backward(mode, take, cache, xin, None if h0 is None else h0[k],
                              None if c0 is None else c0[k], y, tape.weights[k][0], tape.weights[k][1],
                              g, None if d_hn is None else d_hn[k], None if d_cn is None else d_cn[k],
                              dxk, None if dh0 is None else dh0[k], None if dc0 is None else dc0[k],
                              *dweights[k], nk, ck)
-        scratch.extend(used)
         f = int(f)
         if rev:
             norms[k] = nk[::-1]
@@ -180,7 +173,7 @@ def backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms, cnorms):
     def between(layer, total):
         np.multiply(total, masks[layer - 1], out=total)
 
-    run_layers_backward(L, D, d_out, run, kept, dx, dx is not None, None if masks is None else between)
+    run_layers_backward(L, D, d_out, run, take, dx, dx is not None, None if masks is None else between)
     tape.release()
     return first
 
@@ -189,12 +182,11 @@ def _backward1(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dw, norms, cnorms):
     """``backward`` of one layer and direction: one fused BPTT, no copies."""
     xin, y, cache = tape.rows[0]
     h0, c0, w = tape.h0, tape.c0, tape.weights[0]
-    f, used = K.backward(tape.mode, tape.take, cache, xin, None if h0 is None else h0[0],
+    f, _ = K.backward(tape.mode, tape.take, cache, xin, None if h0 is None else h0[0],
                          None if c0 is None else c0[0], y, w[0], w[1], d_out,
                          None if d_hn is None else d_hn[0], None if d_cn is None else d_cn[0], dx,
                          None if dh0 is None else dh0[0], None if dc0 is None else dc0[0], *dw, norms[0],
                          None if cnorms is None else cnorms[0])
-    tape.scratch.extend(used)
     tape.release()
     f = int(f)
     return [None if f < 0 else f]
