@@ -266,3 +266,23 @@ def test_layer_applied_to_its_own_output(backend):
     w, b = layer.p["weight"], layer.p["bias"]
     expect = np.tanh(np.tanh(x @ w.T + b) @ w.T + b)
     np.testing.assert_allclose(layer(layer(x)), expect, rtol=1e-14)
+
+
+def test_sequential_fed_its_own_output_matches_copies(backend):
+    """y = m(m(x)) with the output buffer itself fed back, then backward (its
+    own dx fed back as dy too): the same outputs and gradients as with copies
+    (the first layer's cached input is not the last layer's output buffer)."""
+    results = []
+    for fresh in (False, True):
+        m = nn.Sequential(nn.Dense(4, 4, "tanh", dtype="float64", seed=0),
+                          nn.Dense(4, 4, "tanh", dtype="float64", seed=1))
+        y = m.forward(_x(3, 4))
+        y2 = m.forward(y.copy() if fresh else y).copy()
+        dx = m.backward(np.ones((3, 4)))
+        dx2 = m.backward(dx.copy() if fresh else dx).copy()
+        results.append((y2, dx2, m.flat_gradients().copy()))
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+    m = nn.Sequential(nn.Dense(4, 4, "tanh", dtype="float64", seed=0))
+    y = m.forward(_x(3, 4))
+    np.testing.assert_array_equal(m.forward(y[:, :]), m.forward(y.copy()))   # a view of it too

@@ -181,6 +181,7 @@ class Sequential(Module):
         layers = list(self._children.values())
         self._layers = layers
         self._fwd = [unguarded(m.forward) for m in layers]  # guarded once, by this call
+        self._out = None
         self._bwd = [unguarded(m.backward) for m in reversed(layers)]
 
     def __len__(self):
@@ -193,8 +194,15 @@ class Sequential(Module):
         return iter(self._layers)
 
     def forward(self, x):
+        """Each layer in turn. The last layer's output buffer (or a view of
+        it) fed back as ``x`` is copied first: the first layer keeps its input
+        for backward, and the last layer overwrites that buffer."""
+        out = self._out
+        if out is not None and x.__class__ is _ndarray and np.may_share_memory(x, out):
+            x = x.copy()
         for f in self._fwd:
             x = f(x)
+        self._out = x
         return x
 
     def backward(self, dy):
