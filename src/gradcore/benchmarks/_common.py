@@ -183,11 +183,21 @@ def split_case(case):
     return setup, fn
 
 
+#: seconds of untimed pause after each JAX call (see :func:`time_interleaved`)
+SETTLE_AFTER_JAX = 0.05
+
+
 def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_rounds: int = 200):
     """``{impl: (median, times)}`` for a workload's cases, timed round-robin:
     every round calls each implementation once (its ``setup`` untimed before
     the call), so load from other processes on a shared machine hits all of
-    them alike. One warm-up round, then as many rounds as fit in ``budget``."""
+    them alike. One warm-up round, then as many rounds as fit in ``budget``.
+    After each JAX call an untimed pause of ``SETTLE_AFTER_JAX`` seconds:
+    XLA's worker threads keep spinning on the (pinned) core after a call
+    returns, and without it that spin lands in the next implementation's
+    time (measured: gradcore's lstm-T500-B32-I32-H128 86.6 ms without JAX
+    in the process, 96 ms timed right after JAX calls, 88.8 ms with the
+    pause)."""
     split = {name: split_case(c) for name, c in cases.items()}
     first = {}
     for name, (setup, fn) in split.items():
@@ -196,6 +206,8 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
         t0 = time.perf_counter()
         fn()
         first[name] = time.perf_counter() - t0
+        if name.startswith("jax"):
+            time.sleep(SETTLE_AFTER_JAX)
     rounds = int(min(max_rounds, max(min_rounds, budget / max(sum(first.values()), 1e-6))))
     times: dict[str, list[float]] = {name: [] for name in split}
     for _ in range(rounds):
@@ -205,4 +217,6 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+            if name.startswith("jax"):
+                time.sleep(SETTLE_AFTER_JAX)
     return {name: (statistics.median(t), t) for name, t in times.items()}
