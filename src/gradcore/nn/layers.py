@@ -198,7 +198,7 @@ class Sequential(Module):
         it) fed back as ``x`` is copied first: the first layer keeps its input
         for backward, and the last layer overwrites that buffer."""
         out = self._out
-        if out is not None and x.__class__ is _ndarray and np.may_share_memory(x, out):
+        if out is not None and x.__class__ is _ndarray and overlaps(x, out):
             x = x.copy()
         for f in self._fwd:
             x = f(x)
