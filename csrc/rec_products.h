@@ -16,12 +16,6 @@
 
 #include <stdlib.h>
 
-#if defined(__GNUC__)
-#define GC_REC_INLINE static inline __attribute__((always_inline))
-#else
-#define GC_REC_INLINE static inline
-#endif
-
 /* ---- per-step recurrent products ------------------------------------------ */
 
 /* Small-matrix path: for a single sequence (B = 1) whose recurrent matrix

@@ -33,7 +33,7 @@ typedef double gc_rec_vd __attribute__((vector_size(64)));
  * where v = the block of c (mode 0), (real)0 + c (mode 1, stored to dh) or
  * a + c (mode 2, stored to dh); *flag |= 1 when any v is NaN/Inf (modes 1,
  * 2). A constant mode at each inlined call leaves no test in the loop. */
-static inline __attribute__((always_inline)) void gc_rec_sq_block(
+GC_REC_INLINE void gc_rec_sq_block(
     double *restrict acc, real *restrict dh, const real *restrict a, const real *restrict c,
     int64_t nb, int mode, int *flag) {
     gc_rec_vd s0, s1;

@@ -33,6 +33,13 @@ static inline real gc_rec_sigmoid(real x) { return gc_sigmoid(x); }
 /* Elman nonlinearities (gc_rnn_* act argument). */
 enum { GC_REC_IDENTITY = 0, GC_REC_RELU = 1, GC_REC_TANH = 2 };
 
+/* Always inlined: the products, norm blocks and the two drivers (below). */
+#if defined(__GNUC__)
+#define GC_REC_INLINE static inline __attribute__((always_inline))
+#else
+#define GC_REC_INLINE static inline
+#endif
+
 #include "rec_products.h"
 #include "rec_vec.h"
 
@@ -184,11 +191,6 @@ static inline int gc_rec_cut(int64_t t, int64_t k) { return k > 0 && t > 0 && t 
  * cells into the loops (-O3) and the result is the code of a hand-written
  * loop per cell. Both drivers poll for an interrupt (gc_interrupt_poll, about
  * every 2^24 multiply-adds) and return GC_ERR_INTERRUPTED when it fires. */
-#if defined(__GNUC__)
-#define GC_REC_DRIVER static inline __attribute__((always_inline))
-#else
-#define GC_REC_DRIVER static inline
-#endif
 
 /* Sizes every recurrent kernel accepts. */
 static inline int gc_rec_check_dims(int64_t T, int64_t B, int64_t I, int64_t H) {
@@ -234,7 +236,7 @@ typedef int (*gc_rec_fwd_step)(void *cell, int64_t t, real *y, const real *hprev
  * recurrent product h_{t-1} W_hh^T is added into the cache rows (beta = 1),
  * else it is written into rec (B, GH) (zeros without h_{t-1}). Malloc:
  * W_hh^T and W_ih^T. */
-GC_REC_DRIVER int gc_rec_forward(gc_rec_fwd_step step, void *cell, real *cache, int64_t ld,
+GC_REC_INLINE int gc_rec_forward(gc_rec_fwd_step step, void *cell, real *cache, int64_t ld,
                                  real *rec, const real *out, const real *x, const real *h0,
                                  const real *w_ih, const real *w_hh, int64_t T, int64_t B,
                                  int64_t I, int64_t H, int64_t GH, int stop_on_nonfinite,
@@ -295,7 +297,7 @@ typedef int (*gc_rec_grad_fn)(void *cell, int64_t t0, int64_t n);
  * n_hh: rows of dW_hh a chunk touches (sets the chunk length). Norms, the
  * first non-finite step and stop_on_nonfinite as in gc_rnn_backward; on a
  * stop, extra_norms (e.g. the LSTM cell norms) of earlier steps are NaN too. */
-GC_REC_DRIVER int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, void *cell,
+GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, void *cell,
                                   const real *grad, int64_t ld, const real *rsrc, real beta,
                                   int has_c, double *bacc, int64_t nb, int64_t n_hh,
                                   real *dh0, real *dc0, double *step_norms, double *extra_norms,

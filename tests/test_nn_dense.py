@@ -286,3 +286,15 @@ def test_sequential_fed_its_own_output_matches_copies(backend):
     m = nn.Sequential(nn.Dense(4, 4, "tanh", dtype="float64", seed=0))
     y = m.forward(_x(3, 4))
     np.testing.assert_array_equal(m.forward(y[:, :]), m.forward(y.copy()))   # a view of it too
+    # an output of an earlier batch size, fed back after a forward of another size
+    results = []
+    for fresh in (False, True):
+        m = nn.Sequential(nn.Dense(4, 4, "tanh", dtype="float64", seed=0),
+                          nn.Dense(4, 4, "tanh", dtype="float64", seed=1))
+        y3 = m.forward(_x(3, 4))
+        m.forward(_x(5, 4))
+        m.forward(y3.copy() if fresh else y3)
+        m.zero_grad()
+        m.backward(np.ones((3, 4)))
+        results.append(m.flat_gradients().copy())
+    np.testing.assert_array_equal(*results)

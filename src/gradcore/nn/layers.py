@@ -181,8 +181,8 @@ class Sequential(Module):
         layers = list(self._children.values())
         self._layers = layers
         self._fwd = [unguarded(m.forward) for m in layers]  # guarded once, by this call
-        self._out = None
         self._bwd = [unguarded(m.backward) for m in reversed(layers)]
+        self._outs = ShapeCache()   # the outputs returned so far, by shape (a forward cache)
 
     def __len__(self):
         return len(self._children)
@@ -194,15 +194,18 @@ class Sequential(Module):
         return iter(self._layers)
 
     def forward(self, x):
-        """Each layer in turn. The last layer's output buffer (or a view of
+        """Each layer in turn. An output this model returned (or a view of
         it) fed back as ``x`` is copied first: the first layer keeps its input
         for backward, and the last layer overwrites that buffer."""
-        out = self._out
-        if out is not None and x.__class__ is _ndarray and overlaps(x, out):
-            x = x.copy()
+        if x.__class__ is _ndarray:
+            for out in self._outs.entries.values():
+                if overlaps(x, out):
+                    x = x.copy()
+                    break
         for f in self._fwd:
             x = f(x)
-        self._out = x
+        if self._outs.get(x.shape, lambda: x) is not x:
+            self._outs.entries[x.shape] = x
         return x
 
     def backward(self, dy):
