@@ -192,7 +192,8 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
     every round calls each implementation once (its ``setup`` untimed before
     the call), so load from other processes on a shared machine hits all of
     them alike. One warm-up round, then as many rounds as fit in ``budget``.
-    After each JAX call an untimed pause of ``SETTLE_AFTER_JAX`` seconds:
+    After each JAX call an untimed pause of ``SETTLE_AFTER_JAX`` seconds
+    (counted in ``budget``, so a workload with JAX gets fewer rounds):
     XLA's worker threads keep spinning on the (pinned) core after a call
     returns, and without it that spin lands in the next implementation's
     time (measured: gradcore's lstm-T500-B32-I32-H128 86.6 ms without JAX
@@ -208,7 +209,8 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
         first[name] = time.perf_counter() - t0
         if name.startswith("jax"):
             time.sleep(SETTLE_AFTER_JAX)
-    rounds = int(min(max_rounds, max(min_rounds, budget / max(sum(first.values()), 1e-6))))
+    pause = SETTLE_AFTER_JAX * sum(name.startswith("jax") for name in split)  # per round, in the budget
+    rounds = int(min(max_rounds, max(min_rounds, budget / max(sum(first.values()) + pause, 1e-6))))
     times: dict[str, list[float]] = {name: [] for name in split}
     for _ in range(rounds):
         for name, (setup, fn) in split.items():

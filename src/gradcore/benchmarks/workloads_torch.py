@@ -106,12 +106,19 @@ def _torch_step(rec, head, x, y, optimizer, clip=None):
     return step
 
 
-def _native_step(kind, T, B, H, x, y, optimizer, L=1, bi=False):
+def _native_step(kind, T, B, H, x, y, optimizer, L=1, bi=False, like=None):
+    """gradcore's own layers, loss and optimizer; ``like``: (torch recurrent
+    module, torch head) whose weights it starts from."""
     from gradcore import losses, nn, optim
+    from gradcore.interop.torch_state import load_torch_state_dict
 
     cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
     rec = cls(2, H, num_layers=L, bidirectional=bi, seed=0)
-    model = nn.Sequential(nn.LastStep(rec), nn.Dense((2 if bi else 1) * H, 1, seed=1))
+    dense = nn.Dense((2 if bi else 1) * H, 1, seed=1)
+    if like is not None:
+        load_torch_state_dict(rec, like[0].state_dict())
+        load_torch_state_dict(dense, like[1].state_dict())
+    model = nn.Sequential(nn.LastStep(rec), dense)
     opt = optim.Adam(model, lr=1e-3) if optimizer == "adam" else optim.SGD(model, lr=1e-2, momentum=0.9)
 
     def step():
@@ -209,7 +216,7 @@ def workloads(only=None):
         head2.load_state_dict(head1.state_dict())
         impls = {"gradcore": _torch_step(ours, head1, x, y, optimizer, gt.clip_grad_norm_),
                  "torch": _torch_step(ref, head2, x, y, optimizer)}
-        impls["native"] = _native_step(kind, T, B, H, x, y, optimizer, L, bi)
+        impls["native"] = _native_step(kind, T, B, H, x, y, optimizer, L, bi, like=(ref, head2))
         out[name] = impls
         if name.startswith("lstm-") and (not only or any(s in STEPNORMS for s in only)):
             head3, head4 = torch.nn.Linear(H, 1), torch.nn.Linear(H, 1)

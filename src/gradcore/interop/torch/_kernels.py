@@ -8,8 +8,8 @@ hands out a scratch array of the call's dtype. ``forward`` returns the
 cache (a tuple of arrays) ``backward`` needs; ``backward`` accumulates into
 ``dw_*`` / ``db_*`` (which the caller zeroes), overwrites ``dx`` / ``dh0`` /
 ``dc0``, fills ``step_norms`` (and ``cell_norms`` for LSTM), returns the
-first non-finite step in backward order (-1 if none) and the scratch it
-took. LSTM and GRU backward consume the gate cache; ``backward`` is called
+first non-finite step in backward order (-1 if none; the scratch it takes
+is recorded by ``take``). LSTM and GRU backward consume the gate cache; ``backward`` is called
 at most once per cache (the caller re-runs ``forward`` for a second one).
 
 If the binding's names or argument lists change, this file is the only one
@@ -46,15 +46,14 @@ def backward(mode, take, cache, x, h0, c0, out, w_ih, w_hh, d_out, d_hT, d_cT,
         cs, gates = cache
         first = K.lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, d_cT,
                                 x, h0, c0, out, cs, gates, w_ih, w_hh, cell_norms=cell_norms)
-        return first, ()
+        return first
     if mode == "GRU":
         first = K.gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, step_norms, d_out, d_hT, x, h0, out,
                                cache[0], w_ih, w_hh)
-        return first, ()
-    dz = take(out.shape)
-    first = K.rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_hT, x, h0, out,
-                           w_ih, w_hh, ACT[mode])
-    return first, (dz,)
+        return first
+    dz = take(out.shape)   # the pool's taker records it with the tape's scratch
+    return K.rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_hT, x, h0, out,
+                          w_ih, w_hh, ACT[mode])
 
 
 def consumes_cache(mode) -> bool:

@@ -153,7 +153,7 @@ def backward(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dweights, norms, cnorms):
         rev = d == 1  # the reverse direction's norms come in its own (reversed) time
         nk = np.empty(T) if rev else norms[k]
         ck = None if cnorms is None else (np.empty(T) if rev else cnorms[k])
-        f, _ = K.backward(mode, take, cache, xin, None if h0 is None else h0[k],
+        f = K.backward(mode, take, cache, xin, None if h0 is None else h0[k],
                              None if c0 is None else c0[k], y, tape.weights[k][0], tape.weights[k][1],
                              g, None if d_hn is None else d_hn[k], None if d_cn is None else d_cn[k],
                              dxk, None if dh0 is None else dh0[k], None if dc0 is None else dc0[k],
@@ -182,7 +182,7 @@ def _backward1(tape, d_out, d_hn, d_cn, dx, dh0, dc0, dw, norms, cnorms):
     """``backward`` of one layer and direction: one fused BPTT, no copies."""
     xin, y, cache = tape.rows[0]
     h0, c0, w = tape.h0, tape.c0, tape.weights[0]
-    f, _ = K.backward(tape.mode, tape.take, cache, xin, None if h0 is None else h0[0],
+    f = K.backward(tape.mode, tape.take, cache, xin, None if h0 is None else h0[0],
                          None if c0 is None else c0[0], y, w[0], w[1], d_out,
                          None if d_hn is None else d_hn[0], None if d_cn is None else d_cn[0], dx,
                          None if dh0 is None else dh0[0], None if dc0 is None else dc0[0], *dw, norms[0],
