@@ -157,7 +157,7 @@ class _Driver(DriverChecks):
     timestep_cell_grad_norms = Record("timestep_cell_grad_norms")
 
     def _cleared(self, state):
-        return settled(super()._cleared(state))  # type: ignore[misc]
+        return settled(super()._cleared(state))
 
     def _compact(self, h0):
         """h0 in the compact one-layer layout ((B, H), LSTM a tuple of them)."""

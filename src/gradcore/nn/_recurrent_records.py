@@ -43,7 +43,7 @@ class Record:
             v = d[self.name]
         except KeyError:
             raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
-        if v is None or type(v) is _ndarray or not _pending(v):
+        if not _pending(v):     # None or an array (the common reads)
             return v
         v = d[self.name] = v.copy()
         return v
@@ -63,6 +63,6 @@ def settled(state: dict) -> dict:
     copied out (a copy of the layer must not follow the plan's scratch)."""
     for name in RECORDS:
         v = state.get(name)
-        if _pending(v):
+        if v is not None and _pending(v):
             state[name] = v.copy()
     return state
