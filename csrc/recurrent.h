@@ -228,14 +228,21 @@ static inline int gc_rec_poll(int64_t *budget, int64_t work) {
     return gc_interrupt_poll();
 }
 
-/* Ask for the n elements at p (cache rows the next input-projection chunk
- * will write) while this step's products run: those rows were last touched
- * by the previous backward pass and are cold (forward measured ~2% faster,
- * LSTM T500-B32-H128; prefetching the backward's rows measured no gain). */
+/* Ask for the first n elements at p (cache rows the next input-projection
+ * chunk will write), at most GC_REC_PREFETCH_BYTES of them, while this
+ * step's products run: those rows were last touched by the previous backward
+ * pass and are cold (forward measured ~2% faster, LSTM T500-B32-H128, whose
+ * step rows are 64 KiB; prefetching the backward's rows measured no gain).
+ * The bound keeps a step with very wide rows (B * ld reals of 128 KiB or
+ * more: one step per projection chunk) from asking for more than a share of
+ * the L2 while the step's own rows and weights need it. */
+#define GC_REC_PREFETCH_BYTES 65536
 static inline void gc_rec_prefetch_w(const real *p, int64_t n) {
 #if defined(__GNUC__)
     const char *c = (const char *)p;
-    for (int64_t o = 0; o < n * (int64_t)sizeof(real); o += 64) __builtin_prefetch(c + o, 1, 3);
+    int64_t bytes = n * (int64_t)sizeof(real);
+    if (bytes > GC_REC_PREFETCH_BYTES) bytes = GC_REC_PREFETCH_BYTES;
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 1, 3);
 #else
     (void)p;
     (void)n;
