@@ -63,11 +63,32 @@ def test_bench_runs_every_groups_smoke_workload_outside_the_source_tree(smoke):
         row = got["workloads"][module.SMOKE]
         assert "gradcore" in row and len(row) >= 2, (name, row)
         base = row["gradcore"]["median_ms"]
+        calls = getattr(module, "STEADY_CALLS", 1)
+        assert got["steady_calls"] == calls
         for impl, r in row.items():
-            assert r["repeats"] == len(r["times_ms"]) == 1 and r["times_ms"][0] > 0, (name, impl)
+            timed = calls - 1 if calls > 1 else 1  # one round; a steady block's first call is not timed
+            assert r["repeats"] == len(r["times_ms"]) == timed and min(r["times_ms"]) > 0, (name, impl)
+            assert ("cold_median_ms" in r) == (calls > 1), (name, impl)
             assert r["median_ms"] == pytest.approx(statistics.median(r["times_ms"]))
             assert r["gradcore_speedup"] == pytest.approx(r["median_ms"] / base)
         assert f"{module.SMOKE:<24} | gradcore" in out
+
+
+def test_steady_state_timing_runs_each_implementation_in_blocks():
+    from gradcore.benchmarks._common import time_interleaved
+
+    seen = []
+    cases = {"a": lambda: seen.append("a"), "b": (lambda: seen.append("setup-b"), lambda: seen.append("b"))}
+    got = time_interleaved(cases, budget=0, min_rounds=2, max_rounds=2, calls=3)
+    # one warm-up call each, then per round three calls of a, three of b (each after its setup)
+    assert seen == ["a", "setup-b", "b"] + (["a"] * 3 + ["setup-b", "b"] * 3) * 2
+    for name in cases:
+        med, times, cold = got[name]
+        assert len(times) == 4 and cold is not None and med == statistics.median(times)
+    single = time_interleaved({"a": lambda: None}, budget=0, min_rounds=3, max_rounds=3)
+    assert len(single["a"][1]) == 3 and single["a"][2] is None
+    with pytest.raises(ValueError, match="calls"):
+        time_interleaved(cases, calls=0)
 
 
 def test_bench_report_states_the_threads_and_the_machine(smoke):

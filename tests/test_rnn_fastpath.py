@@ -134,3 +134,35 @@ def test_plan_follows_the_backend_and_the_arena():
     for _ in range(2):
         np.testing.assert_allclose(net.forward(x), h[-1], rtol=1e-12)
     assert m._plan is not None and m._plan is not plan
+
+
+@pytest.mark.parametrize("scope", ["set_backend", "use_backend"])
+def test_plan_path_reads_the_active_backend_itself(monkeypatch, scope):
+    from gradcore import reference
+    m = nn.RNN(3, 4, dtype="float64", seed=0)
+    x = np.random.default_rng(1).standard_normal((3, 2, 3))
+    d = np.ones((3, 2, 4))
+    for _ in range(2):                         # the plan is bound and runs
+        ref = m.forward(x)[0].copy()
+        m.backward(d)
+    assert m._plan is not None
+    calls = []
+    for name in ("rnn_forward", "rnn_backward"):
+        fn = getattr(reference, name)
+        monkeypatch.setattr(reference, name, lambda *a, _fn=fn, _n=name, **k: calls.append(_n) or _fn(*a, **k))
+    if scope == "set_backend":
+        gradcore.set_backend("numpy")
+        try:
+            np.testing.assert_allclose(m.forward(x)[0], ref, rtol=1e-12)
+            m.backward(d)
+        finally:
+            gradcore.set_backend("c")
+    else:
+        with gradcore.use_backend("numpy"):
+            np.testing.assert_allclose(m.forward(x)[0], ref, rtol=1e-12)
+            m.backward(d)
+    assert calls == ["rnn_forward", "rnn_backward"]
+    calls.clear()
+    m.forward(x)                               # back on the C backend: the plan again
+    m.backward(d)
+    assert calls == []

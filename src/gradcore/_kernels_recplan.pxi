@@ -16,9 +16,36 @@
 # cell_norms None except for LSTM. gradcore.nn._recurrent is the caller.
 
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.contextvars cimport get_value as _ctx_get
+from cpython.long cimport PyLong_AsUnsignedLong
+from cpython.object cimport PyObject_GenericGetDict
 
 import sys as _sys
 _this_module = _sys.modules[__name__]
+cdef object _bk_override = None    # gradcore.backend's override ContextVar and default
+cdef dict _bk_state = None         # (read when the first plan is made)
+
+
+cdef bint _c_backend_active():
+    """gradcore.backend.kernels() is this module (what the Python caller
+    would read; False also when the default is not loaded yet)."""
+    o = _ctx_get(_bk_override)
+    if o is not None:
+        return (<tuple>o)[1] is _this_module
+    return _bk_state["module"] is _this_module
+
+
+cdef object _guard_admits(g):
+    """The thread guard's common case for the calling thread: nobody inside
+    the tree and the last forward ran in this thread; returns the guard's
+    ``fwd`` (this thread's ident, to mark the tree busy with), else None
+    (the guarded Python pass then decides)."""
+    fwd = g.fwd
+    if g.busy != 0 or type(fwd) is not int or fwd == 0:
+        return None
+    if PyLong_AsUnsignedLong(fwd) != PyThread_get_thread_ident():
+        return None
+    return fwd
 
 
 cdef class _RecurrentPlan:
@@ -54,6 +81,10 @@ cdef class _RecurrentPlan:
         self.typenum = cnp.PyArray_TYPE(<cnp.ndarray>out)
         self.fast = False
         self.returned = self.dx = None
+        global _bk_override, _bk_state
+        if _bk_state is None:
+            from gradcore import backend
+            _bk_override, _bk_state = backend._override, backend._state
 
     def forward(self, x, h0, c0, bint stop):
         """The forward kernel on x (T, B, I) from h0 / c0 (None: zeros)."""
@@ -105,25 +136,27 @@ cdef class _RecurrentPlan:
         return d[0] == self.T and d[1] == self.hdims[0] and d[2] == last
 
     def run_forward(self, m, x, K, bint stop, bint guard):
-        """m's forward on x with no initial state, or None (see above);
+        """m's forward on x with no initial state, or None (see above); ``K``:
+        the backend the caller read (None: the plan reads the active one);
         ``guard``: make the thread guard's common check (no thread inside the
         tree, the last forward ran in this one) here, else leave the call to
         the guarded Python pass."""
-        if K is not _this_module or not self.fast or not self._fits(x, self.I):
+        if not self.fast or not self._fits(x, self.I):
             return None
-        cdef dict d = m.__dict__
+        if (K is not _this_module) if K is not None else not _c_backend_active():
+            return None
+        cdef dict d = PyObject_GenericGetDict(m, NULL)
         g = d.get("_gc_guard") if guard else None
         if g is None:
             return self._run_forward(m, d, x, stop)
-        me = PyThread_get_thread_ident()
-        if g.busy != 0 or g.fwd != me:
+        me = _guard_admits(g)
+        if me is None:
             return None
         g.busy = me
         try:
             return self._run_forward(m, d, x, stop)
         finally:
             g.busy = 0
-            g.fwd = me
 
     cdef object _run_forward(self, m, dict d, x, bint stop):
         d["_layout"] = None
@@ -152,16 +185,18 @@ cdef class _RecurrentPlan:
 
     def run_backward(self, m, d_out, K, bint stop, bint guard):
         """m's backward from d_out with no state gradient and no truncation,
-        after a forward this plan ran, or None (see above); ``guard`` as for
-        run_forward."""
-        if K is not _this_module or not self.fast or not self._fits(d_out, self.hdims[1]):
+        after a forward this plan ran, or None (see above); ``K`` and
+        ``guard`` as for run_forward."""
+        if not self.fast or not self._fits(d_out, self.hdims[1]):
             return None
-        cdef dict d = m.__dict__
+        if (K is not _this_module) if K is not None else not _c_backend_active():
+            return None
+        cdef dict d = PyObject_GenericGetDict(m, NULL)
         g = d.get("_gc_guard") if guard else None
         if g is None:
             return self._run_backward(m, d, d_out, stop)
-        me = PyThread_get_thread_ident()
-        if g.busy != 0 or g.fwd != me:
+        me = _guard_admits(g)
+        if me is None:
             return None
         g.busy = me
         try:

@@ -23,7 +23,10 @@ A *workload module* is ``gradcore/benchmarks/workloads_<group>.py``. It defines
 - optionally ``summary(results)``: extra lines for the report, from
   ``{workload: {impl: {"median_ms": ...}}}``;
 - optionally ``BENCH_ROUNDS``: pytest-benchmark rounds of a case with a
-  ``setup`` (default 10).
+  ``setup`` (default 10);
+- optionally ``STEADY_CALLS``: time each implementation in its steady state
+  (``time_interleaved(..., calls=STEADY_CALLS)``): for workloads that run in
+  a loop of themselves, such as training steps (default 1: single calls).
 
 The package's ``conftest.py`` turns every workload module into pytest-benchmark
 groups: ``python -m pytest --pyargs gradcore.benchmarks --benchmark-enable``
@@ -187,11 +190,25 @@ def split_case(case):
 SETTLE_AFTER_JAX = 0.05
 
 
-def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_rounds: int = 200):
-    """``{impl: (median, times)}`` for a workload's cases, timed round-robin:
-    every round calls each implementation once (its ``setup`` untimed before
-    the call), so load from other processes on a shared machine hits all of
-    them alike. One warm-up round, then as many rounds as fit in ``budget``.
+def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_rounds: int = 200,
+                     calls: int = 1):
+    """``{impl: (median, times, cold)}`` for a workload's cases, timed
+    round-robin: every round runs each implementation in turn (its ``setup``
+    untimed before each call), so load from other processes on a shared
+    machine hits all of them alike. One warm-up round, then as many rounds
+    as fit in ``budget``.
+
+    ``calls`` = 1: one timed call per implementation and round (``cold`` is
+    None). ``calls`` = k > 1, the steady state: each implementation runs k
+    calls in a row per round; the first follows another implementation (its
+    caches hold the other library's code and data) and goes to ``cold``,
+    the k - 1 after it, each following a call of itself as in a training
+    loop, are the timed ``times``. (Measured on the torch group's RNN step:
+    the same gradcore step took 3.1 ms after itself, 3.7 ms after a torch
+    step and 4.0 ms after gradcore's native step, whose 16 MB of memory
+    traffic evicts the Python and torch code from the caches; a plain 16 MB
+    copy before it did the same.)
+
     After each JAX call an untimed pause of ``SETTLE_AFTER_JAX`` seconds
     (counted in ``budget``, so a workload with JAX gets fewer rounds):
     XLA's worker threads keep spinning on the (pinned) core after a call
@@ -199,26 +216,33 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
     time (measured: gradcore's lstm-T500-B32-I32-H128 86.6 ms without JAX
     in the process, 96 ms timed right after JAX calls, 88.8 ms with the
     pause)."""
+    if calls < 1:
+        raise ValueError(f"calls: expected at least 1, got {calls}")
     split = {name: split_case(c) for name, c in cases.items()}
-    first = {}
-    for name, (setup, fn) in split.items():
+
+    def call(name, setup, fn):
         if setup:
             setup()
         t0 = time.perf_counter()
         fn()
-        first[name] = time.perf_counter() - t0
+        t = time.perf_counter() - t0
         if name.startswith("jax"):
             time.sleep(SETTLE_AFTER_JAX)
-    pause = SETTLE_AFTER_JAX * sum(name.startswith("jax") for name in split)  # per round, in the budget
-    rounds = int(min(max_rounds, max(min_rounds, budget / max(sum(first.values()) + pause, 1e-6))))
+        return t
+
+    first = {name: call(name, *sf) for name, sf in split.items()}
+    pause = SETTLE_AFTER_JAX * sum(name.startswith("jax") for name in split)  # per call, in the budget
+    per_round = calls * (sum(first.values()) + pause)
+    rounds = int(min(max_rounds, max(min_rounds, budget / max(per_round, 1e-6))))
     times: dict[str, list[float]] = {name: [] for name in split}
+    cold: dict[str, list[float]] = {name: [] for name in split}
     for _ in range(rounds):
-        for name, (setup, fn) in split.items():
-            if setup:
-                setup()
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-            if name.startswith("jax"):
-                time.sleep(SETTLE_AFTER_JAX)
-    return {name: (statistics.median(t), t) for name, t in times.items()}
+        for name, sf in split.items():
+            block = [call(name, *sf) for _ in range(calls)]
+            if calls == 1:
+                times[name] += block
+            else:
+                cold[name].append(block[0])
+                times[name] += block[1:]
+    return {name: (statistics.median(t), t, statistics.median(cold[name]) if cold[name] else None)
+            for name, t in times.items()}

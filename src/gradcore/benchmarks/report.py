@@ -33,9 +33,12 @@ def run_group(module, budget, only=None):
             continue
         row = {}
         rounds = {"min_rounds": 1} if budget == 0 else {}  # budget 0: a smoke run, one timed round
-        for impl, (med, times) in time_interleaved(impls, budget=budget, **rounds).items():
+        calls = steady_calls(module)
+        for impl, (med, times, cold) in time_interleaved(impls, budget=budget, calls=calls, **rounds).items():
             row[impl] = {"median_ms": med * 1e3, "min_ms": min(times) * 1e3, "repeats": len(times),
                          "times_ms": [t * 1e3 for t in times]}
+            if cold is not None:  # the first call of each block, right after another implementation
+                row[impl]["cold_median_ms"] = cold * 1e3
         base = row.get("gradcore")
         if base:
             for impl, r in row.items():
@@ -43,6 +46,11 @@ def run_group(module, budget, only=None):
         results[wname] = row
         print(format_row(wname, row), flush=True)
     return results
+
+
+def steady_calls(module) -> int:
+    """Calls per implementation and round for a workload module (``STEADY_CALLS``, default 1)."""
+    return int(getattr(module, "STEADY_CALLS", 1))
 
 
 def format_row(wname, row):
@@ -117,7 +125,9 @@ def run(groups=None, only=None, budget=1.5, json_path=None, threads=1, list_grou
 
     info = gradcore.info()
     print(f"gradcore {info['version']}  simd={info['simd']}  threads: {how}")
-    print("median of single calls, implementations interleaved; (Nx) = peer time / gradcore time\n")
+    print("median of single calls, implementations interleaved; (Nx) = peer time / gradcore time\n"
+          "(groups marked 'steady state': each round runs each implementation k calls in a row and times the\n"
+          " k - 1 after the first, each following a call of itself, as in a training loop)\n")
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_facts(),
@@ -127,7 +137,8 @@ def run(groups=None, only=None, budget=1.5, json_path=None, threads=1, list_grou
         "groups": {},
     }
     for group, module in modules.items():
-        print(f"== {group}")
+        calls = steady_calls(module)
+        print(f"== {group}" + (f"  (steady state: {calls} calls in a row, the last {calls - 1} timed)" if calls > 1 else ""))
         missing = missing_peers(module)
         for peer, why in missing.items():
             print(f"  {peer}: not installed, left out ({why})")
@@ -139,7 +150,7 @@ def run(groups=None, only=None, budget=1.5, json_path=None, threads=1, list_grou
         extra = module.summary(results) if hasattr(module, "summary") else []
         if extra:
             print("\n".join(extra))
-        report["groups"][group] = {"workloads": results, "targets": lines, "targets_met": ok,
+        report["groups"][group] = {"steady_calls": calls, "workloads": results, "targets": lines, "targets_met": ok,
                                    "not_installed": missing, "summary": extra}
         print()
     if json_path:

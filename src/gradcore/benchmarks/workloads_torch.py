@@ -31,6 +31,11 @@ the loss on h_T, ``gradcore`` (the torch module, zeroing its gradients) vs
 ``native`` (``gradcore.nn`` layer): the wrapper's own overhead, without the
 rest of a torch training step.
 
+Every workload is timed in its steady state (``STEADY_CALLS``): a training
+step runs after the previous step of itself, and so does each call here;
+the first call of each block, after another library's step, is reported
+apart (``cold_median_ms`` in the JSON).
+
 Measured ratios, with the command and the machine's state, are in
 docs/performance.md ("PyTorch interop"); read ratios from one interleaved
 run (``gradcore bench`` interleaves the implementations), not milliseconds.
@@ -43,6 +48,8 @@ import numpy as np
 GROUP = "torch"
 #: the cheapest workload: the test suite runs it once per implementation
 SMOKE = "layer-rnn-T100-B20-H128"
+#: calls in a row per implementation and round, the first untimed (see _common.time_interleaved)
+STEADY_CALLS = 3
 
 # (name, kind, T, B, H, num_layers, bidirectional, optimizer)
 SPECS = [

@@ -75,7 +75,6 @@ from . import _stack
 from ._recurrent import CELLS, NonFiniteStepError, _Driver, check_bias
 from ._util import check_size, seed_rng
 from .arena import as_float_dtype
-from ..backend import kernels
 from ._guard import _guarded, self_guarded
 from .module import FORWARD_CACHE, Module
 
@@ -196,7 +195,7 @@ class _Recurrent(_Driver, Module):
     def forward(self, x, h0=None, stop_on_nonfinite=False, _unit=False):
         plan = self._plan
         if plan is not None and h0 is None:
-            out = plan.run_forward(self, x, kernels(), stop_on_nonfinite, True)
+            out = plan.run_forward(self, x, None, stop_on_nonfinite, True)
             if out is not None:
                 return out
         return self._guarded_forward(x, h0, stop_on_nonfinite, _unit)
@@ -206,7 +205,7 @@ class _Recurrent(_Driver, Module):
                  _unit=False):
         plan = self._plan
         if plan is not None and d_hT is None and d_cT is None and truncate is None:
-            dx = plan.run_backward(self, d_out, kernels(), stop_on_nonfinite, True)
+            dx = plan.run_backward(self, d_out, None, stop_on_nonfinite, True)
             if dx is not None:
                 return dx
         return self._guarded_backward(d_out, d_hT, truncate, stop_on_nonfinite, d_cT, _unit)
