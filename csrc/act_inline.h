@@ -143,7 +143,7 @@ static inline real gc_sigmoid(real x) {
     float e = gc_expm_f32(-ac);
     float r1 = 1.0f / (1.0f + e), er = e * r1;
     float r = GC_PICK(x >= 0.0f, r1, er);
-    return gc_select(gc_mask(x != x), x, r);
+    return GC_PICK(x != x, x, r);
 #else
     double e = exp(-fabs(x));
     double r1 = 1.0 / (1.0 + e);

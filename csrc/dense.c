@@ -17,7 +17,9 @@
  *             dw, db; dx (B, I_0) := the input gradient (NULL: skip); work
  *             holds at least 2 * B * max(all I, O) scratch values.
  * Returns GC_ERR_ARG for bad sizes/act/slope/layout (before any write) and
- * GC_ERR_BLAS when BLAS is unavailable or a size exceeds the BLAS int range.
+ * GC_ERR_BLAS when BLAS is unavailable or a size exceeds the BLAS int range
+ * (the stack passes too: gc_dense_stack_check gives their status for a
+ * layout and sizes alone).
  */
 #include "kernel.h"
 #include "act_inline.h"
@@ -89,10 +91,9 @@ int GC_IMPL(dense_backward)(real *dx, real *dw, real *db, real *dz, const real *
 }
 
 /* Layout rows valid for theta of n values: sizes chain, offsets in range,
- * activations known. Also checks every size for BLAS and reports the largest
- * dimension (*maxdim) and the total output size sum O_l (*sum_o). */
-static int bad_layout(const int64_t *lay, int64_t L, int64_t n, int64_t B, int64_t *maxdim,
-                      int64_t *sum_o) {
+ * activations known. Reports the largest dimension (*maxdim) and the total
+ * output size sum O_l (*sum_o). */
+static int bad_layout(const int64_t *lay, int64_t L, int64_t n, int64_t *maxdim, int64_t *sum_o) {
     int64_t mx = 0, so = 0;
     if (L < 1 || !lay) return 1;
     for (int64_t l = 0; l < L; l++) {
@@ -102,7 +103,6 @@ static int bad_layout(const int64_t *lay, int64_t L, int64_t n, int64_t B, int64
         if (l > 0 && I != lay[(l - 1) * GC_STACK_COLS + 1]) return 1;
         if (O > n || I > n / O || wo < 0 || wo > n - O * I) return 1;
         if (bo < -1 || (bo >= 0 && bo > n - O)) return 1;
-        if (blas_unusable(B, I, O)) return 1;
         mx = I > mx ? I : mx;
         mx = O > mx ? O : mx;
         so += O;
@@ -112,12 +112,22 @@ static int bad_layout(const int64_t *lay, int64_t L, int64_t n, int64_t B, int64
     return 0;
 }
 
-/* The checks both stack passes start with (GC_OK, GC_ERR_ARG or GC_ERR_BLAS). */
+/* The checks both stack passes start with: GC_ERR_ARG for a bad B, slope or
+ * layout, then GC_ERR_BLAS when BLAS is unavailable or B or a layer's I or
+ * O exceeds the BLAS int range (as the layer functions report it). */
 static int stack_args(const int64_t *layout, int64_t L, int64_t n, int64_t B, double slope,
                       int64_t *maxdim, int64_t *sum_o) {
     if (B < 0 || !(slope >= 0.0) || isinf(slope)) return GC_ERR_ARG;
-    if (!gc_blas_ready()) return GC_ERR_BLAS;
-    return bad_layout(layout, L, n, B, maxdim, sum_o) ? GC_ERR_ARG : GC_OK;
+    if (bad_layout(layout, L, n, maxdim, sum_o)) return GC_ERR_ARG;
+    return blas_unusable(B, *maxdim, *maxdim) ? GC_ERR_BLAS : GC_OK;
+}
+
+/* The status the stack passes give for these sizes before touching any
+ * array (GC_OK, GC_ERR_ARG or GC_ERR_BLAS): their checks, on their own. */
+int GC_IMPL(dense_stack_check)(const int64_t *layout, int64_t L, int64_t n, int64_t B,
+                               double slope) {
+    int64_t maxdim, sum_o;
+    return stack_args(layout, L, n, B, slope, &maxdim, &sum_o);
 }
 
 /* ys := y_0 .. y_{L-1} of the chain (see the contract at the top) */
@@ -169,6 +179,9 @@ int GC_IMPL(dense_stack_backward)(real *dx, real *grad, real *work, const real *
     return GC_OK;
 }
 
+GC_DISPATCH(int, dense_stack_check,
+            (const int64_t *layout, int64_t L, int64_t n, int64_t B, double slope),
+            (layout, L, n, B, slope))
 GC_DISPATCH(int, dense_stack_forward,
             (real *ys, const real *x, const real *theta, int64_t n, const int64_t *layout,
              int64_t L, int64_t B, double slope),

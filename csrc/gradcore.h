@@ -139,8 +139,13 @@ int gc_dense_backward_f64(double *dx, double *dw, double *db, double *dz, const 
  * GC_STACK_COLS int64 {I, O, w_off, b_off (-1: no bias), act}, I of a row
  * equal to O of the row before. ys: the outputs y_l (B, O_l) back to back.
  * Backward: grad (theta's layout) += every dw, db; dx (B, I_0) := the input
- * gradient (NULL: skip); work: 2 * B * max(every I, O) scratch values. */
+ * gradient (NULL: skip); work: 2 * B * max(every I, O) scratch values.
+ * Both return GC_ERR_ARG for a bad layout, B or slope and GC_ERR_BLAS when B
+ * or a layer size exceeds the BLAS int range (before any write);
+ * gc_dense_stack_check returns that status for a layout and sizes alone. */
 #define GC_STACK_COLS 5
+int gc_dense_stack_check_f32(const int64_t *layout, int64_t L, int64_t n, int64_t B, double slope);
+int gc_dense_stack_check_f64(const int64_t *layout, int64_t L, int64_t n, int64_t B, double slope);
 int gc_dense_stack_forward_f32(float *ys, const float *x, const float *theta, int64_t n,
                                const int64_t *layout, int64_t L, int64_t B, double slope);
 int gc_dense_stack_forward_f64(double *ys, const double *x, const double *theta, int64_t n,

@@ -175,19 +175,19 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
         return GC_ERR_ARG;
     *first_nonfinite = -1;
     const int64_t BH = B * H, G3 = 3 * H, G4 = 4 * H;
-    double *bacc;
-    real *scratch = gc_rec_bwd_scratch(BH + B * G3, BH, db_ih || db_hh ? G4 : 0, &bacc);
+    gc_rec_bwd_mem mem;
+    void *scratch = gc_rec_bwd_scratch(&mem, BH + B * G3, BH, BH, 0, db_ih || db_hh ? G4 : 0);
     if (!scratch) return GC_ERR_NOMEM;
-    real *zeros = scratch, *da = scratch + BH;
+    real *zeros = mem.cell, *da = mem.cell + BH;
     gru_bwd_cell cell = {dx, dw_ih, dw_hh, gates, da, x, h0, out, w_ih, zeros, B, I, H};
-    int st = gc_rec_backward(gru_bwd_step, gru_grads, &cell, gates, G4, da, (real)1, 0, bacc, G4,
+    int st = gc_rec_backward(gru_bwd_step, gru_grads, &cell, gates, G4, da, (real)1, &mem, G4,
                              G3, dh0, NULL, step_norms, NULL, d_out, d_hT, NULL, w_hh, T, B, I, H,
                              G3, truncate, stop_on_nonfinite, first_nonfinite);
     /* columns r, z: both biases; n: b_in from 2H, b_hn from 3H */
-    if (gc_rec_add_bias_sums(st, bacc, db_ih, db_hh, 2 * H, stop_on_nonfinite,
+    if (gc_rec_add_bias_sums(st, mem.bacc, db_ih, db_hh, 2 * H, stop_on_nonfinite,
                              *first_nonfinite)) {
-        gc_rec_acc_add(db_ih ? db_ih + 2 * H : NULL, bacc + 2 * H, H);
-        gc_rec_acc_add(db_hh ? db_hh + 2 * H : NULL, bacc + 3 * H, H);
+        gc_rec_acc_add(db_ih ? db_ih + 2 * H : NULL, mem.bacc + 2 * H, H);
+        gc_rec_acc_add(db_hh ? db_hh + 2 * H : NULL, mem.bacc + 3 * H, H);
     }
     free(scratch);
     return st;

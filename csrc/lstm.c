@@ -173,16 +173,16 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
         return GC_ERR_ARG;
     *first_nonfinite = -1;
     const int64_t BH = B * H, G4 = 4 * H;
-    double *bacc;
-    real *scratch = gc_rec_bwd_scratch(2 * BH, BH, db_ih || db_hh ? G4 : 0, &bacc);
+    gc_rec_bwd_mem mem;
+    void *scratch = gc_rec_bwd_scratch(&mem, 2 * BH, BH, BH, 1, db_ih || db_hh ? G4 : 0);
     if (!scratch) return GC_ERR_NOMEM;
-    real *zeros = scratch, *dct = scratch + BH;
+    real *zeros = mem.cell, *dct = mem.cell + BH;
     lstm_bwd_cell cell = {dx, dw_ih, dw_hh, gates, dct, cell_norms, x, h0, c0, out, cs, w_ih,
                           zeros, B, I, H};
-    int st = gc_rec_backward(lstm_bwd_step, lstm_grads, &cell, gates, G4, NULL, (real)0, 1, bacc,
-                             G4, G4, dh0, dc0, step_norms, cell_norms, d_out, d_hT, d_cT, w_hh, T,
+    int st = gc_rec_backward(lstm_bwd_step, lstm_grads, &cell, gates, G4, NULL, (real)0, &mem, G4,
+                             G4, dh0, dc0, step_norms, cell_norms, d_out, d_hT, d_cT, w_hh, T,
                              B, I, H, G4, truncate, stop_on_nonfinite, first_nonfinite);
-    gc_rec_add_bias_sums(st, bacc, db_ih, db_hh, G4, stop_on_nonfinite, *first_nonfinite);
+    gc_rec_add_bias_sums(st, mem.bacc, db_ih, db_hh, G4, stop_on_nonfinite, *first_nonfinite);
     free(scratch);
     return st;
 }

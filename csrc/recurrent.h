@@ -8,7 +8,8 @@
  *   accumulators, fixed order) and a non-finite flag from the same pass.
  * - gc_rec_rowsum_acc / gc_rec_add_bias_sums: bias gradients, float64 sums
  *   of each step's gradient rows taken inside the backward loop;
- *   gc_rec_bwd_scratch: the backward passes' one scratch block.
+ *   gc_rec_bwd_scratch: a backward pass's one scratch block (the cell's
+ *   scratch, the driver's rows, the bias sums: one malloc per call).
  * - gc_rec_forward / gc_rec_backward: the forward and BPTT loops of every
  *   cell (the driver), with gc_rec_check_dims and interrupt polling.
  */
@@ -140,17 +141,36 @@ static inline void gc_rec_rowsum_acc(double *restrict acc, const real *restrict 
     }
 }
 
-/* Backward scratch in one block: n reals, the first nz of them zeroed (a
- * zero state), then nb zeroed float64 bias sums (*bacc; NULL when nb == 0).
- * Returns the block (free it alone), NULL when out of memory. */
-static inline real *gc_rec_bwd_scratch(int64_t n, int64_t nz, int64_t nb, double **bacc) {
-    const size_t rb = (sizeof(real) * (size_t)n + 63) & ~(size_t)63;
-    char *blk = malloc(rb + sizeof(double) * (size_t)nb + 1);
+/* The backward pass's memory, one block (gc_rec_bwd_scratch): the cell's
+ * scratch (n reals, the first nz of them zeroed: a zero state), the driver's
+ * rows dh, carry_h and carry_c (B*H reals each; carry_c only with a cell
+ * state, else NULL), and nb zeroed float64 bias sums (bacc; NULL when
+ * nb == 0). Each part starts on a 64-byte boundary. */
+typedef struct {
+    real *cell, *dh, *carry_h, *carry_c;
+    double *bacc;
+} gc_rec_bwd_mem;
+
+static inline size_t gc_rec_round64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+/* Allocates and lays out the block (see gc_rec_bwd_mem); returns it (free
+ * it alone) or NULL when out of memory. */
+static inline void *gc_rec_bwd_scratch(gc_rec_bwd_mem *m, int64_t n, int64_t nz, int64_t BH,
+                                       int has_c, int64_t nb) {
+    const size_t rc = gc_rec_round64(sizeof(real) * (size_t)n);
+    const size_t rh = gc_rec_round64(sizeof(real) * (size_t)BH);
+    const size_t nrows = has_c ? 3 : 2;
+    const size_t total = rc + nrows * rh + gc_rec_round64(sizeof(double) * (size_t)nb);
+    char *blk = aligned_alloc(64, total);
     if (!blk) return NULL;
+    m->cell = (real *)blk;
     memset(blk, 0, sizeof(real) * (size_t)nz);
-    *bacc = nb ? (double *)(blk + rb) : NULL;
-    if (nb) memset(*bacc, 0, sizeof(double) * (size_t)nb);
-    return (real *)blk;
+    m->dh = (real *)(blk + rc);
+    m->carry_h = (real *)(blk + rc + rh);
+    m->carry_c = has_c ? (real *)(blk + rc + 2 * rh) : NULL;
+    m->bacc = nb ? (double *)(blk + rc + nrows * rh) : NULL;
+    if (nb) memset(m->bacc, 0, sizeof(double) * (size_t)nb);
+    return blk;
 }
 
 /* 1 when a backward pass ended early at a non-finite step (then it wrote no
@@ -208,14 +228,21 @@ static inline int gc_rec_poll(int64_t *budget, int64_t work) {
     return gc_interrupt_poll();
 }
 
-/* Ask for the n elements at p (cache rows the next input-projection chunk
- * will write) while this step's products run: those rows were last touched
- * by the previous backward pass and are cold (forward measured ~2% faster,
- * LSTM T500-B32-H128; prefetching the backward's rows measured no gain). */
+/* Ask for the first n elements at p (cache rows the next input-projection
+ * chunk will write), at most GC_REC_PREFETCH_BYTES of them, while this
+ * step's products run: those rows were last touched by the previous backward
+ * pass and are cold (forward measured ~2% faster, LSTM T500-B32-H128, whose
+ * step rows are 64 KiB; prefetching the backward's rows measured no gain).
+ * The bound keeps a step with very wide rows (B * ld reals of 128 KiB or
+ * more: one step per projection chunk) from asking for more than a share of
+ * the L2 while the step's own rows and weights need it. */
+#define GC_REC_PREFETCH_BYTES 65536
 static inline void gc_rec_prefetch_w(const real *p, int64_t n) {
 #if defined(__GNUC__)
     const char *c = (const char *)p;
-    for (int64_t o = 0; o < n * (int64_t)sizeof(real); o += 64) __builtin_prefetch(c + o, 1, 3);
+    int64_t bytes = n * (int64_t)sizeof(real);
+    if (bytes > GC_REC_PREFETCH_BYTES) bytes = GC_REC_PREFETCH_BYTES;
+    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 1, 3);
 #else
     (void)p;
     (void)n;
@@ -290,25 +317,25 @@ typedef int (*gc_rec_bwd_step)(void *cell, int64_t t, const real *dh, real *carr
 typedef int (*gc_rec_grad_fn)(void *cell, int64_t t0, int64_t n);
 
 /* The BPTT loop. grad (T, B, ld): the gradient rows the step writes (and
- * the bias sums read: bacc[j] += columns j < nb, float64, when bacc);
+ * the bias sums read: mem->bacc[j] += columns j < nb, float64, when bacc);
  * the carry to h_{t-1} is carry_h = beta * carry_h + R W_hh with R the step's
- * gradient rows (rsrc NULL, row stride ld) or rsrc (B, GH). has_c: a cell
- * state carry, started from d_cT, cut with the windows, ending in dc0.
+ * gradient rows (rsrc NULL, row stride ld) or rsrc (B, GH). mem: the rows
+ * dh, carry_h and carry_c (a cell state carry when not NULL: started from
+ * d_cT, cut with the windows, ending in dc0) of gc_rec_bwd_scratch.
  * n_hh: rows of dW_hh a chunk touches (sets the chunk length). Norms, the
  * first non-finite step and stop_on_nonfinite as in gc_rnn_backward; on a
  * stop, extra_norms (e.g. the LSTM cell norms) of earlier steps are NaN too. */
 GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, void *cell,
                                   const real *grad, int64_t ld, const real *rsrc, real beta,
-                                  int has_c, double *bacc, int64_t nb, int64_t n_hh,
+                                  const gc_rec_bwd_mem *mem, int64_t nb, int64_t n_hh,
                                   real *dh0, real *dc0, double *step_norms, double *extra_norms,
                                   const real *d_out, const real *d_hT, const real *d_cT,
                                   const real *w_hh, int64_t T, int64_t B, int64_t I, int64_t H,
                                   int64_t GH, int64_t truncate, int stop_on_nonfinite,
                                   int64_t *first_nonfinite) {
     const int64_t BH = B * H;
-    real *scratch = malloc(sizeof(real) * (size_t)((has_c ? 3 : 2) * BH));
-    if (!scratch) return GC_ERR_NOMEM;
-    real *dh = scratch, *carry_h = scratch + BH, *carry_c = has_c ? scratch + 2 * BH : NULL;
+    real *dh = mem->dh, *carry_h = mem->carry_h, *carry_c = mem->carry_c;
+    double *bacc = mem->bacc;
     if (d_hT)
         memcpy(carry_h, d_hT, sizeof(real) * (size_t)BH);
     else
@@ -338,7 +365,6 @@ GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
                     if (step_norms) step_norms[s] = NAN;
                     if (extra_norms) extra_norms[s] = NAN;
                 }
-                free(scratch);
                 return GC_OK;
             }
         }
@@ -367,7 +393,6 @@ GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
             break;
         }
     }
-    free(scratch);
     if (st == GC_OK && !tcb) st = grads(cell, 0, T);
     return st;
 }

@@ -127,14 +127,14 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
         return GC_ERR_ARG;
     if (act != GC_REC_IDENTITY && act != GC_REC_RELU && act != GC_REC_TANH) return GC_ERR_ARG;
     *first_nonfinite = -1;
-    double *bacc;
-    real *scratch = gc_rec_bwd_scratch(0, 0, db_ih || db_hh ? H : 0, &bacc);
+    gc_rec_bwd_mem mem;
+    void *scratch = gc_rec_bwd_scratch(&mem, 0, 0, B * H, 0, db_ih || db_hh ? H : 0);
     if (!scratch) return GC_ERR_NOMEM;
     rnn_bwd_cell cell = {dx, dw_ih, dw_hh, dz, x, h0, out, w_ih, B, I, H, act};
-    int st = gc_rec_backward(rnn_bwd_step, rnn_grads, &cell, dz, H, NULL, (real)0, 0, bacc, H, H,
+    int st = gc_rec_backward(rnn_bwd_step, rnn_grads, &cell, dz, H, NULL, (real)0, &mem, H, H,
                              dh0, NULL, step_norms, NULL, d_out, d_hT, NULL, w_hh, T, B, I, H, H,
                              truncate, stop_on_nonfinite, first_nonfinite);
-    gc_rec_add_bias_sums(st, bacc, db_ih, db_hh, H, stop_on_nonfinite, *first_nonfinite);
+    gc_rec_add_bias_sums(st, mem.bacc, db_ih, db_hh, H, stop_on_nonfinite, *first_nonfinite);
     free(scratch);
     return st;
 }

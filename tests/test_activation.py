@@ -124,6 +124,48 @@ def test_simd_paths_identical(dtype, act):
         np.testing.assert_array_equal(dx, outs[0][1])
 
 
+def _special(dtype):
+    """NaNs (quiet, signed, with payloads), infinities, signed zeros,
+    subnormals and the float32 clamps (10 for tanh, 110 for sigmoid)."""
+    it = np.uint32 if dtype == np.float32 else np.uint64
+    nans = np.array([0x7FC00000, 0xFFC00001, 0x7FC12345], it) if dtype == np.float32 else \
+        np.array([0x7FF8000000000000, 0xFFF8000000000001, 0x7FF8000000012345], it)
+    fi = np.finfo(dtype)
+    vals = np.array([0.0, -0.0, np.inf, -np.inf, fi.smallest_subnormal, -fi.smallest_subnormal,
+                     fi.tiny, 9.999, 10.0, 10.001, 109.9, 110.0, 110.1, -110.1, 1e4, -1e4, 0.5, -3.0],
+                    dtype)
+    return np.concatenate([nans.view(dtype), vals, -vals])
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+def test_special_values_identical_on_every_path(dtype, act):
+    """Every special value gives the same bits on every SIMD path (dense and
+    recurrent copies alike); float32 tanh / sigmoid give a NaN back with its
+    own bits (float64 is libm: some NaN)."""
+    x = np.tile(_special(dtype), 3)  # long enough for the vector loops and their tails
+
+    def run():
+        y, yr = np.empty_like(x), np.empty_like(x)
+        K.activation_forward(y, x, act, 0.01)
+        K.recurrent_activation(yr, x, act)
+        return y.tobytes(), yr.tobytes()
+
+    outs = run_simd_paths(run)
+    assert all(o == outs[0] for o in outs[1:])
+    y = np.frombuffer(outs[0][0], dtype)
+    assert outs[0][0] == outs[0][1]
+    nan = np.isnan(x)
+    assert np.isnan(y[nan]).all()
+    if dtype == np.float32:
+        assert y[nan].tobytes() == x[nan].tobytes()
+    x64 = x[~nan].astype(np.float64)
+    with np.errstate(over="ignore"):
+        ref = np.tanh(x64) if act == "tanh" else 1.0 / (1.0 + np.exp(-x64))
+    np.testing.assert_allclose(y[~nan], ref, rtol=0, atol=1e-6 if dtype == np.float32 else 1e-14)
+
+
 @pytest.mark.parametrize("K_", IMPLS)
 @pytest.mark.parametrize("act", ACTS)
 def test_backward_finite_differences(K_, act):

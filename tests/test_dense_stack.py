@@ -167,6 +167,11 @@ def test_bad_input(K_):
     Bk = K_.dense_stack_backward
     base = dict(dx=dx, grad=grad, work=work, dy=dy, x=x, theta=theta, ys=ys, layout=layout, slope=0.1)
     assert_bad_input(Bk, {**base, "work": np.zeros(2 * B * 5 - 1, np.float32)}, arrays, ValueError, "work: expected a 1-D array of at least 40")
+    # a 2-D work is refused for its shape (it holds enough values), in the contract's words
+    assert_bad_input(Bk, {**base, "work": np.zeros((B, 10), np.float32)}, arrays, ValueError,
+                     r"work: expected a 1-D array, got shape \(4, 10\)$")
+    assert_bad_input(Bk, {**base, "work": np.zeros((2, 3), np.float32)}, arrays, ValueError,
+                     r"work: expected a 1-D array, got shape \(2, 3\)$")
     assert_bad_input(Bk, {**base, "grad": np.zeros(theta.size + 1, np.float32)}, arrays, ValueError, "grad: expected shape")
     assert_bad_input(Bk, {**base, "dy": np.zeros((B, 3), np.float32)}, arrays, ValueError, r"dy: expected shape \(4, 2\)")
     assert_bad_input(Bk, {**base, "dx": np.zeros((B, 2), np.float32)}, arrays, ValueError, r"dx: expected shape \(4, 3\)")
@@ -175,6 +180,27 @@ def test_bad_input(K_):
     ro = np.zeros_like(theta)
     ro.flags.writeable = False
     assert_bad_input(Bk, {**base, "grad": ro}, arrays, ValueError, "grad: .*read-only")
+
+
+@pytest.mark.kernel
+def test_sizes_beyond_the_blas_int_are_a_size_error():
+    """B or a layer size over 2^31 - 1 is the BLAS-range error the layer
+    kernels give, not "invalid argument" (checked on the C stack passes'
+    own checks, which run before any array is touched)."""
+    big = 2**31
+    check = K._dense_stack_check
+    check(np.array([[3, 4, 0, 12, 1], [4, 2, 16, -1, 0]]), 24, 5)  # a valid call: no error
+    for layout, n, B in [(np.array([[3, 4, 0, 12, 1]]), 16, big),
+                         (np.array([[big, 1, 0, -1, 0]]), big, 2),
+                         (np.array([[1, big, 0, -1, 3]]), big, 2),
+                         (np.array([[2, 3, 0, -1, 0], [3, big, 6, -1, 0]]), 6 + 3 * big, 1)]:
+        with pytest.raises(K.KernelError, match="exceeds the 32-bit BLAS integer range"):
+            check(layout, n, B)
+    with pytest.raises(K.KernelError, match="invalid argument"):  # a bad layout stays an argument error
+        check(np.array([[big, 1, 0, -1, 0]]), big - 1, 2)
+    with pytest.raises(K.KernelError, match="invalid argument"):
+        check(np.array([[3, 4, 0, 12, 1]]), 16, -1)
+    check(np.array([[3, 4, 0, 12, 1]]), 16, 2**31 - 1)  # the largest B BLAS takes
 
 
 # ------------------------------------------------------------ the MLP path

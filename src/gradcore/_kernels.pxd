@@ -122,6 +122,8 @@ cdef extern from "gradcore.h" nogil:
                               int64_t I, int64_t O, int act, double slope)
     enum:
         GC_STACK_COLS
+    int gc_dense_stack_check_f64(const int64_t *layout, int64_t L, int64_t n, int64_t B,
+                                 double slope)
     int gc_dense_stack_forward_f32(float *ys, const float *x, const float *theta, int64_t n,
                                    const int64_t *layout, int64_t L, int64_t B, double slope)
     int gc_dense_stack_forward_f64(double *ys, const double *x, const double *theta, int64_t n,

@@ -94,7 +94,10 @@ def dense_stack_backward(dx, grad, work, dy, x, theta, ys, layout, slope):
     cdef void *pg = _chk(grad, "grad", t, 1, n, 0, True, False)
     cdef void *pdx = _chk(dx, "dx", t, 2, B, d[1], True, True)
     cdef void *pw = _chk(work, "work", t, 0, 0, 0, True, False)
-    if cnp.PyArray_NDIM(<cnp.ndarray>work) != 1 or cnp.PyArray_SIZE(<cnp.ndarray>work) < 2 * B * d[4]:
+    if cnp.PyArray_NDIM(<cnp.ndarray>work) != 1:
+        _contract.check_array(work, "work", dtype=_dtname(t), ndim=1, writable=True)
+        raise KernelError("work: refused by the binding but accepted by the contract")
+    if cnp.PyArray_SIZE(<cnp.ndarray>work) < 2 * B * d[4]:
         raise ValueError(f"work: expected a 1-D array of at least {2 * B * d[4]} values "
                          f"(2 * B * the largest layer size), got shape {work.shape}")
     for o, on in ((grad, "grad"), (dx, "dx"), (work, "work")):
@@ -116,3 +119,17 @@ def dense_stack_backward(dx, grad, work, dy, x, theta, ys, layout, slope):
                                              <const double *>pt, <const double *>pys, n, lay, d[0],
                                              B, s)
     check_status(st, "dense_stack_backward")
+
+
+def _dense_stack_check(layout, int64_t n, int64_t B, double slope=0.0):
+    """The checks the C stack passes start with, for a layout (L, 5) int64, a
+    parameter buffer of n values and B rows, without any array: raises what
+    ``dense_stack_forward`` raises for a status the C side returns (e.g.
+    KernelError for a size beyond the BLAS integer range), else None. Lets a
+    test reach sizes it cannot allocate."""
+    la = np.ascontiguousarray(layout, dtype=np.int64)
+    if la.ndim != 2 or la.shape[1] != GC_STACK_COLS:
+        raise ValueError(f"layout: expected shape (L, {GC_STACK_COLS}), got {la.shape}")
+    cdef int st = gc_dense_stack_check_f64(<const int64_t *>cnp.PyArray_DATA(<cnp.ndarray>la),
+                                           cnp.PyArray_DIMS(<cnp.ndarray>la)[0], n, B, slope)
+    check_status(st, "dense_stack_forward")
