@@ -25,7 +25,7 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.contextvars cimport get_value as _ctx_get
 from cpython.long cimport PyLong_AsUnsignedLong
 from cpython.object cimport PyObject_GenericGetDict
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_GetItemWithError
 
 import sys as _sys
 _this_module = _sys.modules[__name__]
@@ -55,15 +55,15 @@ cdef object _guard_admits(g):
     return fwd
 
 
-cdef inline bint _holds(dict d, str key, object value):
+cdef inline bint _holds(dict d, str key, object value) except -1:
     """d[key] is value (False when key is missing)."""
-    return PyDict_GetItem(d, key) is <PyObject *>value
+    return PyDict_GetItemWithError(d, key) is <PyObject *>value
 
 
 cdef inline int _put(dict d, str key, object value) except -1:
     """d[key] = value, skipped when d holds that object already (the
     records a pass rewrites are mostly unchanged: None stays None)."""
-    if PyDict_GetItem(d, key) is not <PyObject *>value:
+    if PyDict_GetItemWithError(d, key) is not <PyObject *>value:
         d[key] = value
     return 0
 
@@ -183,7 +183,7 @@ cdef class _RecurrentPlan:
 
     cdef bint _fits(self, a, cnp.npy_intp last):
         """a is an exact ndarray of the plan's dtype and shape (T, B, last)."""
-        if type(a) is not np.ndarray:
+        if not cnp.PyArray_CheckExact(a):
             return False
         cdef cnp.ndarray arr = <cnp.ndarray>a
         if cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != 3:
