@@ -153,16 +153,18 @@ typedef struct {
 
 static inline size_t gc_rec_round64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
-/* Allocates and lays out the block (see gc_rec_bwd_mem); returns it (free
- * it alone) or NULL when out of memory. */
+/* Allocates and lays out the block (see gc_rec_bwd_mem); returns the
+ * pointer to free (the parts start at the first 64-byte boundary in it), or
+ * NULL when out of memory. */
 static inline void *gc_rec_bwd_scratch(gc_rec_bwd_mem *m, int64_t n, int64_t nz, int64_t BH,
                                        int has_c, int64_t nb) {
     const size_t rc = gc_rec_round64(sizeof(real) * (size_t)n);
     const size_t rh = gc_rec_round64(sizeof(real) * (size_t)BH);
     const size_t nrows = has_c ? 3 : 2;
     const size_t total = rc + nrows * rh + gc_rec_round64(sizeof(double) * (size_t)nb);
-    char *blk = aligned_alloc(64, total);
-    if (!blk) return NULL;
+    char *raw = malloc(total + 63); /* (plain malloc: aligned_alloc's path is slower) */
+    if (!raw) return NULL;
+    char *blk = raw + ((64 - (uintptr_t)raw % 64) % 64);
     m->cell = (real *)blk;
     memset(blk, 0, sizeof(real) * (size_t)nz);
     m->dh = (real *)(blk + rc);
@@ -170,7 +172,7 @@ static inline void *gc_rec_bwd_scratch(gc_rec_bwd_mem *m, int64_t n, int64_t nz,
     m->carry_c = has_c ? (real *)(blk + rc + 2 * rh) : NULL;
     m->bacc = nb ? (double *)(blk + rc + nrows * rh) : NULL;
     if (nb) memset(m->bacc, 0, sizeof(double) * (size_t)nb);
-    return blk;
+    return raw;
 }
 
 /* 1 when a backward pass ended early at a non-finite step (then it wrote no
