@@ -323,7 +323,7 @@ typedef int (*gc_rec_grad_fn)(void *cell, const real *a, int64_t t0, int64_t n);
 /* The BPTT loop. grad (T, B, ld): the gradient rows the step writes (and
  * the bias sums read: mem->bacc[j] += columns j < nb, float64, when bacc);
  * ring: grad holds only the rows of one weight-gradient chunk (tcb steps of
- * gc_rec_grad_chunk(B, ld, n_hh, H, stop_on_nonfinite), which must not be 0),
+ * gc_rec_grad_chunk(B, ld, n_hh, H, I, stop_on_nonfinite), which must not be 0),
  * step t's at row (t - the chunk's first step) * B: the products of a chunk
  * are made before the loop reaches the next one, so the rows are reused;
  * the carry to h_{t-1} is carry_h = beta * carry_h + R W_hh with R the step's
@@ -353,7 +353,7 @@ GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
     else if (carry_c)
         memset(carry_c, 0, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, GH, H);
-    const int64_t tcb = gc_rec_grad_chunk(B, ld, n_hh, H, stop_on_nonfinite);
+    const int64_t tcb = gc_rec_grad_chunk(B, ld, n_hh, H, I, stop_on_nonfinite);
     const int64_t work = 2 * B * GH * (H + I) + 1;
     int64_t budget = GC_REC_POLL_WORK;
     int st = GC_OK;

@@ -134,7 +134,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
         return GC_ERR_ARG;
     if (act != GC_REC_IDENTITY && act != GC_REC_RELU && act != GC_REC_TANH) return GC_ERR_ARG;
     *first_nonfinite = -1;
-    const int64_t tcb = gc_rec_grad_chunk(B, H, H, H, stop_on_nonfinite);
+    const int64_t tcb = gc_rec_grad_chunk(B, H, H, H, I, stop_on_nonfinite);
     const int64_t rows = tcb ? (tcb < T ? tcb : T) : dz ? 0 : T; /* steps of rows in scratch */
     gc_rec_bwd_mem mem;
     void *scratch = gc_rec_bwd_scratch(&mem, rows * B * H, 0, B * H, 0, db_ih || db_hh ? H : 0);
