@@ -166,3 +166,41 @@ def test_plan_path_reads_the_active_backend_itself(monkeypatch, scope):
     m.forward(x)                               # back on the C backend: the plan again
     m.backward(d)
     assert calls == []
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_plan_path_records_are_new_arrays_the_caller_keeps(kind):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    d = rng.standard_normal((4, 3, 6)).astype(np.float32)
+    m = KINDS[kind](5, 6, seed=1)
+    names = ["dh0", "timestep_grad_norms"] + (["dc0", "timestep_cell_grad_norms"] if kind == "lstm" else [])
+    for _ in range(2):
+        m.forward(x)
+        m.backward(d)
+    assert m._plan is not None
+    first = {n: getattr(m, n) for n in names}
+    for n, v in first.items():
+        assert type(v) is np.ndarray and v.flags.owndata and getattr(m, n) is v, n
+    kept = {n: v.copy() for n, v in first.items()}
+    unread = copy.copy(m)                     # taken before the next passes run
+    for scale in (2.0, 3.0, 1.0):             # every scratch set comes round again
+        m.forward(scale * x)
+        m.backward(scale * d)
+    for n in names:
+        np.testing.assert_array_equal(first[n], kept[n], err_msg=n)
+        assert getattr(m, n) is not first[n]
+        np.testing.assert_array_equal(getattr(m, n), kept[n], err_msg=n)   # the same pass again
+        np.testing.assert_array_equal(getattr(unread, n), kept[n], err_msg=n)
+    m.forward(2 * x)
+    m.backward(2 * d)                         # records left unread, then copied / pickled
+    ref = KINDS[kind](5, 6, seed=1)
+    ref.forward((2 * x).view(Sub))
+    ref.backward((2 * d).view(Sub))           # the general path
+    for c in (copy.deepcopy(m), pickle.loads(pickle.dumps(m)), m):
+        for n in names:
+            v = getattr(c, n)
+            assert type(v) is np.ndarray, n
+            np.testing.assert_array_equal(v, getattr(ref, n), err_msg=n)
+    m.forward(x)
+    assert m.timestep_grad_norms is None and m.dh0 is not None    # forward keeps dh0, as before

@@ -4,8 +4,14 @@
 # over only the per-call arrays (x, states, d_out, dx) and goes through the
 # public wrappers of _kernels_rnn.pxi, so every argument meets the same
 # checks (and messages) as a direct call on every call; what the plan saves
-# is the Python around it (argument marshalling, the cell dispatch, and the
-# fresh dh0 / dc0 / step-norm arrays, allocated here in C).
+# is the Python around it (argument marshalling, the cell dispatch, the
+# records written straight into the layer's __dict__). The fast backward
+# (run_backward) writes dh0 / dc0 / the step norms into the plan's scratch
+# and records a _PendingRecord for each: the layer's record attributes
+# (gradcore.nn._recurrent_records) copy it out into a new array when it is
+# first read, so a record nobody reads costs no allocation. Two scratch
+# sets alternate, so a pass that fails midway never touches the set the
+# layer's records point at.
 #
 # Contract: _RecurrentPlan(G, bufs, w_ih, w_hh, b_ih, b_hh, dw_ih, dw_hh,
 # db_ih, db_hh, act) with G = 1 (Elman RNN, act its nonlinearity), 4 (LSTM)
@@ -19,6 +25,7 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.contextvars cimport get_value as _ctx_get
 from cpython.long cimport PyLong_AsUnsignedLong
 from cpython.object cimport PyObject_GenericGetDict
+from cpython.dict cimport PyDict_GetItemWithError
 
 import sys as _sys
 _this_module = _sys.modules[__name__]
@@ -48,6 +55,36 @@ cdef object _guard_admits(g):
     return fwd
 
 
+cdef inline bint _holds(dict d, str key, object value) except -1:
+    """d[key] is value (False when key is missing)."""
+    return PyDict_GetItemWithError(d, key) is <PyObject *>value
+
+
+cdef inline int _put(dict d, str key, object value) except -1:
+    """d[key] = value, skipped when d holds that object already (the
+    records a pass rewrites are mostly unchanged: None stays None)."""
+    if PyDict_GetItemWithError(d, key) is not <PyObject *>value:
+        d[key] = value
+    return 0
+
+
+cdef class _PendingRecord:
+    """A record of a plan's last fast backward (dh0, dc0 or step norms) still
+    in the plan's scratch; ``copy()`` returns it as a new array (what the
+    layer's attribute then holds). Copies and pickles get the array."""
+    cdef readonly object scratch
+    _gc_pending = True
+
+    def __cinit__(self, scratch):
+        self.scratch = scratch
+
+    def copy(self):
+        return cnp.PyArray_NewCopy(<cnp.ndarray>self.scratch, cnp.NPY_CORDER)
+
+    def __reduce__(self):
+        return (np.array, (self.copy(),))
+
+
 cdef class _RecurrentPlan:
     cdef int G
     cdef public bint fast      # run_forward / run_backward may serve the layer's own calls
@@ -59,6 +96,9 @@ cdef class _RecurrentPlan:
     cdef cnp.npy_intp hdims[2]
     cdef cnp.npy_intp T
     cdef int typenum
+    cdef tuple scratch         # two sets (dh0, norms, dc0, cnorms) for run_backward
+    cdef tuple marks           # their _PendingRecords, same layout
+    cdef int cur               # the set the layer's records may point at
 
     def __init__(self, int G, dict bufs, w_ih, w_hh, b_ih, b_hh, dw_ih, dw_hh, db_ih, db_hh, act):
         if G not in (1, 3, 4):
@@ -81,6 +121,8 @@ cdef class _RecurrentPlan:
         self.typenum = cnp.PyArray_TYPE(<cnp.ndarray>out)
         self.fast = False
         self.returned = self.dx = None
+        self.scratch = self.marks = None
+        self.cur = 1
         global _bk_override, _bk_state
         if _bk_state is None:
             from gradcore import backend
@@ -103,31 +145,45 @@ cdef class _RecurrentPlan:
     def backward(self, dx, d_out, d_hT, d_cT, x, h0, c0, truncate, bint stop):
         """BPTT of the forward on x from h0 / c0 into dx and the bound
         gradients; dh0 / dc0 / the step norms are new arrays."""
-        return self._backward(dx, d_out, d_hT, d_cT, x, h0, c0, truncate, stop)
-
-    cdef tuple _backward(self, dx, d_out, d_hT, d_cT, x, h0, c0, truncate, bint stop):
         dh0 = cnp.PyArray_EMPTY(2, self.hdims, self.typenum, 0)
         norms = cnp.PyArray_EMPTY(1, &self.T, cnp.NPY_FLOAT64, 0)
         dc0 = cnorms = None
-        if self.G == 1:
-            first = rnn_backward(dx, dh0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh, self.dz,
-                                 norms, d_out, d_hT, x, h0, self.out, self.w_ih, self.w_hh,
-                                 self.act, truncate, stop)
-        elif self.G == 4:
+        if self.G == 4:
             dc0 = cnp.PyArray_EMPTY(2, self.hdims, self.typenum, 0)
             cnorms = cnp.PyArray_EMPTY(1, &self.T, cnp.NPY_FLOAT64, 0)
-            first = lstm_backward(dx, dh0, dc0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh,
-                                  norms, d_out, d_hT, d_cT, x, h0, c0, self.out, self.cs,
-                                  self.gates, self.w_ih, self.w_hh, truncate, stop, cnorms)
-        else:
-            first = gru_backward(dx, dh0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh, norms,
-                                 d_out, d_hT, x, h0, self.out, self.gates, self.w_ih, self.w_hh,
-                                 truncate, stop)
+        first = self._backward(dx, dh0, norms, dc0, cnorms, d_out, d_hT, d_cT, x, h0, c0,
+                               truncate, stop)
         return first, dh0, norms, dc0, cnorms
+
+    cdef object _backward(self, dx, dh0, norms, dc0, cnorms, d_out, d_hT, d_cT, x, h0, c0,
+                          truncate, bint stop):
+        if self.G == 1:
+            return rnn_backward(dx, dh0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh, self.dz,
+                                norms, d_out, d_hT, x, h0, self.out, self.w_ih, self.w_hh,
+                                self.act, truncate, stop)
+        if self.G == 4:
+            return lstm_backward(dx, dh0, dc0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh,
+                                 norms, d_out, d_hT, d_cT, x, h0, c0, self.out, self.cs,
+                                 self.gates, self.w_ih, self.w_hh, truncate, stop, cnorms)
+        return gru_backward(dx, dh0, self.dw_ih, self.dw_hh, self.db_ih, self.db_hh, norms,
+                            d_out, d_hT, x, h0, self.out, self.gates, self.w_ih, self.w_hh,
+                            truncate, stop)
+
+    cdef _make_scratch(self):
+        sets, marks = [], []
+        for _ in range(2):
+            a = (cnp.PyArray_EMPTY(2, self.hdims, self.typenum, 0),
+                 cnp.PyArray_EMPTY(1, &self.T, cnp.NPY_FLOAT64, 0), None, None)
+            if self.G == 4:
+                a = a[:2] + (cnp.PyArray_EMPTY(2, self.hdims, self.typenum, 0),
+                             cnp.PyArray_EMPTY(1, &self.T, cnp.NPY_FLOAT64, 0))
+            sets.append(a)
+            marks.append(tuple(None if v is None else _PendingRecord(v) for v in a))
+        self.scratch, self.marks = tuple(sets), tuple(marks)
 
     cdef bint _fits(self, a, cnp.npy_intp last):
         """a is an exact ndarray of the plan's dtype and shape (T, B, last)."""
-        if type(a) is not np.ndarray:
+        if not cnp.PyArray_CheckExact(a):
             return False
         cdef cnp.ndarray arr = <cnp.ndarray>a
         if cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != 3:
@@ -159,7 +215,7 @@ cdef class _RecurrentPlan:
             g.busy = 0
 
     cdef object _run_forward(self, m, dict d, x, bint stop):
-        d["_layout"] = None
+        _put(d, "_layout", None)
         try:
             first = self._forward(x, None, None, stop)
         except (TypeError, ValueError):
@@ -168,17 +224,17 @@ cdef class _RecurrentPlan:
             m._drop_cache()
             raise
         d["_x"] = x
-        d["_h0"] = None
-        d["_c0"] = None
-        d["_cache_ok"] = True
-        d["first_nonfinite_grad_step"] = None
-        d["timestep_grad_norms"] = None
+        _put(d, "_h0", None)
+        _put(d, "_c0", None)
+        _put(d, "_cache_ok", True)
+        _put(d, "first_nonfinite_grad_step", None)
+        _put(d, "timestep_grad_norms", None)
         if self.G == 4:
-            d["timestep_cell_grad_norms"] = None
+            _put(d, "timestep_cell_grad_norms", None)
         if first < 0:
-            d["first_nonfinite_state_step"] = None
-            d["first_nonfinite_step"] = None
-            d["first_nonfinite"] = None
+            _put(d, "first_nonfinite_state_step", None)
+            _put(d, "first_nonfinite_step", None)
+            _put(d, "first_nonfinite", None)
         else:
             m._forward_nonfinite(first, stop)
         return self.returned
@@ -206,29 +262,36 @@ cdef class _RecurrentPlan:
 
     cdef object _run_backward(self, m, dict d, d_out, bint stop):
         dx = self.dx
-        if dx is None or d.get("_cache_ok") is not True or d.get("_layout") is not None:
+        if dx is None or not _holds(d, "_cache_ok", True) or not _holds(d, "_layout", None):
             return None
-        x = d["_x"]
+        if self.scratch is None:
+            self._make_scratch()
+        cdef int k = 1 - self.cur        # never the set the records may point at
+        dh0, norms, dc0, cnorms = <tuple>self.scratch[k]
         try:
-            first, dh0, norms, dc0, cnorms = self._backward(dx, d_out, None, None, x, d["_h0"],
-                                                            d["_c0"], None, stop)
+            first = self._backward(dx, dh0, norms, dc0, cnorms, d_out, None, None, d["_x"],
+                                   d["_h0"], d["_c0"], None, stop)
         except (TypeError, ValueError):
             return None
         except KeyboardInterrupt:
             m._interrupted_backward()
             raise
+        self.cur = k
         if self.G != 1:
             d["_cache_ok"] = False          # LSTM / GRU backward consumed the gate cache
-        d["timestep_grad_norms"] = norms
         if first < 0:
-            d["dh0"] = dh0
-            d["first_nonfinite_grad_step"] = None
-            d["first_nonfinite"] = None
+            marks = <tuple>self.marks[k]
+            d["timestep_grad_norms"] = marks[1]
+            d["dh0"] = marks[0]
+            _put(d, "first_nonfinite_grad_step", None)
+            _put(d, "first_nonfinite", None)
             if self.G == 4:
-                d["dc0"] = dc0
-                d["timestep_cell_grad_norms"] = cnorms
-        else:
-            m._backward_nonfinite(first, stop, dh0, dc0, cnorms)
+                d["dc0"] = marks[2]
+                d["timestep_cell_grad_norms"] = marks[3]
+        else:                               # rare: the records as new arrays now
+            d["timestep_grad_norms"] = norms.copy()
+            m._backward_nonfinite(first, stop, dh0.copy(), None if dc0 is None else dc0.copy(),
+                                  None if cnorms is None else cnorms.copy())
         return dx
 
     def __reduce__(self):

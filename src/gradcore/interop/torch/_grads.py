@@ -22,6 +22,7 @@ from typing import List, Sequence
 
 import numpy as np
 
+from ...backend import kernels
 from ...clip import aliases
 
 
@@ -159,3 +160,31 @@ def result_dtype(dtypes):
     precision: its norm can exceed float16's range)."""
     torch = torch_module()
     return torch.float64 if any(d == torch.float64 for d in dtypes) else torch.float32
+
+
+def fast(items, grads: bool = True, writable: bool = True):
+    """The common case in one pass: every kept tensor (``.grad`` of each of
+    ``items``, or the items themselves with ``grads=False``) gives a NumPy
+    view of its own memory (``Tensor.numpy``: dense CPU, no autograd) and
+    the backend's ``BufferList`` accepts them all (float32/float64,
+    C-contiguous when ``writable``; exact repeats counted once). Returns
+    ``(buffer list, any float64, any tensor)``, or None when anything else
+    is met: then :func:`gather` sorts the tensors and names a fault. Nothing
+    is written either way."""
+    torch = torch_module()
+    Tensor = torch.Tensor
+    arrays = []
+    wide = False
+    try:
+        for p in items:
+            if not isinstance(p, Tensor):
+                return None
+            g = p.grad if grads else p
+            if g is not None:
+                a = g.numpy()
+                arrays.append(a)
+                if a.itemsize == 8:
+                    wide = True
+        return kernels().BufferList(arrays, "parameters", None, writable), wide, bool(arrays)
+    except (TypeError, ValueError, RuntimeError):  # a dtype, device, layout, autograd or memory case
+        return None

@@ -45,7 +45,7 @@ import numpy as np
 
 from ...clip import buffers
 from ...errors import NonFiniteGradientError
-from ._grads import as_list, gather, result_dtype, torch_module
+from ._grads import as_list, fast, gather, result_dtype, torch_module
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "check_norm_type"]
 
@@ -54,6 +54,8 @@ _EPS = 1e-6  # torch's: coefficient max_norm / (total_norm + 1e-6)
 
 def check_norm_type(norm_type) -> float:
     """``norm_type`` as a float: any real number but NaN, or ``"inf"``/``"-inf"``."""
+    if type(norm_type) is float and norm_type == norm_type:  # the common case, without the ABC test
+        return norm_type
     if isinstance(norm_type, str) and norm_type.strip().lower() in ("inf", "+inf", "-inf"):
         return float(norm_type)
     if isinstance(norm_type, bool) or not isinstance(norm_type, numbers.Real):
@@ -65,6 +67,8 @@ def check_norm_type(norm_type) -> float:
 
 
 def _check_limit(value, name: str, allow_inf: bool = True) -> float:
+    if type(value) is float and value >= 0.0 and (allow_inf or value != math.inf):  # the common case
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a number >= 0, got {value!r}")
     v = float(value)
@@ -176,6 +180,11 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite: bool = False, for
     items = as_list(tensors, "tensors")
     p = check_norm_type(norm_type)
     _check_foreach(foreach)
+    f = fast(items, grads=False, writable=False) if p > 0.0 else None
+    if f is not None and f[2]:
+        total = f[0].norm(p, False, False)[0]
+        if math.isfinite(total) or not error_if_nonfinite:  # (else the full path names the value)
+            return torch.scalar_tensor(total, dtype=torch.float64 if f[1] else torch.float32)
     g = gather(items, "tensors", grads=False)
     if not items:
         return torch.tensor(0.0)
@@ -211,6 +220,12 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None) -> Non
         raise TypeError(f"total_norm: expected a tensor or a number, got {type(total_norm).__name__}")
     if total < 0.0:
         raise ValueError(f"total_norm: expected a norm >= 0, got {total!r}")
+    f = fast(items)
+    if f is not None:
+        coef = max_norm / (total + _EPS)
+        if f[2] and math.isfinite(total) and coef < 1.0:
+            f[0].scale_(coef)
+        return None
     g = gather(items, "parameters")
     if not g.tensors or not math.isfinite(total):
         return None
@@ -239,6 +254,18 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite: boo
     max_norm = _check_limit(max_norm, "max_norm")
     p = check_norm_type(norm_type)
     _check_foreach(foreach)
+    f = fast(items) if p > 0.0 else None
+    if f is not None and f[2]:  # one validated buffer list for the norm and the scaling
+        bl = f[0]
+        total = bl.norm(p, False, False)[0]
+        if math.isfinite(total) or not error_if_nonfinite:  # (else the full path names the value)
+            out = torch.scalar_tensor(total, dtype=torch.float64 if f[1] else torch.float32)
+            total = float(out)  # the coefficient comes from the returned (rounded) norm, as below
+            if math.isfinite(total):
+                coef = max_norm / (total + _EPS)
+                if coef < 1.0:
+                    bl.scale_(coef)
+            return out
     g = gather(items, "parameters")
     if not g.tensors:
         return torch.tensor(0.0)
@@ -271,6 +298,11 @@ def clip_grad_value_(parameters, clip_value, foreach=None) -> None:
     items = as_list(parameters, "parameters")
     c = _check_limit(clip_value, "clip_value")
     _check_foreach(foreach)
+    f = fast(items)
+    if f is not None:
+        if f[2] and not math.isinf(c):
+            f[0].clamp_(c)
+        return None
     g = gather(items, "parameters")
     if not g.tensors or math.isinf(c):
         return None

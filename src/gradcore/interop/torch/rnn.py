@@ -45,7 +45,8 @@ import weakref
 
 import torch
 
-from ._function import RecurrentStack, Run, applier, forward_arrays, unwrap, weight_rows
+from . import _layer
+from ._function import RecurrentStack, Run, _np, applier, forward_arrays, unwrap, weight_rows
 from ._stack import Pool
 
 __all__ = ["RNN", "LSTM", "GRU"]
@@ -97,9 +98,10 @@ class _GradcoreRecurrent:
         """``torch.nn.Module.zero_grad`` over the module's own parameters
         (the same effect, without the generic walk of the module tree; a
         module given children or ``set_to_none=False`` takes torch's)."""
-        if not set_to_none or self._modules or getattr(self, "_is_replica", False):
+        d = self.__dict__
+        if not set_to_none or d["_modules"] or d.get("_is_replica", False):
             return super().zero_grad(set_to_none)
-        for p in self._parameters.values():
+        for p in d["_parameters"].values():
             if p is not None and p.grad is not None:
                 p.grad = None
 
@@ -144,6 +146,11 @@ class _GradcoreRecurrent:
     # --------------------------------------------------------------- forward
     def forward(self, input, hx=None):
         d = self.__dict__  # (torch's settings live there; plain reads skip Module.__getattr__)
+        views = d.get("_gc_views")
+        if hx is None and views is not None and views[4] is not None:  # one layer, one direction
+            res = _layer.call(views, d, input)
+            if res is not None:
+                return res
         ws = d["_flat_weights"]
         dtype = ws[0].dtype if ws else None
         need = False
@@ -183,11 +190,21 @@ class _GradcoreRecurrent:
         views = d.get("_gc_views")
         if views is None or views[0] != key:  # the weights' memory changed (or first call)
             rows, pool = weight_rows(ws, L, D, d["bias"]), views[2] if views else Pool()
-            views = d["_gc_views"] = (key, rows, pool, Run(mode, L, D, rows, pool, None, weakref.ref(self)))
-        run = views[3] if masks is None else Run(mode, L, D, views[1], views[2], masks, weakref.ref(self))
-        if (need or x.requires_grad) and torch.is_grad_enabled():
+            sink = weakref.ref(self)
+            views = d["_gc_views"] = (key, rows, pool, Run(mode, L, D, rows, pool, None, sink),
+                                      _layer.Run1(mode, rows[0], dtype, pool, sink) if L * D == 1 else None)
+        grad = (need or x.requires_grad) and torch.is_grad_enabled()
+        if hx is None and views[4] is not None:  # one layer and direction, no initial state
+            if grad:
+                res = _layer._apply(views[4], unwrap(x), *ws)
+            else:
+                res, _, _, kept = _layer.forward_arrays(views[4], _np(x))
+                views[2].give(kept)
+        elif grad:
+            run = views[3] if masks is None else Run(mode, L, D, views[1], views[2], masks, weakref.ref(self))
             res = _apply(run, unwrap(x), h0, c0, *ws)
         else:  # nothing to differentiate: no graph, the caches go straight back to the pool
+            run = views[3] if masks is None else Run(mode, L, D, views[1], views[2], masks, weakref.ref(self))
             res, tape = forward_arrays(run, x, h0, c0)
             tape.release()
         output, h_n = res[0], res[1]

@@ -1,0 +1,68 @@
+"""The backward records of a recurrent driver that hold arrays: ``dh0``,
+``dc0``, ``timestep_grad_norms``, ``timestep_cell_grad_norms``.
+
+Each is an attribute kept in the instance ``__dict__`` (None, or an array
+the caller may keep: every backward records new ones). The compiled pass
+plan (``_kernels_recplan.pxi``) records a pending value instead: the
+result still in the plan's scratch, copied out into a new array the first
+time the attribute is read (and kept, so every later read returns that same
+array). A record nobody reads then costs no allocation; what a reader sees
+is exactly what an eager copy would have given. Copies and pickles of the
+layer hold the array (:func:`settled`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Record", "RECORDS", "settled"]
+
+_ndarray = np.ndarray
+
+RECORDS = ("dh0", "dc0", "timestep_grad_norms", "timestep_cell_grad_norms")
+
+
+def _pending(v) -> bool:
+    return v is not None and type(v) is not _ndarray and getattr(type(v), "_gc_pending", False)
+
+
+class Record:
+    """Data descriptor of one record (see the module docstring); an unset
+    record is a missing attribute, as a plain one would be."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, obj, cls=None):
+        if obj is None:
+            return self
+        d = obj.__dict__
+        try:
+            v = d[self.name]
+        except KeyError:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
+        if not _pending(v):     # None or an array (the common reads)
+            return v
+        v = d[self.name] = v.copy()
+        return v
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = value
+
+    def __delete__(self, obj) -> None:
+        try:
+            del obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+
+def settled(state: dict) -> dict:
+    """``state`` (a copy of a driver's ``__dict__``) with every pending record
+    copied out (a copy of the layer must not follow the plan's scratch)."""
+    for name in RECORDS:
+        v = state.get(name)
+        if v is not None and _pending(v):
+            state[name] = v.copy()
+    return state
