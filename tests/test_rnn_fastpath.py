@@ -204,3 +204,22 @@ def test_plan_path_records_are_new_arrays_the_caller_keeps(kind):
             np.testing.assert_array_equal(v, getattr(ref, n), err_msg=n)
     m.forward(x)
     assert m.timestep_grad_norms is None and m.dh0 is not None    # forward keeps dh0, as before
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_the_common_call_is_served_by_the_plan(kind):
+    m = KINDS[kind](5, 6, seed=0)
+    x = np.ones((4, 3, 5), np.float32)
+    d = np.ones((4, 3, 6), np.float32)
+    m.forward(x)
+    m.backward(d)                             # the plan is bound
+
+    def driver(*a, **k):
+        raise AssertionError("the guarded driver ran")
+
+    m._guarded_forward = m._guarded_backward = driver
+    for _ in range(2):
+        m.forward(x)
+        m.backward(d)
+    with pytest.raises(AssertionError, match="driver ran"):
+        m.backward(d, truncate=2)             # not a common call

@@ -31,11 +31,12 @@ class Run1:
     views ``w`` = (w_ih, w_hh, b_ih, b_hh) (biases None without bias), the
     weights' torch dtype, the pool and where the record goes."""
 
-    __slots__ = ("mode", "w", "dtype", "pool", "sink", "lstm")
+    __slots__ = ("mode", "w", "dtype", "pool", "sink", "lstm", "shapes")
 
     def __init__(self, mode, w, dtype, pool, sink):
         self.mode, self.w, self.dtype, self.pool, self.sink = mode, w, dtype, pool, sink
         self.lstm = mode == "LSTM"
+        self.shapes = tuple(a.shape for a in w if a is not None)  # of the weight gradients
 
 
 def call(views, d, input):
@@ -70,7 +71,7 @@ def call(views, d, input):
     if (need or x.requires_grad) and is_grad_enabled():
         res = _apply(run, unwrap(x), *ws)
     else:  # nothing to differentiate: no graph, the caches go straight back to the pool
-        res, _, _, kept = forward_arrays(run, _np(x))
+        res, _, _, _, kept = forward_arrays(run, _np(x))
         run.pool.give(kept)
     out = res[0].transpose(0, 1) if bf else res[0]
     return (out, (res[1], res[2])) if run.lstm else (out, res[1])
@@ -78,24 +79,25 @@ def call(views, d, input):
 
 def forward_arrays(run, xa):
     """The fused forward of ``xa``; returns (output tensors, output array,
-    cache, the scratch it took)."""
+    cache, the pool's taker and the scratch it took)."""
     w = run.w
     T, B, H = xa.shape[0], xa.shape[1], w[1].shape[1]
     dt = xa.dtype
     out = np.empty((T, B, H), dt)
     kept = []
-    cache = K.forward(run.mode, run.pool.taker(dt, kept), out, xa, None, None, *w)
+    take = run.pool.taker(dt, kept)
+    cache = K.forward(run.mode, take, out, xa, None, None, *w)
     if run.lstm:
         return (from_numpy(out), from_numpy(out[-1:].copy()),
-                from_numpy(K.last_cell("LSTM", cache)[None].copy())), out, cache, kept
-    return (from_numpy(out), from_numpy(out[-1:].copy())), out, cache, kept
+                from_numpy(K.last_cell("LSTM", cache)[None].copy())), out, cache, take, kept
+    return (from_numpy(out), from_numpy(out[-1:].copy())), out, cache, take, kept
 
 
 class Layer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, run, x, *weights):
         xa = _np(x)
-        outputs, ctx.out, ctx.cache, ctx.kept = forward_arrays(run, xa)
+        outputs, ctx.out, ctx.cache, ctx.take, ctx.kept = forward_arrays(run, xa)
         ctx.set_materialize_grads(False)
         ctx.run, ctx.xa = run, xa
         ctx.save_for_backward(x, *weights)
@@ -106,21 +108,24 @@ class Layer(torch.autograd.Function):
         ctx.saved_tensors  # (checks nothing was modified in place since the forward)
         run, xa = ctx.run, ctx.xa
         w = run.w
-        cache, kept, out = ctx.cache, ctx.kept, ctx.out
+        cache, take, kept, out = ctx.cache, ctx.take, ctx.kept, ctx.out
         dt = xa.dtype
-        ctx.cache = ctx.kept = None
+        ctx.cache = ctx.take = ctx.kept = None
         if cache is None:  # a second backward: the first one consumed (and gave back) the cache
             kept = []
+            take = run.pool.taker(dt, kept)
             out = np.empty(out.shape, dt)
-            cache = K.forward(run.mode, run.pool.taker(dt, kept), out, xa, None, None, *w)
+            cache = K.forward(run.mode, take, out, xa, None, None, *w)
         need = ctx.needs_input_grad
         dx = np.empty(xa.shape, dt) if need[1] else None
         zeros = np.zeros  # (one per parameter: one block cut into views costs more Python)
-        dw = [None if a is None else zeros(a.shape, dt) for a in w]
+        dw = [zeros(s, dt) for s in run.shapes]
+        if len(dw) == 2:
+            dw += (None, None)
         T = xa.shape[0]
         norms = np.empty((1, T))
         cnorms = np.empty((1, T)) if run.lstm else None
-        f = K.backward(run.mode, run.pool.taker(dt, kept), cache, xa, None, None, out, w[0], w[1],
+        f = K.backward(run.mode, take, cache, xa, None, None, out, w[0], w[1],
                        _np_c(d_out), None if d_hn is None else _np_c(d_hn)[0],
                        None if d_cn is None else _np_c(d_cn)[0], dx, None, None, *dw,
                        norms[0], None if cnorms is None else cnorms[0])
