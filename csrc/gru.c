@@ -124,15 +124,15 @@ int GC_IMPL(gru_forward)(real *out, real *gates, const real *x, const real *h0, 
 }
 
 typedef struct {
-    real *dx, *dw_ih, *dw_hh, *gates, *da;
+    real *dx, *dw_ih, *dw_hh, *da;
     const real *x, *h0, *out, *w_ih, *zeros;
     int64_t B, I, H;
 } gru_bwd_cell;
 
-static int gru_bwd_step(void *cp, int64_t t, const real *dh, real *carry_h, real *carry_c) {
+static int gru_bwd_step(void *cp, int64_t t, real *gt, const real *dh, real *carry_h,
+                        real *carry_c) {
     const gru_bwd_cell *c = cp;
     const int64_t B = c->B, H = c->H, BH = B * H, G3 = 3 * H, G4 = 4 * H;
-    real *gt = c->gates + t * B * G4;
     const real *hprev = t ? c->out + (t - 1) * BH : (c->h0 ? c->h0 : c->zeros);
     for (int64_t b = 0; b < B; b++) {
         real *gb = gt + b * G4, *ab = c->da + b * G3;
@@ -146,16 +146,15 @@ static int gru_bwd_step(void *cp, int64_t t, const real *dh, real *carry_h, real
  * [dA_r, dA_z, dA_n, r * dA_n]: W_ih and dx from columns 0..3H; the r, z rows
  * of dW_hh from columns 0..2H, its n rows from the saved dhn = a_n * r
  * (column 3H), not from a_n (column 2H). */
-static int gru_grads(void *cp, int64_t t0, int64_t n) {
+static int gru_grads(void *cp, const real *a, int64_t t0, int64_t n) {
     const gru_bwd_cell *c = cp;
     const int64_t H = c->H;
-    int st = gc_rec_weight_grads(c->dw_ih, 3 * H, c->dw_hh, 2 * H, c->gates, 4 * H, c->x, c->out,
-                                 c->h0, t0, n, c->B, c->I, H);
+    int st = gc_rec_weight_grads(c->dw_ih, 3 * H, c->dw_hh, 2 * H, a, 4 * H, c->x, c->out, c->h0,
+                                 t0, n, c->B, c->I, H);
     if (st == GC_OK)
-        st = gc_rec_dw_hh(c->dw_hh + 2 * H * H, c->gates + 3 * H, 4 * H, H, c->out, c->h0, t0, n,
-                          c->B, H);
-    if (st == GC_OK && c->dx)
-        st = gc_rec_dx(c->dx, c->gates, 4 * H, 3 * H, c->w_ih, t0, n, c->B, c->I);
+        st = gc_rec_dw_hh(c->dw_hh + 2 * H * H, a + 3 * H, 4 * H, H, c->out, c->h0, t0, n, c->B,
+                          H);
+    if (st == GC_OK && c->dx) st = gc_rec_dx(c->dx, a, 4 * H, 3 * H, c->w_ih, t0, n, c->B, c->I);
     return st;
 }
 
@@ -179,8 +178,8 @@ int GC_IMPL(gru_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     void *scratch = gc_rec_bwd_scratch(&mem, BH + B * G3, BH, BH, 0, db_ih || db_hh ? G4 : 0);
     if (!scratch) return GC_ERR_NOMEM;
     real *zeros = mem.cell, *da = mem.cell + BH;
-    gru_bwd_cell cell = {dx, dw_ih, dw_hh, gates, da, x, h0, out, w_ih, zeros, B, I, H};
-    int st = gc_rec_backward(gru_bwd_step, gru_grads, &cell, gates, G4, da, (real)1, &mem, G4,
+    gru_bwd_cell cell = {dx, dw_ih, dw_hh, da, x, h0, out, w_ih, zeros, B, I, H};
+    int st = gc_rec_backward(gru_bwd_step, gru_grads, &cell, gates, G4, 0, da, (real)1, &mem, G4,
                              G3, dh0, NULL, step_norms, NULL, d_out, d_hT, NULL, w_hh, T, B, I, H,
                              G3, truncate, stop_on_nonfinite, first_nonfinite);
     /* columns r, z: both biases; n: b_in from 2H, b_hn from 3H */

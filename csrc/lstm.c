@@ -118,16 +118,16 @@ int GC_IMPL(lstm_forward)(real *out, real *cs, real *gates, const real *x, const
 }
 
 typedef struct {
-    real *dx, *dw_ih, *dw_hh, *gates, *dct;
+    real *dx, *dw_ih, *dw_hh, *dct;
     double *cell_norms;
     const real *x, *h0, *c0, *out, *cs, *w_ih, *zeros;
     int64_t B, I, H;
 } lstm_bwd_cell;
 
-static int lstm_bwd_step(void *cp, int64_t t, const real *dh, real *carry_h, real *carry_c) {
+static int lstm_bwd_step(void *cp, int64_t t, real *gt, const real *dh, real *carry_h,
+                         real *carry_c) {
     const lstm_bwd_cell *c = cp;
     const int64_t B = c->B, H = c->H, BH = B * H, G4 = 4 * H;
-    real *gt = c->gates + t * B * G4;
     const real *cprev = t ? c->cs + (t - 1) * BH : (c->c0 ? c->c0 : c->zeros);
     int bad = 0;
     for (int64_t b = 0; b < B; b++) {
@@ -141,13 +141,12 @@ static int lstm_bwd_step(void *cp, int64_t t, const real *dh, real *carry_h, rea
 
 /* dW_ih, dW_hh (+=) and dx rows of steps [t0, t0 + n), from the gate
  * gradients dA (4H columns). */
-static int lstm_grads(void *cp, int64_t t0, int64_t n) {
+static int lstm_grads(void *cp, const real *a, int64_t t0, int64_t n) {
     const lstm_bwd_cell *c = cp;
     const int64_t H = c->H;
-    int st = gc_rec_weight_grads(c->dw_ih, 4 * H, c->dw_hh, 4 * H, c->gates, 4 * H, c->x, c->out,
-                                 c->h0, t0, n, c->B, c->I, H);
-    if (st == GC_OK && c->dx)
-        st = gc_rec_dx(c->dx, c->gates, 4 * H, 4 * H, c->w_ih, t0, n, c->B, c->I);
+    int st = gc_rec_weight_grads(c->dw_ih, 4 * H, c->dw_hh, 4 * H, a, 4 * H, c->x, c->out, c->h0,
+                                 t0, n, c->B, c->I, H);
+    if (st == GC_OK && c->dx) st = gc_rec_dx(c->dx, a, 4 * H, 4 * H, c->w_ih, t0, n, c->B, c->I);
     return st;
 }
 
@@ -177,9 +176,9 @@ int GC_IMPL(lstm_backward)(real *dx, real *dh0, real *dc0, real *dw_ih, real *dw
     void *scratch = gc_rec_bwd_scratch(&mem, 2 * BH, BH, BH, 1, db_ih || db_hh ? G4 : 0);
     if (!scratch) return GC_ERR_NOMEM;
     real *zeros = mem.cell, *dct = mem.cell + BH;
-    lstm_bwd_cell cell = {dx, dw_ih, dw_hh, gates, dct, cell_norms, x, h0, c0, out, cs, w_ih,
+    lstm_bwd_cell cell = {dx, dw_ih, dw_hh, dct, cell_norms, x, h0, c0, out, cs, w_ih,
                           zeros, B, I, H};
-    int st = gc_rec_backward(lstm_bwd_step, lstm_grads, &cell, gates, G4, NULL, (real)0, &mem, G4,
+    int st = gc_rec_backward(lstm_bwd_step, lstm_grads, &cell, gates, G4, 0, NULL, (real)0, &mem, G4,
                              G4, dh0, dc0, step_norms, cell_norms, d_out, d_hT, d_cT, w_hh, T,
                              B, I, H, G4, truncate, stop_on_nonfinite, first_nonfinite);
     gc_rec_add_bias_sums(st, mem.bacc, db_ih, db_hh, G4, stop_on_nonfinite, *first_nonfinite);

@@ -153,16 +153,18 @@ typedef struct {
 
 static inline size_t gc_rec_round64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
-/* Allocates and lays out the block (see gc_rec_bwd_mem); returns it (free
- * it alone) or NULL when out of memory. */
+/* Allocates and lays out the block (see gc_rec_bwd_mem); returns the
+ * pointer to free (the parts start at the first 64-byte boundary in it), or
+ * NULL when out of memory. */
 static inline void *gc_rec_bwd_scratch(gc_rec_bwd_mem *m, int64_t n, int64_t nz, int64_t BH,
                                        int has_c, int64_t nb) {
     const size_t rc = gc_rec_round64(sizeof(real) * (size_t)n);
     const size_t rh = gc_rec_round64(sizeof(real) * (size_t)BH);
     const size_t nrows = has_c ? 3 : 2;
     const size_t total = rc + nrows * rh + gc_rec_round64(sizeof(double) * (size_t)nb);
-    char *blk = aligned_alloc(64, total);
-    if (!blk) return NULL;
+    char *raw = malloc(total + 63); /* (plain malloc: aligned_alloc's path is slower) */
+    if (!raw) return NULL;
+    char *blk = raw + ((64 - (uintptr_t)raw % 64) % 64);
     m->cell = (real *)blk;
     memset(blk, 0, sizeof(real) * (size_t)nz);
     m->dh = (real *)(blk + rc);
@@ -170,7 +172,7 @@ static inline void *gc_rec_bwd_scratch(gc_rec_bwd_mem *m, int64_t n, int64_t nz,
     m->carry_c = has_c ? (real *)(blk + rc + 2 * rh) : NULL;
     m->bacc = nb ? (double *)(blk + rc + nrows * rh) : NULL;
     if (nb) memset(m->bacc, 0, sizeof(double) * (size_t)nb);
-    return blk;
+    return raw;
 }
 
 /* 1 when a backward pass ended early at a non-finite step (then it wrote no
@@ -306,18 +308,24 @@ GC_REC_INLINE int gc_rec_forward(gc_rec_fwd_step step, void *cell, real *cache, 
 }
 
 /* Backward step of a cell: dh = dL/dh_t (B, H) in; writes step t's gradient
- * rows (the driver's grad at t: the pre-activation gradients), and
- * carry_h / carry_c as the cell needs (carry_c: dL/dc carried to c_{t-1}
+ * rows g (B rows of the driver's row stride: the pre-activation gradients;
+ * for a cell whose rows are its gate cache, that cache's rows of step t),
+ * and carry_h / carry_c as the cell needs (carry_c: dL/dc carried to c_{t-1}
  * when the driver has a cell state; the GRU's direct path dh * z goes into
  * carry_h, which the recurrent product then accumulates onto). Returns
  * nonzero when a gradient the cell formed is non-finite. */
-typedef int (*gc_rec_bwd_step)(void *cell, int64_t t, const real *dh, real *carry_h,
+typedef int (*gc_rec_bwd_step)(void *cell, int64_t t, real *g, const real *dh, real *carry_h,
                                real *carry_c);
-/* dW_ih, dW_hh (+=) and dx of steps [t0, t0 + n), from the gradient rows. */
-typedef int (*gc_rec_grad_fn)(void *cell, int64_t t0, int64_t n);
+/* dW_ih, dW_hh (+=) and dx of steps [t0, t0 + n), from their gradient rows
+ * a (step t0's first row; n * B rows of the driver's row stride). */
+typedef int (*gc_rec_grad_fn)(void *cell, const real *a, int64_t t0, int64_t n);
 
 /* The BPTT loop. grad (T, B, ld): the gradient rows the step writes (and
  * the bias sums read: mem->bacc[j] += columns j < nb, float64, when bacc);
+ * ring: grad holds only the rows of one weight-gradient chunk (tcb steps of
+ * gc_rec_grad_chunk(B, ld, n_hh, H, I, stop_on_nonfinite), which must not be 0),
+ * step t's at row (t - the chunk's first step) * B: the products of a chunk
+ * are made before the loop reaches the next one, so the rows are reused;
  * the carry to h_{t-1} is carry_h = beta * carry_h + R W_hh with R the step's
  * gradient rows (rsrc NULL, row stride ld) or rsrc (B, GH). mem: the rows
  * dh, carry_h and carry_c (a cell state carry when not NULL: started from
@@ -326,7 +334,7 @@ typedef int (*gc_rec_grad_fn)(void *cell, int64_t t0, int64_t n);
  * first non-finite step and stop_on_nonfinite as in gc_rnn_backward; on a
  * stop, extra_norms (e.g. the LSTM cell norms) of earlier steps are NaN too. */
 GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, void *cell,
-                                  const real *grad, int64_t ld, const real *rsrc, real beta,
+                                  real *grad, int64_t ld, int ring, const real *rsrc, real beta,
                                   const gc_rec_bwd_mem *mem, int64_t nb, int64_t n_hh,
                                   real *dh0, real *dc0, double *step_norms, double *extra_norms,
                                   const real *d_out, const real *d_hT, const real *d_cT,
@@ -345,18 +353,19 @@ GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
     else if (carry_c)
         memset(carry_c, 0, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, GH, H);
-    const int64_t tcb = gc_rec_grad_chunk(B, ld, n_hh, H, stop_on_nonfinite);
+    const int64_t tcb = gc_rec_grad_chunk(B, ld, n_hh, H, I, stop_on_nonfinite);
     const int64_t work = 2 * B * GH * (H + I) + 1;
     int64_t budget = GC_REC_POLL_WORK;
     int st = GC_OK;
 
     int64_t next_chunk = tcb ? (T - 1) / tcb * tcb : -1;
+    if (!tcb) ring = 0; /* (the caller sized grad for all T steps then) */
     for (int64_t t = T - 1; t >= 0; t--) {
-        const real *g = grad + t * B * ld;
+        real *g = grad + (ring ? t - next_chunk : t) * B * ld;
         int bad = 0;
         double nrm = gc_rec_combine(dh, d_out ? d_out + t * BH : NULL, carry_h, BH, &bad);
         if (step_norms) step_norms[t] = nrm;
-        bad |= step(cell, t, dh, carry_h, carry_c);
+        bad |= step(cell, t, g, dh, carry_h, carry_c);
         if (bacc) gc_rec_rowsum_acc(bacc, g, B, ld, nb);
         if (bad && *first_nonfinite < 0) {
             *first_nonfinite = t;
@@ -385,7 +394,7 @@ GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
         if (st != GC_OK) break;
         if (t == next_chunk) { /* tcb && t % tcb == 0 */
             next_chunk -= tcb;
-            st = grads(cell, t, T - t < tcb ? T - t : tcb);
+            st = grads(cell, g, t, T - t < tcb ? T - t : tcb);
             if (st != GC_OK) break;
         }
         if (gc_rec_poll(&budget, work)) {
@@ -393,7 +402,7 @@ GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
             break;
         }
     }
-    if (st == GC_OK && !tcb) st = grads(cell, 0, T);
+    if (st == GC_OK && !tcb) st = grads(cell, grad, 0, T);
     return st;
 }
 

@@ -5,10 +5,12 @@
  * This file holds only the cell: the loops are the driver in recurrent.h.
  * Forward: the input projection goes straight into out (the cache is the
  * states, ld = H), the recurrent product is added there, the step adds the
- * bias and applies act. Backward: the step writes dz = dh * act'(h) into the
- * caller's workspace dz (T, B, H), the driver's gradient rows; the carry is
- * dz W_hh. Scratch (malloc): W_hh^T and W_ih^T in forward, O(B*H + H)
- * otherwise.
+ * bias and applies act. Backward: the step writes dz = dh * act'(h), the
+ * driver's gradient rows, into a ring of one weight-gradient chunk of steps
+ * in the scratch block (all T steps' rows only when the weight gradients are
+ * made after the loop, when the caller gives no dz); the carry is dz W_hh.
+ * Scratch (malloc): W_hh^T and W_ih^T in forward; in backward one block
+ * with that ring (about 128 KiB), the driver's rows and the bias sums.
  */
 #include "kernel.h"
 #include "recurrent.h"
@@ -74,19 +76,18 @@ int GC_IMPL(rnn_forward)(real *out, const real *x, const real *h0, const real *w
     return st;
 }
 
-/* Backward cell: dz[t] = dh * act'(h_t). */
+/* Backward cell: the step's gradient rows z = dh * act'(h_t). */
 typedef struct {
-    real *dx, *dw_ih, *dw_hh, *dz;
+    real *dx, *dw_ih, *dw_hh;
     const real *x, *h0, *out, *w_ih;
     int64_t B, I, H;
     int act;
 } rnn_bwd_cell;
 
-static int rnn_bwd_step(void *cp, int64_t t, const real *restrict dh, real *carry_h,
-                        real *carry_c) {
+static int rnn_bwd_step(void *cp, int64_t t, real *restrict z, const real *restrict dh,
+                        real *carry_h, real *carry_c) {
     const rnn_bwd_cell *c = cp;
     const int64_t BH = c->B * c->H;
-    real *restrict z = c->dz + t * BH;
     const real *restrict h = c->out + t * BH;
     if (c->act == GC_REC_TANH)
         for (int64_t i = 0; i < BH; i++) z[i] = dh[i] * ((real)1 - h[i] * h[i]);
@@ -97,20 +98,26 @@ static int rnn_bwd_step(void *cp, int64_t t, const real *restrict dh, real *carr
     return 0;
 }
 
-/* dW_ih, dW_hh (+=) and dx rows of steps [t0, t0 + n), from dz. */
-static int rnn_grads(void *cp, int64_t t0, int64_t n) {
+/* dW_ih, dW_hh (+=) and dx rows of steps [t0, t0 + n), from their rows z. */
+static int rnn_grads(void *cp, const real *z, int64_t t0, int64_t n) {
     const rnn_bwd_cell *c = cp;
     const int64_t H = c->H;
-    int st = gc_rec_weight_grads(c->dw_ih, H, c->dw_hh, H, c->dz, H, c->x, c->out, c->h0, t0, n,
-                                 c->B, c->I, H);
-    if (st == GC_OK && c->dx) st = gc_rec_dx(c->dx, c->dz, H, H, c->w_ih, t0, n, c->B, c->I);
+    int st = gc_rec_weight_grads(c->dw_ih, H, c->dw_hh, H, z, H, c->x, c->out, c->h0, t0, n, c->B,
+                                 c->I, H);
+    if (st == GC_OK && c->dx) st = gc_rec_dx(c->dx, z, H, H, c->w_ih, t0, n, c->B, c->I);
     return st;
 }
 
 /* Backward (BPTT). Gradients: dw_ih (H, I), dw_hh (H, H), db_ih, db_hh (H)
  * are accumulated (+=; the biases may be NULL); dx (T, B, I) and dh0 (B, H)
  * are overwritten (either may be NULL: not computed). d_out (T, B, H) and d_hT
- * (B, H) may be NULL (zero). dz (T, B, H) is workspace. step_norms (T,) :=
+ * (B, H) may be NULL (zero). dz (T, B, H) is workspace or NULL: the step
+ * gradient rows dz_t live in the scratch block, one weight-gradient chunk of
+ * steps at a time (a ring of gc_rec_grad_chunk steps, reused chunk after
+ * chunk, so the pass touches no (T, B, H) array of its own); only when the
+ * products are made after the loop (stop_on_nonfinite, or dW_hh over
+ * 512 KiB) do all T steps' rows go to dz (NULL: to the scratch block).
+ * step_norms (T,) :=
  * ||dL/dh_t|| (Frobenius over the batch, of the gradient that flows at step t)
  * or NULL. truncate = k > 0: windows [0,k), [k,2k), ... with no gradient
  * crossing a window start; 0: full BPTT. *first_nonfinite := first step in
@@ -122,16 +129,19 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
                           const real *x, const real *h0, const real *out, const real *w_ih,
                           const real *w_hh, int64_t T, int64_t B, int64_t I, int64_t H, int act,
                           int64_t truncate, int stop_on_nonfinite, int64_t *first_nonfinite) {
-    if (!dw_ih || !dw_hh || !dz || !x || !out || !w_ih || !w_hh || !first_nonfinite ||
+    if (!dw_ih || !dw_hh || !x || !out || !w_ih || !w_hh || !first_nonfinite ||
         !gc_rec_check_dims(T, B, I, H) || truncate < 0)
         return GC_ERR_ARG;
     if (act != GC_REC_IDENTITY && act != GC_REC_RELU && act != GC_REC_TANH) return GC_ERR_ARG;
     *first_nonfinite = -1;
+    const int64_t tcb = gc_rec_grad_chunk(B, H, H, H, I, stop_on_nonfinite);
+    const int64_t rows = tcb ? (tcb < T ? tcb : T) : dz ? 0 : T; /* steps of rows in scratch */
     gc_rec_bwd_mem mem;
-    void *scratch = gc_rec_bwd_scratch(&mem, 0, 0, B * H, 0, db_ih || db_hh ? H : 0);
+    void *scratch = gc_rec_bwd_scratch(&mem, rows * B * H, 0, B * H, 0, db_ih || db_hh ? H : 0);
     if (!scratch) return GC_ERR_NOMEM;
-    rnn_bwd_cell cell = {dx, dw_ih, dw_hh, dz, x, h0, out, w_ih, B, I, H, act};
-    int st = gc_rec_backward(rnn_bwd_step, rnn_grads, &cell, dz, H, NULL, (real)0, &mem, H, H,
+    rnn_bwd_cell cell = {dx, dw_ih, dw_hh, x, h0, out, w_ih, B, I, H, act};
+    int st = gc_rec_backward(rnn_bwd_step, rnn_grads, &cell, rows ? mem.cell : dz, H, tcb > 0, NULL,
+                             (real)0, &mem, H, H,
                              dh0, NULL, step_norms, NULL, d_out, d_hT, NULL, w_hh, T, B, I, H, H,
                              truncate, stop_on_nonfinite, first_nonfinite);
     gc_rec_add_bias_sums(st, mem.bacc, db_ih, db_hh, H, stop_on_nonfinite, *first_nonfinite);

@@ -222,9 +222,7 @@ def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_h
     cdef void *pdh0 = _rec_arr(&c, dh0, "dh0", 2, B, H, 0, True, True)
     cdef void *pdwih, *pdwhh, *pdbih, *pdbhh
     _rec_param_grads(&c, 1, dw_ih, dw_hh, db_ih, db_hh, &pdwih, &pdwhh, &pdbih, &pdbhh)
-    if dz is None:
-        dz = np.empty((T, B, H), dtype=np.float32 if c.typenum == cnp.NPY_FLOAT32 else np.float64)
-    cdef void *pdz = _rec_arr(&c, dz, "dz", 3, T, B, H, True, False)
+    cdef void *pdz = _rec_arr(&c, dz, "dz", 3, T, B, H, True, True)
     cdef double *pn = <double *>_rec_arr(&c, step_norms, "step_norms", -1, T, 0, 0, True, True)
     cdef rnn_backward_fn *fn = &gc_rnn_backward_f32 if c.typenum == cnp.NPY_FLOAT32 else &gc_rnn_backward_f64
     cdef int st
