@@ -82,7 +82,7 @@ cdef class _PendingRecord:
         return cnp.PyArray_NewCopy(<cnp.ndarray>self.scratch, cnp.NPY_CORDER)
 
     def __reduce__(self):
-        return (np.array, (self.copy(),))
+        return (np.array, (self.scratch,))     # np.array copies (once)
 
 
 cdef class _RecurrentPlan:

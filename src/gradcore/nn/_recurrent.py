@@ -35,7 +35,7 @@ import numpy as np
 from .. import _contract
 from ..backend import kernels
 from ._recurrent_checks import DriverChecks
-from ._recurrent_records import Record, settled
+from ._recurrent_records import RECORDS, Record, settled
 
 __all__ = ["NonFiniteStepError", "CELLS", "check_bias", "split_state_grads"]
 
@@ -151,10 +151,9 @@ class _Driver(DriverChecks):
     _where = (0, 0)
     _general = False     # True: every call goes through the stack path
     _layout = None       # set by the stack path's forward (its backward then follows it)
-    # the backward's array records (copied out of the plan's scratch when first read)
-    dh0, dc0 = Record("dh0"), Record("dc0")
-    timestep_grad_norms = Record("timestep_grad_norms")
-    timestep_cell_grad_norms = Record("timestep_cell_grad_norms")
+    # the backward's array records (copied out of the plan's scratch when first read;
+    # bound in the order of RECORDS)
+    dh0, dc0, timestep_grad_norms, timestep_cell_grad_norms = map(Record, RECORDS)
 
     def _cleared(self, state):
         return settled(super()._cleared(state))

@@ -1,5 +1,6 @@
 """The backward records of a recurrent driver that hold arrays: ``dh0``,
-``dc0``, ``timestep_grad_norms``, ``timestep_cell_grad_norms``.
+``dc0``, ``timestep_grad_norms``, ``timestep_cell_grad_norms``
+(:data:`RECORDS`, the one list of their names).
 
 Each is an attribute kept in the instance ``__dict__`` (None, or an array
 the caller may keep: every backward records new ones). The compiled pass
@@ -23,7 +24,7 @@ RECORDS = ("dh0", "dc0", "timestep_grad_norms", "timestep_cell_grad_norms")
 
 
 def _pending(v) -> bool:
-    return v is not None and type(v) is not _ndarray and getattr(type(v), "_gc_pending", False)
+    return type(v) is not _ndarray and getattr(type(v), "_gc_pending", False)
 
 
 class Record:
@@ -43,7 +44,7 @@ class Record:
             v = d[self.name]
         except KeyError:
             raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}") from None
-        if not _pending(v):     # None or an array (the common reads)
+        if v is None or not _pending(v):     # None or an array (the common reads)
             return v
         v = d[self.name] = v.copy()
         return v
