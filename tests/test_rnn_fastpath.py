@@ -224,3 +224,25 @@ def test_the_common_call_is_served_by_the_plan(kind):
         m.backward(d)
     with pytest.raises(AssertionError, match="driver ran"):
         m.backward(d, truncate=2)             # not a common call
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_copies_hold_the_records_of_the_pass_before_them(how):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 2, 4))
+    d = rng.standard_normal((3, 2, 5))
+    m = nn.LSTM(4, 5, dtype="float64", seed=2)
+    names = ["dh0", "dc0", "timestep_grad_norms", "timestep_cell_grad_norms"]
+    for _ in range(2):
+        m.forward(x)
+        m.backward(d)
+    assert m._plan is not None
+    c = {"copy": copy.copy, "deepcopy": copy.deepcopy,
+         "pickle": lambda o: pickle.loads(pickle.dumps(o))}[how](m)   # records left unread
+    kept = {n: getattr(m, n).copy() for n in names}
+    for scale in (2.0, 3.0):                  # both scratch sets rewritten with other values
+        m.forward(scale * x)
+        m.backward(scale * d)
+    for n in names:
+        assert not np.array_equal(getattr(m, n), kept[n]), n
+        np.testing.assert_array_equal(getattr(c, n), kept[n], err_msg=n)

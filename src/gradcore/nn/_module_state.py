@@ -35,7 +35,7 @@ def clear_cache(module: "Module") -> None:
 
 
 def getstate(module: "Module") -> dict:
-    state = module._cleared(module.__dict__.copy())
+    state = cleared(module, module.__dict__.copy())
     arena = state.get("arena")
     if arena is not None:
         # views are rebuilt over the copy's arena; cached ones by _bind()

@@ -155,8 +155,8 @@ class _Driver(DriverChecks):
     # bound in the order of RECORDS)
     dh0, dc0, timestep_grad_norms, timestep_cell_grad_norms = map(Record, RECORDS)
 
-    def _cleared(self, state):
-        return settled(super()._cleared(state))
+    def __getstate__(self):
+        return settled(super().__getstate__())
 
     def _compact(self, h0):
         """h0 in the compact one-layer layout ((B, H), LSTM a tuple of them)."""
