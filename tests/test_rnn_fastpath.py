@@ -246,3 +246,47 @@ def test_copies_hold_the_records_of_the_pass_before_them(how):
     for n in names:
         assert not np.array_equal(getattr(m, n), kept[n]), n
         np.testing.assert_array_equal(getattr(c, n), kept[n], err_msg=n)
+
+
+@pytest.mark.parametrize("which", ["compiled", "python"])
+def test_record_descriptor_compiled_and_python_fallback_agree(which):
+    from gradcore import _kernels
+    from gradcore.nn import _recurrent_records as rr
+    desc = {"compiled": _kernels._Record, "python": rr._PyRecord}[which]
+
+    class Holder:
+        dh0 = desc("dh0")
+
+    h = Holder()
+    with pytest.raises(AttributeError, match=r"^'Holder' object has no attribute 'dh0'$"):
+        h.dh0
+    scratch = np.arange(6.0).reshape(2, 3)
+    h.__dict__["dh0"] = _kernels._PendingRecord(scratch)
+    v = h.dh0
+    assert type(v) is np.ndarray and v is not scratch and h.dh0 is v and h.__dict__["dh0"] is v
+    np.testing.assert_array_equal(v, scratch)
+    h.dh0 = None
+    assert h.dh0 is None
+    del h.dh0
+    with pytest.raises(AttributeError):
+        del h.dh0
+    assert Holder.dh0.name == "dh0"
+
+
+def test_records_without_the_compiled_binding_use_the_python_descriptor():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['gradcore._kernels'] = None\n"
+            "import copy, pickle, numpy as np, gradcore\n"
+            "from gradcore import nn\n"
+            "from gradcore.nn import _recurrent_records as rr\n"
+            "gradcore.set_backend('numpy')\n"
+            "assert rr.Record is rr._PyRecord\n"
+            "m = nn.LSTM(3, 4, num_layers=2, dtype='float64', seed=0)\n"
+            "m.forward(np.ones((2, 1, 3))); m.backward(np.ones((2, 1, 4)))\n"
+            "c = pickle.loads(pickle.dumps(m))\n"
+            "np.testing.assert_array_equal(c.dh0, m.dh0)\n"
+            "np.testing.assert_array_equal(copy.deepcopy(m).timestep_cell_grad_norms, m.timestep_cell_grad_norms)\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr

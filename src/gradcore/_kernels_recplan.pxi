@@ -9,9 +9,9 @@
 # (run_backward) writes dh0 / dc0 / the step norms into the plan's scratch
 # and records a _PendingRecord for each: the layer's record attributes
 # (gradcore.nn._recurrent_records) copy it out into a new array when it is
-# first read, so a record nobody reads costs no allocation. Two scratch
-# sets alternate, so a pass that fails midway never touches the set the
-# layer's records point at.
+# first read (the _Record descriptor below), so a record nobody reads
+# costs no allocation. Two scratch sets alternate, so a pass that fails
+# midway never touches the set the layer's records point at.
 #
 # Contract: _RecurrentPlan(G, bufs, w_ih, w_hh, b_ih, b_hh, dw_ih, dw_hh,
 # db_ih, db_hh, act) with G = 1 (Elman RNN, act its nonlinearity), 4 (LSTM)
@@ -83,6 +83,43 @@ cdef class _PendingRecord:
 
     def __reduce__(self):
         return (np.array, (self.scratch,))     # np.array copies (once)
+
+
+cdef class _Record:
+    """Data descriptor of one backward record of a recurrent layer
+    (gradcore.nn._recurrent_records): the value in the instance __dict__; a
+    _PendingRecord is copied out into a new array on its first read and
+    stored there. An unset record is a missing attribute."""
+    cdef readonly str name
+
+    def __cinit__(self, str name):
+        self.name = name
+
+    def __get__(self, obj, cls):
+        if obj is None:
+            return self
+        cdef dict d = PyObject_GenericGetDict(obj, NULL)
+        cdef PyObject *p = PyDict_GetItemWithError(d, self.name)
+        if p is NULL:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}")
+        v = <object>p
+        if type(v) is _PendingRecord:
+            v = (<_PendingRecord>v).copy()
+            d[self.name] = v
+        return v
+
+    def __set__(self, obj, value):
+        cdef dict d = PyObject_GenericGetDict(obj, NULL)
+        d[self.name] = value
+
+    def __delete__(self, obj):
+        cdef dict d = PyObject_GenericGetDict(obj, NULL)
+        if PyDict_GetItemWithError(d, self.name) is NULL:
+            raise AttributeError(self.name)
+        del d[self.name]
+
+    def __reduce__(self):
+        return (_Record, (self.name,))
 
 
 cdef class _RecurrentPlan:

@@ -10,9 +10,17 @@ time the attribute is read (and kept, so every later read returns that same
 array). A record nobody reads then costs no allocation; what a reader sees
 is exactly what an eager copy would have given. Copies and pickles of the
 layer hold the array (:func:`settled`).
+
+The descriptor is the compiled ``_Record`` of the binding (a C-level get /
+set of the instance dict) when the binding is importable; the NumPy backend
+without it uses the Python :class:`_PyRecord` below (and never sees a
+pending value: only the compiled plan records one).
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +35,7 @@ def _pending(v) -> bool:
     return type(v) is not _ndarray and getattr(type(v), "_gc_pending", False)
 
 
-class Record:
+class _PyRecord:
     """Data descriptor of one record (see the module docstring); an unset
     record is a missing attribute, as a plain one would be."""
 
@@ -57,6 +65,13 @@ class Record:
             del obj.__dict__[self.name]
         except KeyError:
             raise AttributeError(self.name) from None
+
+
+Record: Any
+try:
+    Record = importlib.import_module("gradcore._kernels")._Record
+except ImportError:      # no compiled binding (the NumPy backend alone)
+    Record = _PyRecord
 
 
 def settled(state: dict) -> dict:
