@@ -262,11 +262,12 @@ def test_record_descriptor_compiled_and_python_fallback_agree(which):
         h.dh0
     scratch = np.arange(6.0).reshape(2, 3)
     h.__dict__["dh0"] = _kernels._PendingRecord(scratch)
+    assert rr.peek(h, "dh0") is scratch                  # not settled by a peek
     v = h.dh0
     assert type(v) is np.ndarray and v is not scratch and h.dh0 is v and h.__dict__["dh0"] is v
     np.testing.assert_array_equal(v, scratch)
     h.dh0 = None
-    assert h.dh0 is None
+    assert h.dh0 is None and rr.peek(h, "dh0") is None
     del h.dh0
     with pytest.raises(AttributeError):
         del h.dh0

@@ -9,7 +9,8 @@ result still in the plan's scratch, copied out into a new array the first
 time the attribute is read (and kept, so every later read returns that same
 array). A record nobody reads then costs no allocation; what a reader sees
 is exactly what an eager copy would have given. Copies and pickles of the
-layer hold the array (:func:`settled`).
+layer hold the array (:func:`settled`). :func:`peek` reads a record without
+copying it out (for a caller that copies it somewhere at once).
 
 The descriptor is the compiled ``_Record`` of the binding (a C-level get /
 set of the instance dict) when the binding is importable; the NumPy backend
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Record", "RECORDS", "settled"]
+__all__ = ["Record", "RECORDS", "peek", "settled"]
 
 _ndarray = np.ndarray
 
@@ -72,6 +73,15 @@ try:
     Record = importlib.import_module("gradcore._kernels")._Record
 except ImportError:      # no compiled binding (the NumPy backend alone)
     Record = _PyRecord
+
+
+def peek(obj, name: str):
+    """Record ``name`` of ``obj`` as it stands: an array, None, or a pending
+    record's scratch (valid until the plan's next backward but one; the
+    caller copies it at once and never keeps it). The attribute is not
+    settled."""
+    v = obj.__dict__[name]
+    return v.scratch if v is not None and _pending(v) else v
 
 
 def settled(state: dict) -> dict:

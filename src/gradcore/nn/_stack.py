@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import _contract
 from ._recurrent import NonFiniteStepError, _Driver, split_state_grads
+from ._recurrent_records import peek
 
 __all__ = ["forward", "backward", "Unit", "run_layers", "run_layers_backward"]
 
@@ -326,11 +327,14 @@ def backward(m, d_out, d_hT, truncate, stop, d_cT):
         u = units[k]
         step_d = u._run_backward(g, None if dh is None else dh[k], truncate, stop,
                                  None if dc is None else dc[k], _unit=True)
-        norms[k] = u.timestep_grad_norms if d == 0 else u.timestep_grad_norms[::-1]
+        # copied straight out of the pass's records (a pending one stays unread)
+        un = peek(u, "timestep_grad_norms")
+        norms[k] = un if d == 0 else un[::-1]
         if lstm:
-            cnorms[k] = u.timestep_cell_grad_norms if d == 0 else u.timestep_cell_grad_norms[::-1]
-            dc0[k] = u.dc0
-        dh0[k] = u.dh0
+            un = peek(u, "timestep_cell_grad_norms")
+            cnorms[k] = un if d == 0 else un[::-1]
+            dc0[k] = peek(u, "dc0")
+        dh0[k] = peek(u, "dh0")
         if first is None and u.first_nonfinite_step is not None:
             first = (layer, d, _real(u.first_nonfinite_step, d, T))
         return step_d
