@@ -16,6 +16,11 @@ The descriptor is the compiled ``_Record`` of the binding (a C-level get /
 set of the instance dict) when the binding is importable; the NumPy backend
 without it uses the Python :class:`_PyRecord` below (and never sees a
 pending value: only the compiled plan records one).
+
+Threads: a layer is used by one thread at a time (its thread guard refuses
+two passes at once). A record read from another thread while the owner runs
+passes may be torn: the plan rewrites its scratch sets in turn, so a copy
+taken during a later backward can mix two passes.
 """
 
 from __future__ import annotations
