@@ -147,3 +147,19 @@ def test_bad_input_after_good_calls_names_the_fault():
     lstm.weight_hh_l0.data = lstm.weight_hh_l0.data.double()
     with pytest.raises(TypeError, match=r"weight_hh_l0: expected dtype torch\.float32"):
         lstm(inputs(torch.float32))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("layout", [{}, {"num_layers": 2}, {"bidirectional": True}, {"batch_first": True}])
+def test_output_changed_in_place_before_backward_raises(kind, layout):
+    # the BPTT reads the returned output's memory: changed in place, it would
+    # bend the gradients silently; torch's in-place error is raised instead
+    ours, _ = pair(kind, **layout)
+    out, _ = ours(inputs())
+    out.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+    # unchanged, the same graph shape backpropagates (and a fresh call still works)
+    out, _ = ours(inputs())
+    (out * 2).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in ours.parameters())

@@ -131,13 +131,15 @@ class RecurrentStack(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.run = run
         ctx.tape = tape
-        ctx.save_for_backward(x, h0, c0, *weights)
+        # the output too: the top layer's BPTT reads its memory, so an in-place
+        # change of it before backward must raise torch's error, not bend the gradients
+        ctx.save_for_backward(x, h0, c0, *weights, outputs[0])
         return outputs
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn=None):
         run = ctx.run
-        x, h0, c0, *weights = ctx.saved_tensors  # (checks nothing was modified in place since)
+        x, h0, c0, *_ = ctx.saved_tensors  # (checks nothing, the output included, was modified in place since)
         tape, ctx.tape = ctx.tape, None
         if tape is None:  # a second backward: the first one consumed (and gave back) the caches
             tape = _stack.forward(run.mode, run.L, run.D, run.pool, _np(x), _np(h0), _np(c0), run.rows,

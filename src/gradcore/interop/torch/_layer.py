@@ -100,12 +100,14 @@ class Layer(torch.autograd.Function):
         outputs, ctx.out, ctx.cache, ctx.take, ctx.kept = forward_arrays(run, xa)
         ctx.set_materialize_grads(False)
         ctx.run, ctx.xa = run, xa
-        ctx.save_for_backward(x, *weights)
+        # the output too: the BPTT reads its memory, so an in-place change of
+        # it before backward must raise torch's error, not bend the gradients
+        ctx.save_for_backward(x, *weights, outputs[0])
         return outputs
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn=None):
-        ctx.saved_tensors  # (checks nothing was modified in place since the forward)
+        ctx.saved_tensors  # (checks nothing, the output included, was modified in place since the forward)
         run, xa = ctx.run, ctx.xa
         w = run.w
         cache, take, kept, out = ctx.cache, ctx.take, ctx.kept, ctx.out
