@@ -232,7 +232,7 @@ static inline int gc_rec_dx(real *dx, const real *a, int64_t lda, int64_t G, con
  * a chunk's rows, its x and h rows, dW and W_hh (the carry's) all stay in
  * the 1 MiB per-core L2 of the development machine (512 KiB chunks measured
  * 3% slower for LSTM / GRU T500-B32-H128 fwd + bwd, 1.5% for RNN
- * T1000-B32-H128; 64 KiB no faster than 128), but at least about 2^22
+ * T1000-B32-H128; 64 KiB no faster than 128), but at least about 2^23
  * multiply-adds of products (B * lda * (H + 2 I) a step), so that narrow
  * rows (B = 1) do not pay the chunk's few BLAS calls too often; 0 (one pass
  * after the loop) with
@@ -243,7 +243,7 @@ static inline int64_t gc_rec_grad_chunk(int64_t B, int64_t lda, int64_t n_hh, in
                                         int64_t I, int stop_on_nonfinite) {
     if (stop_on_nonfinite || n_hh * H * (int64_t)sizeof(real) > 524288) return 0;
     int64_t tc = (int64_t)(131072 / sizeof(real)) / (B * lda);
-    const int64_t tw = ((int64_t)1 << 22) / (B * lda * (H + 2 * I));
+    const int64_t tw = ((int64_t)1 << 23) / (B * lda * (H + 2 * I));
     tc = tw > tc ? tw : tc;
     return tc < 1 ? 1 : tc;
 }

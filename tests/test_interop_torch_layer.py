@@ -163,3 +163,48 @@ def test_output_changed_in_place_before_backward_raises(kind, layout):
     out, _ = ours(inputs())
     (out * 2).sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in ours.parameters())
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("shape", [(6, 2, 3), (6, 3)])
+def test_first_call_without_gradients_matches_torch(kind, shape):
+    # a fresh module under no_grad, and frozen weights, batched and unbatched
+    ours, ref = pair(kind)
+    x = inputs(shape=shape)
+    with torch.no_grad():
+        got, want = ours(x), ref(x)
+    torch.testing.assert_close(got[0], want[0], **TOL[torch.float64])
+    ours2, ref2 = pair(kind)
+    ours2.requires_grad_(False)
+    torch.testing.assert_close(ours2(x)[0], ref2(x)[0], **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("nonlinearity", ["rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("layout", [{}, {"num_layers": 2}])
+def test_weight_transposed_in_its_own_memory_is_refused(nonlinearity, layout):
+    # w.data = w.data.t() on a square weight keeps the data pointer (not the
+    # strides): the cached views must not be reused, and the kernels cannot
+    # read a non-contiguous weight, so the module names it
+    ours, ref = pair(nonlinearity, **layout)
+    x = inputs()
+    ours(x)  # views of the weights now cached
+    w = ours.weight_hh_l0
+    ptr = w.data_ptr()
+    w.data = w.data.t()
+    assert ours.weight_hh_l0.data_ptr() == ptr
+    with pytest.raises(NotImplementedError, match=r"non-contiguous weight_hh_l0 .*torch\.nn\.RNN"):
+        ours(x)
+    w.data = w.data.contiguous()  # the transposed values in their own memory: as torch computes them
+    ref.weight_hh_l0.data = ref.weight_hh_l0.data.t().contiguous()
+    torch.testing.assert_close(ours(x)[0], ref(x)[0], **TOL[torch.float64])
+
+
+def test_second_backward_of_an_elman_layer_reuses_its_states():
+    ours, ref = pair("rnn_tanh")
+    x = inputs()
+    for m in (ours, ref):
+        loss = loss_of(m, x)
+        loss.backward(retain_graph=True)
+        loss.backward()
+    for p, q in zip(ours.parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, **TOL[torch.float64])

@@ -55,7 +55,7 @@ def call(views, d, input):
     need = False
     try:
         for w, ptr in zip(ws, key):
-            if w.data_ptr() != ptr or w.dtype is not dtype:
+            if (w.data_ptr(), w.stride()) != ptr or w.dtype is not dtype:
                 return None
             if w.requires_grad:
                 need = True
@@ -70,9 +70,8 @@ def call(views, d, input):
         x = x.contiguous()
     if (need or x.requires_grad) and is_grad_enabled():
         res = _apply(run, unwrap(x), *ws)
-    else:  # nothing to differentiate: no graph, the caches go straight back to the pool
-        res, _, _, _, kept = forward_arrays(run, _np(x))
-        run.pool.give(kept)
+    else:
+        res = forward_nograd(run, _np(x))
     out = res[0].transpose(0, 1) if bf else res[0]
     return (out, (res[1], res[2])) if run.lstm else (out, res[1])
 
@@ -93,13 +92,21 @@ def forward_arrays(run, xa):
     return (from_numpy(out), from_numpy(out[-1:].copy())), out, cache, take, kept
 
 
+def forward_nograd(run, xa):
+    """The output tensors of a forward nothing differentiates: no graph, the
+    caches go straight back to the pool."""
+    res, _, _, _, kept = forward_arrays(run, xa)
+    run.pool.give(kept)
+    return res
+
+
 class Layer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, run, x, *weights):
         xa = _np(x)
         outputs, ctx.out, ctx.cache, ctx.take, ctx.kept = forward_arrays(run, xa)
         ctx.set_materialize_grads(False)
-        ctx.run, ctx.xa = run, xa
+        ctx.run = run
         # the output too: the BPTT reads its memory, so an in-place change of
         # it before backward must raise torch's error, not bend the gradients
         ctx.save_for_backward(x, *weights, outputs[0])
@@ -107,17 +114,20 @@ class Layer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn=None):
-        ctx.saved_tensors  # (checks nothing, the output included, was modified in place since the forward)
-        run, xa = ctx.run, ctx.xa
+        # (saved_tensors checks nothing, the output included, was modified in place since the forward)
+        run, xa = ctx.run, _np(ctx.saved_tensors[0])
         w = run.w
         cache, take, kept, out = ctx.cache, ctx.take, ctx.kept, ctx.out
         dt = xa.dtype
         ctx.cache = ctx.take = ctx.kept = None
-        if cache is None:  # a second backward: the first one consumed (and gave back) the cache
+        if cache is None:  # a second backward: the first one gave its scratch back
             kept = []
             take = run.pool.taker(dt, kept)
-            out = np.empty(out.shape, dt)
-            cache = K.forward(run.mode, take, out, xa, None, None, *w)
+            if K.consumes_cache(run.mode):  # LSTM / GRU: the gate cache is recomputed (the same bits)
+                out = np.empty(out.shape, dt)
+                cache = K.forward(run.mode, take, out, xa, None, None, *w)
+            else:  # Elman: the states are the output, which saved_tensors checked is unchanged
+                cache = ()
         need = ctx.needs_input_grad
         dx = np.empty(xa.shape, dt) if need[1] else None
         zeros = np.zeros  # (one per parameter: one block cut into views costs more Python)

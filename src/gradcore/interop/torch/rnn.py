@@ -142,6 +142,8 @@ class _GradcoreRecurrent:
             raise self._fail(f"dtype {dtype} (gradcore's kernels take float32 and float64)")
         for name, w in zip(self._flat_weights_names, ws):
             self._check_tensor(w, name, dtype)
+            if not w.is_contiguous():  # the kernels read the weights' own memory
+                raise self._fail(f"a non-contiguous {name} (strides {tuple(w.stride())})")
         self._check_tensor(input, "input", dtype)
         if input.dim() not in (2, 3):
             raise ValueError(f"input: expected a 2-D (unbatched) or 3-D tensor, got {input.dim()}-D")
@@ -162,11 +164,11 @@ class _GradcoreRecurrent:
               and not input.is_sparse and 2 <= input.dim() <= 3 and not d["proj_size"])
         key = []
         for w in ws:
-            if w.dtype is not dtype or not w.is_cpu or w.is_sparse:
+            if w.dtype is not dtype or not w.is_cpu or w.is_sparse or not w.is_contiguous():
                 ok = False
                 break
             need = need or w.requires_grad
-            key.append(w.data_ptr())
+            key.append((w.data_ptr(), w.stride()))  # (a transposed square weight keeps its pointer)
         if not ok:
             self._check_all(input)
         mode = d["mode"]
@@ -201,8 +203,7 @@ class _GradcoreRecurrent:
             if grad:
                 res = _layer._apply(views[4], unwrap(x), *ws)
             else:
-                res, _, _, kept = _layer.forward_arrays(views[4], _np(x))
-                views[2].give(kept)
+                res = _layer.forward_nograd(views[4], _np(x))
         elif grad:
             run = views[3] if masks is None else Run(mode, L, D, views[1], views[2], masks, weakref.ref(self))
             res = _apply(run, unwrap(x), h0, c0, *ws)
