@@ -350,3 +350,15 @@ def test_gradient_norm_is_computed_once_per_step_without_monitor(monkeypatch):
     r_ref = gradcore.train(ref, _bn_data(6), optimizer=optim.SGD(ref, lr=0.05), clip_norm=0.5,
                            monitor=gradcore.GradMonitor(ref), progress=False)
     assert np.array_equal(r.grad_norms, r_ref.grad_norms) and np.array_equal(m.arena.data, ref.arena.data)
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+def test_inference_of_a_bare_recurrent_layer_returns_its_tuple_as_new_arrays(cls):
+    layer = cls(3, 4, seed=0)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
+    got = layer.inference(x)
+    want = layer.forward(x)
+    flat = lambda r: [a for part in r for a in (part if isinstance(part, tuple) else (part,))]  # noqa: E731
+    assert type(got) is tuple and len(got) == len(want)
+    for g, w in zip(flat(got), flat(want)):
+        assert np.array_equal(g, w) and not np.shares_memory(g, w)

@@ -64,6 +64,13 @@ FORWARD_CACHE = {"_x": None, "_y": None, "_dz": None, "_dx": None, "_xshape": No
                  "_plan": None, "_plan_k": None}
 
 
+
+def _owned(out):
+    """``out`` (an array, or nested tuples of arrays / None) as new arrays."""
+    if isinstance(out, tuple):
+        return tuple(_owned(o) for o in out)
+    return None if out is None else np.array(out, copy=True)
+
 class Module:
     """Base class of every gradcore layer and container (see module docstring).
 
@@ -326,7 +333,9 @@ class Module:
         recurrent layer keeps no BPTT cache), and afterwards every module of
         the tree is exactly as before (mode, forward caches, work buffers),
         so it may sit between a ``forward`` and its ``backward`` and use any
-        batch size. Returns a new array (the caller owns it).
+        batch size. Returns a new array (the caller owns it), or for a
+        module whose forward returns a tuple (the recurrent layers: ``(out,
+        h_n)``, LSTM ``(out, (h_n, c_n))``) the same tuple of new arrays.
 
         >>> import numpy as np; from gradcore import nn
         >>> m = nn.MLP([3, 4, 1], seed=0)
@@ -338,8 +347,7 @@ class Module:
             for mod, state in saved:
                 mod.__dict__.update(mod._cleared(dict(state)))
                 mod.training = False
-            out = self.forward(x)
-            return np.array(out, copy=True)
+            return _owned(self.forward(x))
         finally:
             for mod, state in saved:
                 mod.__dict__.clear()
