@@ -282,12 +282,30 @@ def test_records_without_the_compiled_binding_use_the_python_descriptor():
             "from gradcore import nn\n"
             "from gradcore.nn import _recurrent_records as rr\n"
             "gradcore.set_backend('numpy')\n"
-            "assert rr.Record is rr._PyRecord\n"
+            "assert all(isinstance(c.__dict__['dh0'], rr._PyRecord) for c in rr._BOUND)\n"
             "m = nn.LSTM(3, 4, num_layers=2, dtype='float64', seed=0)\n"
             "m.forward(np.ones((2, 1, 3))); m.backward(np.ones((2, 1, 4)))\n"
             "c = pickle.loads(pickle.dumps(m))\n"
             "np.testing.assert_array_equal(c.dh0, m.dh0)\n"
             "np.testing.assert_array_equal(copy.deepcopy(m).timestep_cell_grad_norms, m.timestep_cell_grad_norms)\n"
+            "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr
+
+
+def test_import_leaves_the_binding_unloaded_and_the_backend_switches_the_records():
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np, gradcore\n"
+            "from gradcore import nn\n"
+            "from gradcore.nn import _recurrent_records as rr\n"
+            "assert 'gradcore._kernels' not in sys.modules\n"
+            "assert isinstance(nn.LSTM.dh0, rr._PyRecord)\n"
+            "m = nn.LSTM(3, 4, seed=0)\n"
+            "m.forward(np.ones((2, 1, 3), np.float32)); m.backward(np.ones((2, 1, 4), np.float32))\n"
+            "K = sys.modules['gradcore._kernels']\n"
+            "assert isinstance(nn.LSTM.dh0, K._Record) and isinstance(nn.GRU.timestep_grad_norms, K._Record)\n"
+            "assert type(m.timestep_grad_norms) is np.ndarray and m.timestep_grad_norms.shape == (2,)\n"
             "print('ok')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr

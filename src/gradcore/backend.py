@@ -15,6 +15,7 @@ threads a thread pool reuses.
 from __future__ import annotations
 
 import importlib
+import sys
 from contextvars import ContextVar
 from typing import Any, Dict
 
@@ -32,7 +33,12 @@ def _check(name) -> str:
 
 
 def _load(name: str):
-    return importlib.import_module(_TARGETS[name])
+    module = importlib.import_module(_TARGETS[name])
+    if name == "c":  # the recurrent records' descriptors switch to the compiled ones
+        records = sys.modules.get("gradcore.nn._recurrent_records")
+        if records is not None:
+            records.binding_loaded()
+    return module
 
 
 def set_backend(name: str) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 from .. import _contract
 from ..backend import kernels
 from ._recurrent_checks import DriverChecks
-from ._recurrent_records import RECORDS, Record, settled
+from ._recurrent_records import bind as _bind_records, settled
 
 __all__ = ["NonFiniteStepError", "CELLS", "check_bias", "split_state_grads"]
 
@@ -144,6 +144,7 @@ CELLS = {
 
 
 # ------------------------------------------------------------------- driver
+@_bind_records
 class _Driver(DriverChecks):
     """One layer and direction: forward, BPTT, their checks, buffers and
     records (see the module docstring for what the host object provides)."""
@@ -151,9 +152,9 @@ class _Driver(DriverChecks):
     _where = (0, 0)
     _general = False     # True: every call goes through the stack path
     _layout = None       # set by the stack path's forward (its backward then follows it)
-    # the backward's array records (copied out of the plan's scratch when first read;
-    # bound in the order of RECORDS)
-    dh0, dc0, timestep_grad_norms, timestep_cell_grad_norms = map(Record, RECORDS)
+    # the backward's array records (dh0, dc0, timestep_grad_norms,
+    # timestep_cell_grad_norms: copied out of the plan's scratch when first
+    # read) are bound by the records module's class decorator
 
     def __getstate__(self):
         return settled(super().__getstate__())

@@ -13,9 +13,11 @@ layer hold the array (:func:`settled`). :func:`peek` reads a record without
 copying it out (for a caller that copies it somewhere at once).
 
 The descriptor is the compiled ``_Record`` of the binding (a C-level get /
-set of the instance dict) when the binding is importable; the NumPy backend
-without it uses the Python :class:`_PyRecord` below (and never sees a
-pending value: only the compiled plan records one).
+set of the instance dict) once the binding is loaded (:func:`binding_loaded`,
+called by the backend; ``import gradcore`` itself does not load it); until
+then, and on the NumPy backend without it, the Python :class:`_PyRecord`
+below (which never sees a pending value: only the compiled plan records
+one).
 
 Threads: a layer is used by one thread at a time (its thread guard refuses
 two passes at once). A record read from another thread while the owner runs
@@ -25,12 +27,12 @@ taken during a later backward can mix two passes.
 
 from __future__ import annotations
 
-import importlib
+import sys
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Record", "RECORDS", "peek", "settled"]
+__all__ = ["RECORDS", "bind", "binding_loaded", "peek", "settled"]
 
 _ndarray = np.ndarray
 
@@ -73,11 +75,34 @@ class _PyRecord:
             raise AttributeError(self.name) from None
 
 
-Record: Any
-try:
-    Record = importlib.import_module("gradcore._kernels")._Record
-except ImportError:      # no compiled binding (the NumPy backend alone)
-    Record = _PyRecord
+_BOUND: list = []  # the classes whose record attributes bind() set
+
+
+def _descriptor_type():
+    """The binding's compiled ``_Record`` once the binding is loaded, else
+    the Python one (``import gradcore`` does not load the binding)."""
+    K = sys.modules.get("gradcore._kernels")
+    return getattr(K, "_Record", _PyRecord) if K is not None else _PyRecord
+
+
+def bind(cls):
+    """Class decorator: give ``cls`` the record attributes of :data:`RECORDS`
+    (compiled descriptors as soon as the binding is loaded: :func:`binding_loaded`)."""
+    _BOUND.append(cls)
+    R = _descriptor_type()
+    for name in RECORDS:
+        setattr(cls, name, R(name))
+    return cls
+
+
+def binding_loaded() -> None:
+    """Rebind every bound class's records to the compiled descriptor (the
+    backend calls this when it loads the binding)."""
+    R = _descriptor_type()
+    for cls in _BOUND:
+        if not isinstance(cls.__dict__[RECORDS[0]], R):
+            for name in RECORDS:
+                setattr(cls, name, R(name))
 
 
 def peek(obj, name: str):
