@@ -274,9 +274,15 @@ def test_record_descriptor_compiled_and_python_fallback_agree(which):
     assert Holder.dh0.name == "dh0"
 
 
-def test_records_without_the_compiled_binding_use_the_python_descriptor():
+def _runs_ok(code):
+    """``code`` run by a fresh interpreter prints ok."""
     import subprocess
     import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr
+
+
+def test_records_without_the_compiled_binding_use_the_python_descriptor():
     code = ("import sys; sys.modules['gradcore._kernels'] = None\n"
             "import copy, pickle, numpy as np, gradcore\n"
             "from gradcore import nn\n"
@@ -289,13 +295,10 @@ def test_records_without_the_compiled_binding_use_the_python_descriptor():
             "np.testing.assert_array_equal(c.dh0, m.dh0)\n"
             "np.testing.assert_array_equal(copy.deepcopy(m).timestep_cell_grad_norms, m.timestep_cell_grad_norms)\n"
             "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr
+    _runs_ok(code)
 
 
 def test_import_leaves_the_binding_unloaded_and_the_backend_switches_the_records():
-    import subprocess
-    import sys
     code = ("import sys, numpy as np, gradcore\n"
             "from gradcore import nn\n"
             "from gradcore.nn import _recurrent_records as rr\n"
@@ -307,5 +310,4 @@ def test_import_leaves_the_binding_unloaded_and_the_backend_switches_the_records
             "assert isinstance(nn.LSTM.dh0, K._Record) and isinstance(nn.GRU.timestep_grad_norms, K._Record)\n"
             "assert type(m.timestep_grad_norms) is np.ndarray and m.timestep_grad_norms.shape == (2,)\n"
             "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.split() == ["ok"], out.stderr
+    _runs_ok(code)
