@@ -192,6 +192,17 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite: bool = False, for
     return torch.tensor(total, dtype=result_dtype(g.dtypes))
 
 
+def _coefficient(max_norm: float, total: float):
+    """torch's clipping coefficient ``max_norm / (total + 1e-6)``, or None when
+    nothing is to be written (``total`` NaN/Inf, or the coefficient >= 1).
+    ``clip_grad_norm_`` passes the returned (rounded) norm, as torch does, so
+    ``get_total_norm`` + ``clip_grads_with_norm_`` give the same bits."""
+    if not math.isfinite(total):
+        return None
+    coef = max_norm / (total + _EPS)
+    return coef if coef < 1.0 else None
+
+
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None) -> None:
     """Drop-in for ``torch.nn.utils.clip_grads_with_norm_``: scale every
     ``.grad`` in place by ``min(1, max_norm / (total_norm + 1e-6))``.
@@ -220,17 +231,14 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None) -> Non
         raise TypeError(f"total_norm: expected a tensor or a number, got {type(total_norm).__name__}")
     if total < 0.0:
         raise ValueError(f"total_norm: expected a norm >= 0, got {total!r}")
+    coef = _coefficient(max_norm, total)
     f = fast(items)
     if f is not None:
-        coef = max_norm / (total + _EPS)
-        if f[2] and math.isfinite(total) and coef < 1.0:
+        if f[2] and coef is not None:
             f[0].scale_(coef)
         return None
     g = gather(items, "parameters")
-    if not g.tensors or not math.isfinite(total):
-        return None
-    coef = max_norm / (total + _EPS)
-    if coef < 1.0:
+    if g.tensors and coef is not None:
         _scale(g, coef)
     return None
 
@@ -260,24 +268,18 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite: boo
         total = bl.norm(p, False, False)[0]
         if math.isfinite(total) or not error_if_nonfinite:  # (else the full path names the value)
             out = torch.scalar_tensor(total, dtype=torch.float64 if f[1] else torch.float32)
-            total = float(out)  # the coefficient comes from the returned (rounded) norm, as below
-            if math.isfinite(total):
-                coef = max_norm / (total + _EPS)
-                if coef < 1.0:
-                    bl.scale_(coef)
+            coef = _coefficient(max_norm, float(out))
+            if coef is not None:
+                bl.scale_(coef)
             return out
     g = gather(items, "parameters")
     if not g.tensors:
         return torch.tensor(0.0)
     total = _total(g, p, error_if_nonfinite, "parameters")
     out = torch.tensor(total, dtype=result_dtype(g.dtypes))
-    # the coefficient comes from the returned (rounded) norm, as in torch, so
-    # get_total_norm + clip_grads_with_norm_ give the same bits
-    total = float(out)
-    if math.isfinite(total):
-        coef = max_norm / (total + _EPS)
-        if coef < 1.0:
-            _scale(g, coef)
+    coef = _coefficient(max_norm, float(out))
+    if coef is not None:
+        _scale(g, coef)
     return out
 
 
