@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, from_numpy, is_grad_enabled
 
 from . import _kernels as K
-from ._function import Record, _np, _np_c, applier, unwrap
+from ._function import Record, _np, applier, direct_backward, unwrap
 
 
 class Run1:
@@ -31,12 +31,14 @@ class Run1:
     views ``w`` = (w_ih, w_hh, b_ih, b_hh) (biases None without bias), the
     weights' torch dtype, the pool and where the record goes."""
 
-    __slots__ = ("mode", "w", "dtype", "pool", "sink", "lstm", "shapes")
+    __slots__ = ("mode", "w", "dtype", "pool", "sink", "lstm", "gated", "shapes", "H")
 
     def __init__(self, mode, w, dtype, pool, sink):
         self.mode, self.w, self.dtype, self.pool, self.sink = mode, w, dtype, pool, sink
         self.lstm = mode == "LSTM"
+        self.gated = K.consumes_cache(mode)  # LSTM / GRU: a gate cache from the pool
         self.shapes = tuple(a.shape for a in w if a is not None)  # of the weight gradients
+        self.H = w[1].shape[1]
 
 
 def call(views, d, input):
@@ -72,41 +74,51 @@ def call(views, d, input):
         res = _apply(run, unwrap(x), *ws)
     else:
         res = forward_nograd(run, _np(x))
-    out = res[0].transpose(0, 1) if bf else res[0]
-    return (out, (res[1], res[2])) if run.lstm else (out, res[1])
+    if bf:
+        return (res[0].transpose(0, 1), (res[1], res[2])) if run.lstm else (res[0].transpose(0, 1), res[1])
+    return (res[0], (res[1], res[2])) if run.lstm else res
 
 
 def forward_arrays(run, xa):
     """The fused forward of ``xa``; returns (output tensors, output array,
-    cache, the pool's taker and the scratch it took)."""
-    w = run.w
-    T, B, H = xa.shape[0], xa.shape[1], w[1].shape[1]
+    cache, the scratch taken from the pool). The output tensors wrap their
+    arrays before the kernel runs; the final states are copied in after."""
+    T, B, H = xa.shape[0], xa.shape[1], run.H
     dt = xa.dtype
     out = np.empty((T, B, H), dt)
-    kept = []
-    take = run.pool.taker(dt, kept)
-    cache = K.forward(run.mode, take, out, xa, None, None, *w)
-    if run.lstm:
-        return (from_numpy(out), from_numpy(out[-1:].copy()),
-                from_numpy(K.last_cell("LSTM", cache)[None].copy())), out, cache, take, kept
-    return (from_numpy(out), from_numpy(out[-1:].copy())), out, cache, take, kept
+    h_n = np.empty((1, B, H), dt)
+    if run.gated:
+        kept = []
+        if run.lstm:
+            c_n = np.empty((1, B, H), dt)
+            res = from_numpy(out), from_numpy(h_n), from_numpy(c_n)
+            cache = K.forward("LSTM", run.pool.taker(dt, kept), out, xa, None, None, *run.w)
+            c_n[0] = K.last_cell("LSTM", cache)
+        else:
+            res = from_numpy(out), from_numpy(h_n)
+            cache = K.forward("GRU", run.pool.taker(dt, kept), out, xa, None, None, *run.w)
+    else:  # Elman: no scratch in the forward
+        res = from_numpy(out), from_numpy(h_n)
+        cache, kept = K.forward(run.mode, None, out, xa, None, None, *run.w), None
+    h_n[0] = out[-1]
+    return res, out, cache, kept
 
 
 def forward_nograd(run, xa):
     """The output tensors of a forward nothing differentiates: no graph, the
     caches go straight back to the pool."""
-    res, _, _, _, kept = forward_arrays(run, xa)
-    run.pool.give(kept)
+    res, _, _, kept = forward_arrays(run, xa)
+    if kept:
+        run.pool.give(kept)
     return res
 
 
 class Layer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, run, x, *weights):
-        xa = _np(x)
-        outputs, ctx.out, ctx.cache, ctx.take, ctx.kept = forward_arrays(run, xa)
+        outputs, out, cache, kept = forward_arrays(run, _np(x))
         ctx.set_materialize_grads(False)
-        ctx.run = run
+        ctx.state = (run, out, cache, kept)
         # the output too: the BPTT reads its memory, so an in-place change of
         # it before backward must raise torch's error, not bend the gradients
         ctx.save_for_backward(x, *weights, outputs[0])
@@ -115,41 +127,44 @@ class Layer(torch.autograd.Function):
     @staticmethod
     def backward(ctx, d_out, d_hn, d_cn=None):
         # (saved_tensors checks nothing, the output included, was modified in place since the forward)
-        run, xa = ctx.run, _np(ctx.saved_tensors[0])
+        xa = _np(ctx.saved_tensors[0])
+        run, out, cache, kept = ctx.state
         w = run.w
-        cache, take, kept, out = ctx.cache, ctx.take, ctx.kept, ctx.out
         dt = xa.dtype
-        ctx.cache = ctx.take = ctx.kept = None
         if cache is None:  # a second backward: the first one gave its scratch back
             kept = []
-            take = run.pool.taker(dt, kept)
-            if K.consumes_cache(run.mode):  # LSTM / GRU: the gate cache is recomputed (the same bits)
+            if run.gated:  # LSTM / GRU: the gate cache is recomputed (the same bits)
                 out = np.empty(out.shape, dt)
-                cache = K.forward(run.mode, take, out, xa, None, None, *w)
+                cache = K.forward(run.mode, run.pool.taker(dt, kept), out, xa, None, None, *w)
             else:  # Elman: the states are the output, which saved_tensors checked is unchanged
                 cache = ()
+        else:
+            ctx.state = (run, out, None, None)
+            if kept is None:
+                kept = []
         need = ctx.needs_input_grad
         dx = np.empty(xa.shape, dt) if need[1] else None
         zeros = np.zeros  # (one per parameter: one block cut into views costs more Python)
         dw = [zeros(s, dt) for s in run.shapes]
+        grads = [None, None if dx is None else from_numpy(dx)]
+        grads += [from_numpy(g) if n else None for g, n in zip(dw, need[2:])]
         if len(dw) == 2:
             dw += (None, None)
         T = xa.shape[0]
         norms = np.empty((1, T))
         cnorms = np.empty((1, T)) if run.lstm else None
-        f = K.backward(run.mode, take, cache, xa, None, None, out, w[0], w[1],
-                       _np_c(d_out), None if d_hn is None else _np_c(d_hn)[0],
-                       None if d_cn is None else _np_c(d_cn)[0], dx, None, None, *dw,
-                       norms[0], None if cnorms is None else cnorms[0])
+        asc = np.ascontiguousarray  # (the array itself when it already is: a copy only for a strided gradient)
+        f = K.backward(run.mode, run.pool.taker(dt, kept) if not run.gated else None, cache, xa, None, None,
+                       out, w[0], w[1], None if d_out is None else asc(_np(d_out)),
+                       None if d_hn is None else asc(_np(d_hn)[0]), None if d_cn is None else asc(_np(d_cn)[0]),
+                       dx, None, None, *dw, norms[0], None if cnorms is None else cnorms[0])
         run.pool.give(kept)
         sink = run.sink()
         if sink is not None:  # (past torch's Module.__setattr__, which a plain attribute does not need)
             f = int(f)
             sink.__dict__["_grad_record"] = Record(norms, cnorms, [None if f < 0 else f])
-        grads = [None, None if dx is None else from_numpy(dx)]
-        for g, n in zip(dw, need[2:]):
-            grads.append(from_numpy(g) if n else None)
         return tuple(grads)
 
 
 _apply = applier(Layer)
+direct_backward(Layer)

@@ -105,8 +105,8 @@ class _GradcoreRecurrent:
         if not set_to_none or d["_modules"] or d.get("_is_replica", False):
             return super().zero_grad(set_to_none)
         for p in d["_parameters"].values():
-            if p is not None and p.grad is not None:
-                p.grad = None
+            if p is not None:
+                p.grad = None  # (a no-op where it already is: no read of p.grad first)
 
     def __getstate__(self):
         state = dict(super().__getstate__())
