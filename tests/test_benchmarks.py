@@ -79,7 +79,7 @@ def test_steady_state_timing_runs_each_implementation_in_blocks():
 
     seen = []
     cases = {"a": lambda: seen.append("a"), "b": (lambda: seen.append("setup-b"), lambda: seen.append("b"))}
-    got = time_interleaved(cases, budget=0, min_rounds=2, max_rounds=2, calls=3)
+    got = time_interleaved(cases, budget=0, min_rounds=2, max_rounds=2, calls=3, shuffle=False)
     # one warm-up call each, then per round three calls of a, three of b (each after its setup)
     assert seen == ["a", "setup-b", "b"] + (["a"] * 3 + ["setup-b", "b"] * 3) * 2
     for name in cases:
@@ -89,6 +89,28 @@ def test_steady_state_timing_runs_each_implementation_in_blocks():
     assert len(single["a"][1]) == 3 and single["a"][2] is None
     with pytest.raises(ValueError, match="calls"):
         time_interleaved(cases, calls=0)
+
+
+def test_interleaved_rounds_shuffle_the_order_so_each_implementation_follows_each_other():
+    from gradcore.benchmarks._common import time_interleaved
+
+    seen = []
+    cases = {k: (lambda k=k: seen.append(k)) for k in "abcd"}
+    got = time_interleaved(cases, budget=0, min_rounds=40, max_rounds=40)
+    assert seen[:4] == list("abcd")  # the warm-up round keeps the given order
+    rounds = [seen[i:i + 4] for i in range(4, len(seen), 4)]
+    assert len(rounds) == 40 and all(sorted(r) == list("abcd") for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 10  # the order changes from round to round
+    pairs = {(p, q) for p, q in zip(seen[4:], seen[5:])}
+    assert pairs == {(p, q) for p in "abcd" for q in "abcd" if p != q}  # everyone after everyone
+    assert {len(v[1]) for v in got.values()} == {40}
+    again = []
+    time_interleaved({k: (lambda k=k: again.append(k)) for k in "abcd"}, budget=0, min_rounds=40, max_rounds=40)
+    assert again == seen  # seeded: the same order in every run
+    fixed = []
+    time_interleaved({k: (lambda k=k: fixed.append(k)) for k in "abcd"}, budget=0, min_rounds=3, max_rounds=3,
+                     shuffle=False)
+    assert fixed == list("abcd") * 4
 
 
 def test_bench_report_states_the_threads_and_the_machine(smoke):

@@ -331,3 +331,28 @@ def test_layer_run_on_its_own_between_mlp_calls():
         res.append((g, g0, dx, m.flat_gradients().copy()))
     for u, v in zip(*res):
         np.testing.assert_array_equal(u, v)
+
+
+def test_layer_caches_emptied_between_mlp_calls_are_installed_again():
+    """A child's clear_cache, or an inference, between two MLP forwards: the
+    second forward gives the layers the MLP's caches back (a child's own
+    backward then works as with a Sequential); with nothing in between the
+    per-layer test is skipped and the caches stay installed."""
+    from gradcore.nn._util import CACHE_EPOCH
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    res = []
+    for m in (_mlp(True), _mlp(False)):
+        m.forward(x)
+        m[1].clear_cache()
+        m.inference(np.ones((3, 5), np.float32))
+        m.forward(x)
+        g = m[1].backward(np.ones((4, 8), np.float32)).copy()
+        m.forward(x)
+        if m._stack_layout is not None:
+            assert m._st.epoch == CACHE_EPOCH[0]  # nothing replaced a cache since the last test
+        g0 = m[0].backward(m[1].backward(np.ones((4, 8), np.float32))).copy()
+        res.append((g, g0, m.flat_gradients().copy()))
+    for u, v in zip(*res):
+        np.testing.assert_array_equal(u, v)

@@ -39,6 +39,7 @@ import importlib
 import os
 import pkgutil
 import platform
+import random
 import re
 import statistics
 import sys
@@ -191,12 +192,24 @@ SETTLE_AFTER_JAX = 0.05
 
 
 def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_rounds: int = 200,
-                     calls: int = 1):
+                     calls: int = 1, shuffle: bool = True, seed: int = 0):
     """``{impl: (median, times, cold)}`` for a workload's cases, timed
     round-robin: every round runs each implementation in turn (its ``setup``
     untimed before each call), so load from other processes on a shared
-    machine hits all of them alike. One warm-up round, then as many rounds
-    as fit in ``budget``.
+    machine hits all of them alike. One warm-up round in the order of
+    ``cases``, then as many rounds as fit in ``budget``.
+
+    ``shuffle`` (default): each round runs the implementations in a new
+    order (``random.Random(seed)``; never starting with the one that ended
+    the round before), so each one follows each other one, and the pause
+    after a JAX call, about equally often. A call's time depends on
+    what ran before it: on this project's (virtual) machine the fused MLP
+    ``mlp-D50-W64-B16`` took 0.25 ms right after itself or after the NumPy
+    reference (which reads the same weights), 0.33-0.45 ms after 5-50 ms
+    of anything else (a busy loop included) and 0.46-0.53 ms after a 50 ms
+    sleep. In a fixed order the implementation listed first (``gradcore``)
+    always came right after the last one's JAX pause and carried that cost
+    alone. ``shuffle=False``: the order of ``cases`` every round.
 
     ``calls`` = 1: one timed call per implementation and round (``cold`` is
     None). ``calls`` = k > 1, the steady state: each implementation runs k
@@ -236,8 +249,17 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
     rounds = int(min(max_rounds, max(min_rounds, budget / max(per_round, 1e-6))))
     times: dict[str, list[float]] = {name: [] for name in split}
     cold: dict[str, list[float]] = {name: [] for name in split}
+    order = list(split)
+    rng = random.Random(seed)
     for _ in range(rounds):
-        for name, sf in split.items():
+        if shuffle:
+            last = order[-1]
+            rng.shuffle(order)
+            if len(order) > 1 and order[0] == last:  # never right after itself across rounds
+                i = rng.randrange(1, len(order))
+                order[0], order[i] = order[i], order[0]
+        for name in order:
+            sf = split[name]
             block = [call(name, *sf) for _ in range(calls)]
             if calls == 1:
                 times[name] += block

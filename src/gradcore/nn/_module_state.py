@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Dict
 
 import numpy as np
 
-from ._util import ShapeCache
+from ._util import CACHE_EPOCH, ShapeCache
 
 if TYPE_CHECKING:
     from .module import Module
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 def cleared(module: "Module", state: dict) -> dict:
     """``state`` (a copy of ``module.__dict__``) with the forward caches emptied."""
+    CACHE_EPOCH[0] += 1
     for k, v in state.items():
         if isinstance(v, ShapeCache):
             state[k] = ShapeCache()

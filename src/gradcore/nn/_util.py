@@ -102,6 +102,13 @@ def seed_rng(seed, who: str) -> np.random.Generator:
     return _contract.seed_arg(seed, "seed", who)
 
 
+#: ``[n]``, bumped whenever a layer's forward cache may change outside a fused
+#: MLP pass: by every ``Dense.forward`` and every emptying of caches
+#: (``clear_cache``, copies, pickles, ``inference``). While it stands still,
+#: no child of a fused MLP can have replaced the caches the MLP installed.
+CACHE_EPOCH = [0]
+
+
 class ShapeCache:
     """Preallocated work buffers keyed by input shape (a few kept, oldest dropped)."""
 

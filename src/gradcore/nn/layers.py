@@ -15,7 +15,7 @@ from .. import init as _init
 from .._contract import overlaps
 from ..backend import kernels
 from .arena import as_float_dtype
-from ._util import (ShapeCache, backward_dy, check_activation, check_dy, check_input, check_real,
+from ._util import (CACHE_EPOCH, ShapeCache, backward_dy, check_activation, check_dy, check_input, check_real,
                     check_size, fresh_dy, run_kernel, seed_rng)
 from .module import Module, unguarded
 
@@ -90,6 +90,7 @@ class Dense(Module):
         return x
 
     def forward(self, x):
+        CACHE_EPOCH[0] += 1  # this layer's caches change (a fused MLP looks again)
         if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape or x is self._y:
             x = self._prepare(x)
         # the hot path of every MLP: the kernel call and its retry written out
