@@ -1,5 +1,5 @@
 """The one-layer recurrent layers' common call (time-major x, no initial
-state, no state gradient, no truncation) runs through a compiled pass plan
+state, no truncation; d_out and / or (B, H) final-state gradients) runs through a compiled pass plan
 on the C backend. It must leave exactly the state the general driver path
 leaves, honour the thread guard, and drop out of copies and pickles."""
 
@@ -43,18 +43,32 @@ def _same(a, b):
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("nonfinite", [False, True])
-def test_plan_path_leaves_the_general_paths_state(kind, dtype, nonfinite):
+@pytest.mark.parametrize("grads", ["d_out", "final", "both"])
+def test_plan_path_leaves_the_general_paths_state(kind, dtype, nonfinite, grads):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3, 5)).astype(dtype)
     d = rng.standard_normal((4, 3, 6)).astype(dtype)
+    dh, dc = rng.standard_normal((2, 3, 6)).astype(dtype)
     if nonfinite:
         x[2, 1, 0] = np.nan
+
+    def args(view):
+        a = (d.view(view) if grads != "final" else None,)
+        if grads == "d_out":
+            return a, {}
+        k = {"d_hT": dh.view(view)}
+        if kind == "lstm":
+            k["d_cT"] = dc.view(view)
+        return a, k
+
     fast, slow = (KINDS[kind](5, 6, dtype=dtype, seed=1) for _ in range(2))
     for _ in range(3):      # the first call binds the plan; later ones run it
         a = fast.forward(x)
-        a = _state(fast, a, fast.backward(d))
+        pa, ka = args(np.ndarray)
+        a = _state(fast, a, fast.backward(*pa, **ka))
         b = slow.forward(x.view(Sub))
-        b = _state(slow, b, slow.backward(d.view(Sub)))
+        pb, kb = args(Sub)
+        b = _state(slow, b, slow.backward(*pb, **kb))
         _same(a, b)
     assert fast._plan is not None
     if nonfinite:
@@ -219,11 +233,23 @@ def test_the_common_call_is_served_by_the_plan(kind):
         raise AssertionError("the guarded driver ran")
 
     m._guarded_forward = m._guarded_backward = driver
+    dh = np.ones((3, 6), np.float32)
+    final = {"d_hT": dh, "d_cT": dh} if kind == "lstm" else {"d_hT": dh}
     for _ in range(2):
         m.forward(x)
         m.backward(d)
+        m.forward(x)
+        m.backward(None, **final)             # the loss on the final state
+        m.forward(x)
+        m.backward(d, d_hT=dh)
+    m.forward(x)
     with pytest.raises(AssertionError, match="driver ran"):
         m.backward(d, truncate=2)             # not a common call
+    with pytest.raises(AssertionError, match="driver ran"):
+        m.backward(None, d_hT=dh[None])       # (1, B, H): the driver's conversion
+    if kind != "lstm":
+        with pytest.raises(AssertionError, match="driver ran"):
+            m.backward(None, d_cT=dh)         # refused by the driver, with its message
 
 
 @pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])

@@ -276,28 +276,43 @@ cdef class _RecurrentPlan:
             m._forward_nonfinite(first, stop)
         return self.returned
 
-    def run_backward(self, m, d_out, K, bint stop, bint guard):
-        """m's backward from d_out with no state gradient and no truncation,
-        after a forward this plan ran, or None (see above); ``K`` and
-        ``guard`` as for run_forward."""
-        if not self.fast or not self._fits(d_out, self.hdims[1]):
+    cdef bint _fits_state(self, a):
+        """a is None or an exact ndarray of the plan's dtype and shape (B, H)."""
+        if a is None:
+            return True
+        if not cnp.PyArray_CheckExact(a):
+            return False
+        cdef cnp.ndarray arr = <cnp.ndarray>a
+        if cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != 2:
+            return False
+        cdef cnp.npy_intp *d = cnp.PyArray_DIMS(arr)
+        return d[0] == self.hdims[0] and d[1] == self.hdims[1]
+
+    def run_backward(self, m, d_out, K, bint stop, bint guard, d_hT=None, d_cT=None):
+        """m's backward from d_out (None or (T, B, H)) and the final-state
+        gradients d_hT / d_cT (None or (B, H) arrays; d_cT for LSTM only),
+        with no truncation, after a forward this plan ran, or None (see
+        above); ``K`` and ``guard`` as for run_forward."""
+        if not self.fast or not (d_out is None or self._fits(d_out, self.hdims[1])):
+            return None
+        if not self._fits_state(d_hT) or not (self._fits_state(d_cT) if self.G == 4 else d_cT is None):
             return None
         if (K is not _this_module) if K is not None else not _c_backend_active():
             return None
         cdef dict d = PyObject_GenericGetDict(m, NULL)
         g = d.get("_gc_guard") if guard else None
         if g is None:
-            return self._run_backward(m, d, d_out, stop)
+            return self._run_backward(m, d, d_out, d_hT, d_cT, stop)
         me = _guard_admits(g)
         if me is None:
             return None
         g.busy = me
         try:
-            return self._run_backward(m, d, d_out, stop)
+            return self._run_backward(m, d, d_out, d_hT, d_cT, stop)
         finally:
             g.busy = 0
 
-    cdef object _run_backward(self, m, dict d, d_out, bint stop):
+    cdef object _run_backward(self, m, dict d, d_out, d_hT, d_cT, bint stop):
         dx = self.dx
         if dx is None or not _holds(d, "_cache_ok", True) or not _holds(d, "_layout", None):
             return None
@@ -306,7 +321,7 @@ cdef class _RecurrentPlan:
         cdef int k = 1 - self.cur        # never the set the records may point at
         dh0, norms, dc0, cnorms = <tuple>self.scratch[k]
         try:
-            first = self._backward(dx, dh0, norms, dc0, cnorms, d_out, None, None, d["_x"],
+            first = self._backward(dx, dh0, norms, dc0, cnorms, d_out, d_hT, d_cT, d["_x"],
                                    d["_h0"], d["_c0"], None, stop)
         except (TypeError, ValueError):
             return None

@@ -289,9 +289,9 @@ class _Driver(DriverChecks):
         (or ``d_hT`` as a pair (d_hT, d_cT)). LSTM and GRU consume the
         forward's gate cache."""
         K = kernels()
-        if d_hT is None and d_cT is None and truncate is None and self._plan is not None:
+        if truncate is None and self._plan is not None:
             # the common case in one compiled call: the kernel and the records below
-            dx = self._plan.run_backward(self, d_out, K, stop_on_nonfinite, False)
+            dx = self._plan.run_backward(self, d_out, K, stop_on_nonfinite, False, d_hT, d_cT)
             if dx is not None:
                 return dx
         if self._layout is not None and not _unit:

@@ -204,8 +204,8 @@ class _Recurrent(_Driver, Module):
     def backward(self, d_out, d_hT=None, truncate=None, stop_on_nonfinite=False, d_cT=None,
                  _unit=False):
         plan = self._plan
-        if plan is not None and d_hT is None and d_cT is None and truncate is None:
-            dx = plan.run_backward(self, d_out, None, stop_on_nonfinite, True)
+        if plan is not None and truncate is None:
+            dx = plan.run_backward(self, d_out, None, stop_on_nonfinite, True, d_hT, d_cT)
             if dx is not None:
                 return dx
         return self._guarded_backward(d_out, d_hT, truncate, stop_on_nonfinite, d_cT, _unit)
