@@ -111,6 +111,13 @@ def test_interleaved_rounds_shuffle_the_order_so_each_implementation_follows_eac
     time_interleaved({k: (lambda k=k: fixed.append(k)) for k in "abcd"}, budget=0, min_rounds=3, max_rounds=3,
                      shuffle=False)
     assert fixed == list("abcd") * 4
+    blocks = []
+    time_interleaved({k: (lambda k=k: blocks.append(k)) for k in "abc"}, budget=0, min_rounds=40, max_rounds=40,
+                     calls=2)
+    timed = blocks[3:]
+    starts = [timed[i] for i in range(0, len(timed), 2)]
+    assert all(timed[i] == timed[i + 1] for i in range(0, len(timed), 2))  # blocks of two calls
+    assert all(p != q for p, q in zip([blocks[2]] + starts, starts))  # each cold call follows another one
 
 
 def test_bench_report_states_the_threads_and_the_machine(smoke):

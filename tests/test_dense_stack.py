@@ -356,3 +356,26 @@ def test_layer_caches_emptied_between_mlp_calls_are_installed_again():
         res.append((g, g0, m.flat_gradients().copy()))
     for u, v in zip(*res):
         np.testing.assert_array_equal(u, v)
+
+
+def test_mlps_sharing_their_layers_install_their_own_caches():
+    """Two MLPs over the same Dense children (copy.copy): each forward gives
+    the children that MLP's caches, so a child's backward reads its inputs."""
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.standard_normal((2, 4, 5)).astype(np.float32)
+    dy = np.ones((4, 8), np.float32)
+
+    def child_grads(m):
+        m.flat_gradients().fill(0)
+        return m[1].backward(dy).copy(), m.flat_gradients().copy()
+
+    ref = nn.MLP([5, 8, 8, 8], seed=0)
+    ref.forward(x1)
+    want = child_grads(ref)
+    m = nn.MLP([5, 8, 8, 8], seed=0)
+    c = copy.copy(m)
+    for order in ((m, c, m), (m, c, m, c, m)):
+        for k, net in enumerate(order):
+            net.forward(x1 if net is m else x2)
+        for u, v in zip(child_grads(m), want):
+            np.testing.assert_array_equal(u, v)

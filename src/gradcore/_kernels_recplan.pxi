@@ -68,6 +68,12 @@ cdef inline int _put(dict d, str key, object value) except -1:
     return 0
 
 
+cdef inline bint _plain(cnp.ndarray a):
+    """C-contiguous, aligned and in native byte order: what the kernels take
+    as it is (the driver converts or refuses anything else)."""
+    return cnp.PyArray_ISCARRAY_RO(a) and cnp.PyArray_ISNOTSWAPPED(a)
+
+
 cdef class _PendingRecord:
     """A record of a plan's last fast backward (dh0, dc0 or step norms) still
     in the plan's scratch; ``copy()`` returns it as a new array (what the
@@ -219,11 +225,12 @@ cdef class _RecurrentPlan:
         self.scratch, self.marks = tuple(sets), tuple(marks)
 
     cdef bint _fits(self, a, cnp.npy_intp last):
-        """a is an exact ndarray of the plan's dtype and shape (T, B, last)."""
+        """a is an exact, C-contiguous, aligned, native-order ndarray of the
+        plan's dtype and shape (T, B, last)."""
         if not cnp.PyArray_CheckExact(a):
             return False
         cdef cnp.ndarray arr = <cnp.ndarray>a
-        if cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != 3:
+        if cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != 3 or not _plain(arr):
             return False
         cdef cnp.npy_intp *d = cnp.PyArray_DIMS(arr)
         return d[0] == self.T and d[1] == self.hdims[0] and d[2] == last
@@ -277,13 +284,14 @@ cdef class _RecurrentPlan:
         return self.returned
 
     cdef bint _fits_state(self, a):
-        """a is None or an exact ndarray of the plan's dtype and shape (B, H)."""
+        """a is None or an exact, C-contiguous, aligned, native-order ndarray
+        of the plan's dtype and shape (B, H)."""
         if a is None:
             return True
         if not cnp.PyArray_CheckExact(a):
             return False
         cdef cnp.ndarray arr = <cnp.ndarray>a
-        if cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != 2:
+        if cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != 2 or not _plain(arr):
             return False
         cdef cnp.npy_intp *d = cnp.PyArray_DIMS(arr)
         return d[0] == self.hdims[0] and d[1] == self.hdims[1]

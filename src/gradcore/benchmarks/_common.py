@@ -201,15 +201,16 @@ def time_interleaved(cases: dict, budget: float = 1.5, min_rounds: int = 5, max_
 
     ``shuffle`` (default): each round runs the implementations in a new
     order (``random.Random(seed)``; never starting with the one that ended
-    the round before), so each one follows each other one, and the pause
-    after a JAX call, about equally often. A call's time depends on
-    what ran before it: on this project's (virtual) machine the fused MLP
-    ``mlp-D50-W64-B16`` took 0.25 ms right after itself or after the NumPy
-    reference (which reads the same weights), 0.33-0.45 ms after 5-50 ms
-    of anything else (a busy loop included) and 0.46-0.53 ms after a 50 ms
-    sleep. In a fixed order the implementation listed first (``gradcore``)
-    always came right after the last one's JAX pause and carried that cost
-    alone. ``shuffle=False``: the order of ``cases`` every round.
+    the round before), so with three or more each one follows each other
+    one, and the pause after a JAX call, about equally often (with two the
+    rule leaves one order). A call's time depends on what ran before it:
+    on this project's (virtual) machine the fused MLP ``mlp-D50-W64-B16``
+    took about 0.26 ms right after itself, after the NumPy reference (which
+    reads the same weights) or after a 1 ms busy loop, and about 0.45 ms
+    after a 20 ms busy loop or a 50 ms sleep (``benchmarks/after_idle.py``;
+    docs/performance.md). In a fixed order the implementation listed first
+    (``gradcore``) always came right after the last one's JAX pause and
+    carried that cost alone. ``shuffle=False``: the order of ``cases`` every round.
 
     ``calls`` = 1: one timed call per implementation and round (``cold`` is
     None). ``calls`` = k > 1, the steady state: each implementation runs k

@@ -100,10 +100,17 @@ def _prepare(m, x):
     m._xshape = x.shape
     if overlaps(x, st.ys):  # the MLP's own output (or a view of it) fed back: copy
         x = x.copy()
+    _install(st)
+    return x
+
+
+def _install(st):
+    """The children hold st's caches again. Moves CACHE_EPOCH: another MLP
+    sharing these children (a ``copy.copy``) must look at them again."""
     for d, state in st.children:
         d.update(state)
+    CACHE_EPOCH[0] += 1
     st.epoch = CACHE_EPOCH[0]
-    return x
 
 
 def forward(m, x):
@@ -120,11 +127,11 @@ def forward(m, x):
     if st.epoch != CACHE_EPOCH[0]:
         # a layer's own forward since the last install replaced its _x (layers
         # 1..) or, on a new shape, its _y (the first layer, whose _x is ours);
-        # or caches were emptied
+        # or caches were emptied, or another MLP installed its own
         if st.first.get("_y") is not st.y0 or not all(map(_is, map(dict.get, st.dicts, _X), st.xs)):
-            for d, state in st.children:
-                d.update(state)
-        st.epoch = CACHE_EPOCH[0]
+            _install(st)
+        else:
+            st.epoch = CACHE_EPOCH[0]
     st.first["_x"] = x
     return st.out
 
