@@ -208,3 +208,30 @@ def test_second_backward_of_an_elman_layer_reuses_its_states():
         loss.backward()
     for p, q in zip(ours.parameters(), ref.parameters()):
         torch.testing.assert_close(p.grad, q.grad, **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("cls", ["RNN", "LSTM", "GRU"])
+def test_second_derivatives_raise_instead_of_being_dropped(cls, num_layers):
+    """The fused BPTT has no derivative of its own (torch's
+    once_differentiable): a gradient penalty through the module
+    (create_graph=True, then a second backward into every leaf) raises
+    instead of giving gradients that miss the layer's second-order part;
+    first derivatives under create_graph still match torch.nn.*."""
+    import gradcore.interop.torch as gt
+
+    torch.manual_seed(0)
+    m = getattr(gt, cls)(3, 4, num_layers=num_layers).double()
+    ref = getattr(torch.nn, cls)(3, 4, num_layers=num_layers).double()
+    ref.load_state_dict(m.state_dict())
+    head = torch.nn.Linear(4, 1).double()
+    x = torch.randn(5, 2, 3, dtype=torch.double)
+    grads = []
+    for r in (m, ref):
+        loss = head(r(x)[0]).sum()
+        grads.append(torch.autograd.grad(loss, [head.weight, r.weight_hh_l0], create_graph=True))
+    for u, v in zip(*grads):
+        torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-12)
+    penalty = sum((g ** 2).sum() for g in grads[0])
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        penalty.backward()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.autograd.function import once_differentiable
 
 from . import _stack
 
@@ -68,10 +69,7 @@ def _np(t):
 
 def _np_c(t):
     """A C-contiguous NumPy view of a gradient (a copy only if torch passed a strided one)."""
-    if t is None:
-        return None
-    a = _np(t)
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+    return None if t is None else np.ascontiguousarray(_np(t))
 
 
 def applier(cls):
@@ -100,13 +98,14 @@ def direct_backward(cls):
     ``BackwardCFunction.apply``, which only looks up ``backward`` / ``vjp`` and
     the boxed-gradients flag again on every call (none of which this
     ``cls`` changes). Left as torch made it where torch's internals differ
-    from what this expects."""
+    from what this expects. (Patching ``cls.backward`` afterwards does not
+    reach the engine: patch ``cls._backward_cls.apply``.)"""
     fn = getattr(torch.autograd, "function", None)
     base = getattr(fn, "BackwardCFunction", None)
     node = cls.__dict__.get("_backward_cls")
     if (base is None or node is None or not issubclass(node, base) or "apply" not in base.__dict__
             or getattr(cls, "boxed_grads_call", False) or cls.vjp is not fn.Function.vjp
-            or "backward" not in cls.__dict__):
+            or not isinstance(cls.__dict__.get("backward"), staticmethod)):
         return
     node.apply = cls.__dict__["backward"].__func__
 
@@ -154,6 +153,7 @@ class RecurrentStack(torch.autograd.Function):
         return outputs
 
     @staticmethod
+    @once_differentiable  # no second derivative: differentiating this backward raises instead of dropping it
     def backward(ctx, d_out, d_hn, d_cn=None):
         run = ctx.run
         x, h0, c0, *_ = ctx.saved_tensors  # (checks nothing, the output included, was modified in place since)

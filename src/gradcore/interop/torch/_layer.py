@@ -21,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor, from_numpy, is_grad_enabled
+from torch.autograd.function import once_differentiable
 
 from . import _kernels as K
-from ._function import Record, _np, applier, direct_backward, unwrap
+from ._function import Record, _np, _np_c, applier, direct_backward, unwrap
 
 
 class Run1:
@@ -81,27 +82,17 @@ def call(views, d, input):
 
 def forward_arrays(run, xa):
     """The fused forward of ``xa``; returns (output tensors, output array,
-    cache, the scratch taken from the pool). The output tensors wrap their
-    arrays before the kernel runs; the final states are copied in after."""
+    cache, the scratch taken from the pool)."""
     T, B, H = xa.shape[0], xa.shape[1], run.H
     dt = xa.dtype
     out = np.empty((T, B, H), dt)
-    h_n = np.empty((1, B, H), dt)
-    if run.gated:
-        kept = []
-        if run.lstm:
-            c_n = np.empty((1, B, H), dt)
-            res = from_numpy(out), from_numpy(h_n), from_numpy(c_n)
-            cache = K.forward("LSTM", run.pool.taker(dt, kept), out, xa, None, None, *run.w)
-            c_n[0] = K.last_cell("LSTM", cache)
-        else:
-            res = from_numpy(out), from_numpy(h_n)
-            cache = K.forward("GRU", run.pool.taker(dt, kept), out, xa, None, None, *run.w)
-    else:  # Elman: no scratch in the forward
-        res = from_numpy(out), from_numpy(h_n)
-        cache, kept = K.forward(run.mode, None, out, xa, None, None, *run.w), None
-    h_n[0] = out[-1]
-    return res, out, cache, kept
+    kept: list = []
+    cache = K.forward(run.mode, run.pool.taker(dt, kept), out, xa, None, None, *run.w)
+    h_n = out[-1:].copy()
+    if run.lstm:
+        c_n = K.last_cell("LSTM", cache)[None].copy()
+        return (from_numpy(out), from_numpy(h_n), from_numpy(c_n)), out, cache, kept
+    return (from_numpy(out), from_numpy(h_n)), out, cache, kept
 
 
 def forward_nograd(run, xa):
@@ -125,6 +116,7 @@ class Layer(torch.autograd.Function):
         return outputs
 
     @staticmethod
+    @once_differentiable  # no second derivative: differentiating this backward raises instead of dropping it
     def backward(ctx, d_out, d_hn, d_cn=None):
         # (saved_tensors checks nothing, the output included, was modified in place since the forward)
         xa = _np(ctx.saved_tensors[0])
@@ -140,8 +132,6 @@ class Layer(torch.autograd.Function):
                 cache = ()
         else:
             ctx.state = (run, out, None, None)
-            if kept is None:
-                kept = []
         need = ctx.needs_input_grad
         dx = np.empty(xa.shape, dt) if need[1] else None
         zeros = np.zeros  # (one per parameter: one block cut into views costs more Python)
@@ -153,10 +143,8 @@ class Layer(torch.autograd.Function):
         T = xa.shape[0]
         norms = np.empty((1, T))
         cnorms = np.empty((1, T)) if run.lstm else None
-        asc = np.ascontiguousarray  # (the array itself when it already is: a copy only for a strided gradient)
-        f = K.backward(run.mode, run.pool.taker(dt, kept) if not run.gated else None, cache, xa, None, None,
-                       out, w[0], w[1], None if d_out is None else asc(_np(d_out)),
-                       None if d_hn is None else asc(_np(d_hn)[0]), None if d_cn is None else asc(_np(d_cn)[0]),
+        f = K.backward(run.mode, run.pool.taker(dt, kept), cache, xa, None, None, out, w[0], w[1], _np_c(d_out),
+                       None if d_hn is None else _np_c(d_hn)[0], None if d_cn is None else _np_c(d_cn)[0],
                        dx, None, None, *dw, norms[0], None if cnorms is None else cnorms[0])
         run.pool.give(kept)
         sink = run.sink()
