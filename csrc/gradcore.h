@@ -279,7 +279,9 @@ int gc_rnn_forward_f64(double *out, const double *x, const double *h0, const dou
                        const double *w_hh, const double *b_ih, const double *b_hh, int64_t T,
                        int64_t B, int64_t I, int64_t H, int act, int stop_on_nonfinite,
                        int64_t *first_nonfinite);
-/* dz (T, B, H): workspace (dL/d pre-activation). */
+/* dz (T, B, H): workspace (dL/d pre-activation) for a backward whose weight
+ * gradients are made after the loop, or NULL (then scratch); its contents
+ * after the call are unspecified. */
 int gc_rnn_backward_f32(float *dx, float *dh0, float *dw_ih, float *dw_hh, float *db_ih,
                         float *db_hh, float *dz, double *step_norms, const float *d_out,
                         const float *d_hT, const float *x, const float *h0, const float *out,

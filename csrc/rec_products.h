@@ -188,7 +188,7 @@ static inline int64_t gc_rec_proj_chunk(int64_t B, int64_t ldy) {
  * a: the pre-activation gradients of the steps [t0, t0 + nt) (row stride lda;
  * step t's B rows start at a + (t - t0)*B*lda), columns 0..n-1 of a row being
  * the gradients of n weight rows. The backward loops call these for each finished chunk of
- * steps [t0, t0 + n) (gc_rec_grad_chunk steps, counted down from the end),
+ * steps [t0, t0 + nt) (gc_rec_grad_chunk steps, counted down from the end),
  * while the chunk's gradient rows are still in cache, instead of once over
  * all T*B rows after the loop; with stop_on_nonfinite (where a stopped pass
  * must leave every gradient untouched) they run once after the loop. */

@@ -322,10 +322,11 @@ typedef int (*gc_rec_grad_fn)(void *cell, const real *a, int64_t t0, int64_t n);
 
 /* The BPTT loop. grad (T, B, ld): the gradient rows the step writes (and
  * the bias sums read: mem->bacc[j] += columns j < nb, float64, when bacc);
- * ring: grad holds only the rows of one weight-gradient chunk (tcb steps of
- * gc_rec_grad_chunk(B, ld, n_hh, H, I, stop_on_nonfinite), which must not be 0),
- * step t's at row (t - the chunk's first step) * B: the products of a chunk
- * are made before the loop reaches the next one, so the rows are reused;
+ * ring_steps 0: grad holds the rows of all T steps; ring_steps k > 0: grad
+ * holds only the rows of one weight-gradient chunk of k steps (the caller's
+ * gc_rec_grad_chunk, which sized grad and sets the chunks here too), step
+ * t's at row (t - the chunk's first step) * B: the products of a chunk are
+ * made before the loop reaches the next one, so the rows are reused;
  * the carry to h_{t-1} is carry_h = beta * carry_h + R W_hh with R the step's
  * gradient rows (rsrc NULL, row stride ld) or rsrc (B, GH). mem: the rows
  * dh, carry_h and carry_c (a cell state carry when not NULL: started from
@@ -334,7 +335,7 @@ typedef int (*gc_rec_grad_fn)(void *cell, const real *a, int64_t t0, int64_t n);
  * first non-finite step and stop_on_nonfinite as in gc_rnn_backward; on a
  * stop, extra_norms (e.g. the LSTM cell norms) of earlier steps are NaN too. */
 GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, void *cell,
-                                  real *grad, int64_t ld, int ring, const real *rsrc, real beta,
+                                  real *grad, int64_t ld, int64_t ring_steps, const real *rsrc, real beta,
                                   const gc_rec_bwd_mem *mem, int64_t nb, int64_t n_hh,
                                   real *dh0, real *dc0, double *step_norms, double *extra_norms,
                                   const real *d_out, const real *d_hT, const real *d_cT,
@@ -353,13 +354,13 @@ GC_REC_INLINE int gc_rec_backward(gc_rec_bwd_step step, gc_rec_grad_fn grads, vo
     else if (carry_c)
         memset(carry_c, 0, sizeof(real) * (size_t)BH);
     const int small = gc_rec_use_small(B, GH, H);
-    const int64_t tcb = gc_rec_grad_chunk(B, ld, n_hh, H, I, stop_on_nonfinite);
+    const int64_t tcb = ring_steps > 0 ? ring_steps : gc_rec_grad_chunk(B, ld, n_hh, H, I, stop_on_nonfinite);
+    const int ring = ring_steps > 0;
     const int64_t work = 2 * B * GH * (H + I) + 1;
     int64_t budget = GC_REC_POLL_WORK;
     int st = GC_OK;
 
     int64_t next_chunk = tcb ? (T - 1) / tcb * tcb : -1;
-    if (!tcb) ring = 0; /* (the caller sized grad for all T steps then) */
     for (int64_t t = T - 1; t >= 0; t--) {
         real *g = grad + (ring ? t - next_chunk : t) * B * ld;
         int bad = 0;

@@ -10,7 +10,8 @@
  * in the scratch block (all T steps' rows only when the weight gradients are
  * made after the loop, when the caller gives no dz); the carry is dz W_hh.
  * Scratch (malloc): W_hh^T and W_ih^T in forward; in backward one block
- * with that ring (about 128 KiB), the driver's rows and the bias sums.
+ * with that ring (one chunk of gc_rec_grad_chunk steps: at least 128 KiB,
+ * more for narrow rows), the driver's rows and the bias sums.
  */
 #include "kernel.h"
 #include "recurrent.h"
@@ -140,7 +141,7 @@ int GC_IMPL(rnn_backward)(real *dx, real *dh0, real *dw_ih, real *dw_hh, real *d
     void *scratch = gc_rec_bwd_scratch(&mem, rows * B * H, 0, B * H, 0, db_ih || db_hh ? H : 0);
     if (!scratch) return GC_ERR_NOMEM;
     rnn_bwd_cell cell = {dx, dw_ih, dw_hh, x, h0, out, w_ih, B, I, H, act};
-    int st = gc_rec_backward(rnn_bwd_step, rnn_grads, &cell, rows ? mem.cell : dz, H, tcb > 0, NULL,
+    int st = gc_rec_backward(rnn_bwd_step, rnn_grads, &cell, rows ? mem.cell : dz, H, tcb, NULL,
                              (real)0, &mem, H, H,
                              dh0, NULL, step_norms, NULL, d_out, d_hT, NULL, w_hh, T, B, I, H, H,
                              truncate, stop_on_nonfinite, first_nonfinite);

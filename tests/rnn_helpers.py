@@ -54,8 +54,9 @@ def forward(K, kind, c, act="tanh", stop=False):
     return r
 
 
-def backward(K, kind, c, f, g, act="tanh", truncate=None, stop=False):
-    """One backward call; gradients start at zero. Consumes f["gates"]."""
+def backward(K, kind, c, f, g, act="tanh", truncate=None, stop=False, dz=None):
+    """One backward call; gradients start at zero. Consumes f["gates"].
+    ``dz``: the Elman backward's workspace (None: the kernel's own)."""
     T, B, I = c["x"].shape
     H = c["w_hh"].shape[1]
     dt = c["x"].dtype
@@ -70,7 +71,7 @@ def backward(K, kind, c, f, g, act="tanh", truncate=None, stop=False):
     }
     if kind == "rnn":
         r["first"] = K.rnn_backward(r["dx"], r["dh0"], r["dw_ih"], r["dw_hh"], r["db_ih"], r["db_hh"],
-                                    None, r["norms"], g["d_out"], g["d_hT"], c["x"], c["h0"], f["out"],
+                                    dz, r["norms"], g["d_out"], g["d_hT"], c["x"], c["h0"], f["out"],
                                     c["w_ih"], c["w_hh"], act, truncate, stop)
     elif kind == "lstm":
         r["dc0"] = np.zeros((B, H), dt)

@@ -18,19 +18,6 @@ pytestmark = pytest.mark.kernel
 SIZES = [(3, 64, 5, 128), (16, 64, 5, 128), (37, 64, 5, 128), (9, 3, 4, 16), (5, 4, 3, 512)]
 
 
-def _backward(c, f, g, dz, act, truncate, stop):
-    T, B, I = c["x"].shape
-    H = c["w_hh"].shape[1]
-    dt = c["x"].dtype
-    r = {"dx": np.zeros((T, B, I), dt), "dh0": np.zeros((B, H), dt), "dw_ih": np.zeros_like(c["w_ih"]),
-         "dw_hh": np.zeros_like(c["w_hh"]), "db_ih": np.zeros_like(c["b_ih"]),
-         "db_hh": np.zeros_like(c["b_hh"]), "norms": np.zeros(T)}
-    r["first"] = C.rnn_backward(r["dx"], r["dh0"], r["dw_ih"], r["dw_hh"], r["db_ih"], r["db_hh"], dz,
-                                r["norms"], g["d_out"], g["d_hT"], c["x"], c["h0"], f["out"], c["w_ih"],
-                                c["w_hh"], act, truncate, stop)
-    return r
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: "T{}-B{}-I{}-H{}".format(*s))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("truncate, stop", [(None, False), (5, False), (None, True)])
@@ -39,9 +26,9 @@ def test_dz_none_or_given_same_bits_and_reference(size, dtype, truncate, stop):
     c = make_case("rnn", T, B, I, H, dtype=dtype, seed=3)
     g = grads_case(T, B, H, dtype=dtype, seed=4)
     f = forward(C, "rnn", c)
-    own = _backward(c, f, g, None, "tanh", truncate, stop)
+    own = backward(C, "rnn", c, f, g, truncate=truncate, stop=stop)
     dz = np.full((T, B, H), np.nan, dtype)
-    given = _backward(c, f, g, dz, "tanh", truncate, stop)
+    given = backward(C, "rnn", c, f, g, truncate=truncate, stop=stop, dz=dz)
     for key in own:
         np.testing.assert_array_equal(own[key], given[key], err_msg=key)
     ref = backward(R, "rnn", c, forward(R, "rnn", c), g, truncate=truncate, stop=stop)
@@ -58,7 +45,7 @@ def test_nonfinite_step_found_with_the_kernels_own_rows(stop):
     g = grads_case(T, B, H, dtype=np.float32, seed=6)
     g["d_out"][20, 3, 7] = np.inf
     f = forward(C, "rnn", c)
-    r = _backward(c, f, g, None, "tanh", None, stop)
+    r = backward(C, "rnn", c, f, g, stop=stop)
     assert r["first"] == 20
     if stop:  # a stopped pass writes no gradient
         assert not r["dw_hh"].any() and not r["dx"].any()

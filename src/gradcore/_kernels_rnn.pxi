@@ -207,7 +207,9 @@ def rnn_forward(out, x, h0, w_ih, w_hh, b_ih, b_hh, act, bint stop_on_nonfinite=
 def rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dz, step_norms, d_out, d_hT, x, h0, out,
                  w_ih, w_hh, act, truncate=None, bint stop_on_nonfinite=False):
     """Elman RNN BPTT over the whole sequence; returns the first step (in
-    backward order) whose gradient is non-finite (-1 if none)."""
+    backward order) whose gradient is non-finite (-1 if none). ``dz`` (T, B,
+    H) is workspace for a pass that makes the weight gradients after the
+    loop, or None; its contents afterwards are unspecified."""
     cdef _RecCall c
     _rec_start(&c, x, w_hh, 1)
     cdef int iact = _rec_act(act)
