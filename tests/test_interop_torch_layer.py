@@ -152,13 +152,22 @@ def test_bad_input_after_good_calls_names_the_fault():
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("layout", [{}, {"num_layers": 2}, {"bidirectional": True}, {"batch_first": True}])
 def test_output_changed_in_place_before_backward_raises(kind, layout):
-    # the BPTT reads the returned output's memory: changed in place, it would
-    # bend the gradients silently; torch's in-place error is raised instead
-    ours, _ = pair(kind, **layout)
+    # one direction: the BPTT reads the returned output's memory: changed in
+    # place, it would bend the gradients silently; torch's in-place error is
+    # raised instead. Two directions: the BPTT reads its own copies, and the
+    # gradients match torch's after the change
+    ours, ref = pair(kind, **layout)
     out, _ = ours(inputs())
     out.mul_(2)
-    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+    if layout.get("bidirectional"):
         out.sum().backward()
+        (ref(inputs())[0] * 2).sum().backward()
+        for p, q in zip(ours.parameters(), ref.parameters()):
+            torch.testing.assert_close(p.grad, q.grad)
+        ours.zero_grad()
+    else:
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
     # unchanged, the same graph shape backpropagates (and a fresh call still works)
     out, _ = ours(inputs())
     (out * 2).sum().backward()

@@ -147,9 +147,10 @@ class RecurrentStack(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.run = run
         ctx.tape = tape
-        # the output too: the top layer's BPTT reads its memory, so an in-place
-        # change of it before backward must raise torch's error, not bend the gradients
-        ctx.save_for_backward(x, h0, c0, *weights, outputs[0])
+        # one direction: the output too, whose memory the top layer's BPTT reads,
+        # so an in-place change of it before backward raises torch's error instead
+        # of bending the gradients (two directions: the BPTT reads pooled copies)
+        ctx.save_for_backward(x, h0, c0, *weights, *((outputs[0],) if run.D == 1 else ()))
         return outputs
 
     @staticmethod

@@ -26,10 +26,11 @@ Supported: CPU float32/float64, every ``num_layers``, ``bidirectional``,
 ``batch_first``, ``bias``, ``nonlinearity``, ``dropout``, batched (3-D) and
 unbatched (2-D) input, with or without ``hx``. Not supported (a clear error
 names torch's own module instead): ``proj_size > 0``, ``PackedSequence``
-input, CUDA or other devices, other dtypes. One difference from torch: the
-BPTT reads the returned output's memory, so changing ``output`` in place
-before ``backward`` raises torch's "modified by an inplace operation" error
-(``torch.nn.LSTM`` raises it too; ``torch.nn.RNN`` / ``GRU`` keep a copy).
+input, CUDA or other devices, other dtypes. One difference from torch: with
+one direction the BPTT reads the returned output's memory, so changing
+``output`` in place before ``backward`` raises torch's "modified by an
+inplace operation" error (``torch.nn.LSTM`` raises it too; ``torch.nn.RNN``
+/ ``GRU`` keep a copy); bidirectional modules read their own copies.
 
 >>> import torch
 >>> from gradcore.interop.torch import LSTM
