@@ -375,7 +375,22 @@ def test_mlps_sharing_their_layers_install_their_own_caches():
     m = nn.MLP([5, 8, 8, 8], seed=0)
     c = copy.copy(m)
     for order in ((m, c, m), (m, c, m, c, m)):
-        for k, net in enumerate(order):
+        for net in order:
             net.forward(x1 if net is m else x2)
         for u, v in zip(child_grads(m), want):
             np.testing.assert_array_equal(u, v)
+
+
+def test_only_the_layers_of_a_fused_mlp_move_the_cache_epoch():
+    """A Dense no fused MLP owns (a head, another model) leaves CACHE_EPOCH
+    alone, so an MLP beside it keeps skipping its per-layer test."""
+    from gradcore.nn._util import CACHE_EPOCH
+
+    m, head = _mlp(True), nn.Dense(3, 2, seed=0)
+    x = np.ones((4, 5), np.float32)
+    y = m.forward(x)
+    e = CACHE_EPOCH[0]
+    head.forward(y)
+    assert CACHE_EPOCH[0] == e and m._st.epoch == e
+    m[1].forward(np.ones((4, 8), np.float32))
+    assert CACHE_EPOCH[0] > e  # a layer of the MLP ran by itself: the MLP looks again

@@ -87,6 +87,8 @@ def bind(m) -> None:
     rows = [[d.in_features, d.out_features, offset(d._w), -1 if d._b is None else offset(d._b),
              ACTIVATION_CODES[d.activation]] for d in layers]
     m._stack_layout = np.array(rows, np.int64)
+    for d in layers:
+        d._stacked = True  # its own forward now moves CACHE_EPOCH
     m._theta, m._grad = theta, grad
     m._slope = layers[0].slope
     m._input_grad = layers[0].input_grad

@@ -157,7 +157,8 @@ class _Driver(DriverChecks):
     # read) are bound by the records module's class decorator
 
     def __getstate__(self):
-        return settled(super().__getstate__())
+        get = getattr(super(), "__getstate__", None)  # (object has none before Python 3.11)
+        return settled(get() if get is not None else dict(self.__dict__))
 
     def _compact(self, h0):
         """h0 in the compact one-layer layout ((B, H), LSTM a tuple of them)."""

@@ -103,7 +103,7 @@ def seed_rng(seed, who: str) -> np.random.Generator:
 
 
 #: ``[n]``, bumped whenever a layer's forward cache may change outside a fused
-#: MLP's own pass: by every ``Dense.forward``, every emptying of caches
+#: MLP's own pass: by the ``forward`` of every Dense a fused MLP has bound, every emptying of caches
 #: (``clear_cache``, copies, pickles, ``inference``) and every install of a
 #: fused MLP's caches into its children (another MLP may share them). While
 #: it stands still, no child of a fused MLP can have replaced the caches the

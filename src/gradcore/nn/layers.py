@@ -42,6 +42,8 @@ class Dense(Module):
     for a network's first layer).
     """
 
+    _stacked = False  # True once a fused MLP has bound this layer (see nn/_dense_stack.py)
+
     def __init__(self, in_features, out_features, activation="identity", bias=True, init=None,
                  bias_init=0.0, dtype="float32", seed=None, slope=0.01, input_grad=True):
         who = "Dense"
@@ -90,7 +92,8 @@ class Dense(Module):
         return x
 
     def forward(self, x):
-        CACHE_EPOCH[0] += 1  # this layer's caches change (a fused MLP looks again)
+        if self._stacked:  # a fused MLP's layer: its caches change, the MLP looks again
+            CACHE_EPOCH[0] += 1
         if x.__class__ is not _ndarray or x.dtype is not self.dtype or x.shape != self._xshape or x is self._y:
             x = self._prepare(x)
         # the hot path of every MLP: the kernel call and its retry written out

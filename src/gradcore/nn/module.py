@@ -64,12 +64,12 @@ FORWARD_CACHE = {"_x": None, "_y": None, "_dz": None, "_dx": None, "_xshape": No
                  "_plan": None, "_plan_k": None}
 
 
-
 def _owned(out):
     """``out`` (an array, or nested tuples of arrays / None) as new arrays."""
     if isinstance(out, tuple):
         return tuple(_owned(o) for o in out)
     return None if out is None else np.array(out, copy=True)
+
 
 class Module:
     """Base class of every gradcore layer and container (see module docstring).
