@@ -38,6 +38,13 @@ class Record:
         self.norms, self.cell, self.first = norms, cell, first
 
 
+def give_record(run, norms, cnorms, first):
+    """The backward's Record to the module ``run.sink`` names (if it still lives)."""
+    sink = run.sink()
+    if sink is not None:  # (past torch's Module.__setattr__, which a plain attribute does not need)
+        sink.__dict__["_grad_record"] = Record(norms, cnorms, first)
+
+
 class Run:
     """What a call needs besides tensors: the mode, the stack's shape, NumPy
     views of the weights per row (``(w_ih, w_hh, b_ih, b_hh)``), the buffer
@@ -174,9 +181,7 @@ class RecurrentStack(torch.autograd.Function):
         norms = np.empty((LD, T))
         cnorms = np.empty((LD, T)) if run.mode == "LSTM" else None
         first = _stack.backward(tape, _np_c(d_out), _np_c(d_hn), _np_c(d_cn), dx, dh0, dc0, dws, norms, cnorms)
-        sink = run.sink()
-        if sink is not None:  # (past torch's Module.__setattr__, which a plain attribute does not need)
-            sink.__dict__["_grad_record"] = Record(norms, cnorms, first)
+        give_record(run, norms, cnorms, first)
         grads = [g for row in dws for g in row if g is not None]
         return (None, _tensor(dx), _tensor(dh0), _tensor(dc0),
                 *[torch.from_numpy(g) if n else None for g, n in zip(grads, need[4:])])

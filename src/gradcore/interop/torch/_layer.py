@@ -24,7 +24,7 @@ from torch import Tensor, from_numpy, is_grad_enabled
 from torch.autograd.function import once_differentiable
 
 from . import _kernels as K
-from ._function import Record, _np, _np_c, applier, direct_backward, unwrap
+from ._function import _np, _np_c, applier, direct_backward, give_record, unwrap
 
 
 class Run1:
@@ -125,13 +125,15 @@ class Layer(torch.autograd.Function):
         dt = xa.dtype
         if cache is None:  # a second backward: the first one gave its scratch back
             kept = []
+            take = run.pool.taker(dt, kept)
             if run.gated:  # LSTM / GRU: the gate cache is recomputed (the same bits)
-                out = np.empty(out.shape, dt)
-                cache = K.forward(run.mode, run.pool.taker(dt, kept), out, xa, None, None, *w)
+                out = take(out.shape)
+                cache = K.forward(run.mode, take, out, xa, None, None, *w)
             else:  # Elman: the states are the output, which saved_tensors checked is unchanged
                 cache = ()
         else:
             ctx.state = (run, out, None, None)
+            take = run.pool.taker(dt, kept)
         need = ctx.needs_input_grad
         dx = np.empty(xa.shape, dt) if need[1] else None
         zeros = np.zeros  # (one per parameter: one block cut into views costs more Python)
@@ -143,14 +145,12 @@ class Layer(torch.autograd.Function):
         T = xa.shape[0]
         norms = np.empty((1, T))
         cnorms = np.empty((1, T)) if run.lstm else None
-        f = K.backward(run.mode, run.pool.taker(dt, kept), cache, xa, None, None, out, w[0], w[1], _np_c(d_out),
+        f = K.backward(run.mode, take, cache, xa, None, None, out, w[0], w[1], _np_c(d_out),
                        None if d_hn is None else _np_c(d_hn)[0], None if d_cn is None else _np_c(d_cn)[0],
                        dx, None, None, *dw, norms[0], None if cnorms is None else cnorms[0])
         run.pool.give(kept)
-        sink = run.sink()
-        if sink is not None:  # (past torch's Module.__setattr__, which a plain attribute does not need)
-            f = int(f)
-            sink.__dict__["_grad_record"] = Record(norms, cnorms, [None if f < 0 else f])
+        f = int(f)
+        give_record(run, norms, cnorms, [None if f < 0 else f])
         return tuple(grads)
 
 

@@ -52,6 +52,12 @@ __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_
 _EPS = 1e-6  # torch's: coefficient max_norm / (total_norm + 1e-6)
 
 
+def _result(f):
+    """The norm's dtype for a :func:`fast` gather ``f``: float64 if any gradient is."""
+    torch = torch_module()
+    return torch.float64 if f[1] else torch.float32
+
+
 def check_norm_type(norm_type) -> float:
     """``norm_type`` as a float: any real number but NaN, or ``"inf"``/``"-inf"``."""
     if type(norm_type) is float and norm_type == norm_type:  # the common case, without the ABC test
@@ -184,7 +190,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite: bool = False, for
     if f is not None and f[2]:
         total = f[0].norm(p, False, False)[0]
         if math.isfinite(total) or not error_if_nonfinite:  # (else the full path names the value)
-            return torch.scalar_tensor(total, dtype=torch.float64 if f[1] else torch.float32)
+            return torch.scalar_tensor(total, dtype=_result(f))
     g = gather(items, "tensors", grads=False)
     if not items:
         return torch.tensor(0.0)
@@ -267,7 +273,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite: boo
         bl = f[0]
         total = bl.norm(p, False, False)[0]
         if math.isfinite(total) or not error_if_nonfinite:  # (else the full path names the value)
-            out = torch.scalar_tensor(total, dtype=torch.float64 if f[1] else torch.float32)
+            out = torch.scalar_tensor(total, dtype=_result(f))
             coef = _coefficient(max_norm, float(out))
             if coef is not None:
                 bl.scale_(coef)
