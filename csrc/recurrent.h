@@ -87,10 +87,8 @@ GC_REC_INLINE double gc_rec_combine_sq(real *restrict dh, const real *restrict a
         acc[k] += (double)v * (double)v;
         flag |= GC_REC_BAD(v);
     }
-    for (int w = GC_NACC / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
     *bad = flag;
-    return acc[0];
+    return gc_rec_fold(acc);
 }
 
 /* dh[i] = a[i] + c[i] (a NULL: 0 + c[i]), for i < n; returns ||dh||_2
@@ -115,9 +113,7 @@ static inline double gc_rec_norm(const real *v, int64_t n) {
     for (; i + GC_NACC <= n; i += GC_NACC)
         for (int k = 0; k < GC_NACC; k++) acc[k] += (double)v[i + k] * (double)v[i + k];
     for (int k = 0; i < n; i++, k++) acc[k] += (double)v[i] * (double)v[i];
-    for (int w = GC_NACC / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
-    double s = acc[0];
+    double s = gc_rec_fold(acc);
     if (isinf(s)) return gc_rec_scaled_norm(v, n);
     return sqrt(s);
 }

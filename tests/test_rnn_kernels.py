@@ -81,6 +81,7 @@ def test_rnn_nonlinearities_finite_differences(act):
 SIZES = [
     pytest.param((6, 1, 3, 5), id="B1-small-path"),   # hand-vectorized recurrent product
     pytest.param((6, 1, 3, 40), id="B1-H40"),         # RNN small path, LSTM/GRU BLAS GEMV
+    pytest.param((5, 1, 3, 32), id="B1-H32"),         # full-width small blocks, every cell
     pytest.param((4, 1, 3, 70), id="B1-gemv"),        # BLAS GEMV
     pytest.param((5, 3, 4, 6), id="gemm-small"),      # BLAS GEMM, tiny
     pytest.param((4, 2, 5, 70), id="gemm"),           # BLAS GEMM
