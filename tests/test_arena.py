@@ -70,3 +70,71 @@ def test_bad_specs(specs, exc, msg):
 def test_bad_dtype(dtype):
     with pytest.raises(TypeError, match="expected 'float32' or 'float64'"):
         Arena([("w", (2,))], dtype)
+
+
+# ------------------------------------------------------------ huge-page layout
+from gradcore.nn import arena as arena_mod  # noqa: E402
+
+_LINUX_THP = hasattr(__import__("mmap"), "MADV_HUGEPAGE") and \
+    __import__("os").path.isdir("/sys/kernel/mm/transparent_hugepage")
+
+
+def _vm_flags(addr):
+    """The VmFlags of the mapping of this process that holds addr."""
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                lo, hi = (int(v, 16) for v in head.split("-"))
+                inside = lo <= addr < hi
+            elif inside and line.startswith("VmFlags:"):
+                return line.split()[1:]
+    raise AssertionError(f"no mapping holds {addr:#x}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_large_arena_lies_on_huge_pages_small_one_does_not(dtype):
+    n = arena_mod.HUGE_MIN_BYTES // np.dtype(dtype).itemsize  # data alone at the threshold
+    big = Arena([("w", (n - 3,)), ("b", (3,))], dtype)
+    small = Arena([("w", (4, 4))], dtype)
+    for a in (big, small):
+        assert a.data.ctypes.data % 64 == 0 and a.grad.ctypes.data % 64 == 0
+        assert not np.shares_memory(a.data, a.grad)
+        assert not a.data.any() and not a.grad.any()
+        assert a.data.flags.writeable and a.grad.flags.writeable
+    if not _LINUX_THP:
+        pytest.skip("no transparent huge pages on this platform: the plain layout above is all there is")
+    assert big.data.ctypes.data % (2 << 20) == 0  # data first, grad at the next cache line
+    assert big.grad.ctypes.data - big.data.ctypes.data == -(-big.size * big.dtype.itemsize // 64) * 64
+    assert "hg" in _vm_flags(big.data.ctypes.data)  # advised for huge pages
+    assert "hg" not in _vm_flags(small.data.ctypes.data)
+    state = big.zeros()  # optimizer state (HUGE_MIN_BYTES) on huge pages too
+    assert state.ctypes.data % (2 << 20) == 0 and "hg" in _vm_flags(state.ctypes.data) and not state.any()
+
+
+def test_huge_page_arena_survives_copy_and_pickle():
+    import copy
+    import pickle
+
+    n = arena_mod.HUGE_MIN_BYTES // 4
+    a = Arena([("w", (n,))], "float32")
+    a.data[:] = np.arange(n, dtype=np.float32)
+    a.grad[::1000] = 2.5
+    for b in (copy.deepcopy(a), pickle.loads(pickle.dumps(a))):
+        np.testing.assert_array_equal(b.data, a.data)
+        np.testing.assert_array_equal(b.grad, a.grad)
+        assert b.data.ctypes.data != a.data.ctypes.data and not np.shares_memory(b.data, b.grad)
+        b.params["w"][0] = 9.0
+        assert b.data[0] == 9.0 and a.data[0] == 0.0
+
+
+def test_without_huge_page_advice_large_buffers_are_plain(monkeypatch):
+    import mmap
+
+    monkeypatch.delattr(mmap, "MADV_HUGEPAGE", raising=False)
+    n = arena_mod.HUGE_MIN_BYTES // 4
+    a = Arena([("w", (n,))], "float32")
+    assert a.data.ctypes.data % 64 == 0 and a.grad.ctypes.data % 64 == 0
+    assert a.data.size == n and not a.data.any() and not np.shares_memory(a.data, a.grad)
+    assert isinstance(a.data.base, np.ndarray)  # NumPy's own memory, not a mapping

@@ -16,27 +16,68 @@ Global norms, clipping and optimizer steps then run as single passes over
 ``data`` / ``grad``; ``views(flat)`` gives the same name -> view mapping for
 any other buffer with this layout (optimizer state from ``zeros()``).
 The buffers start 64-byte aligned (one cache line, a full AVX-512 vector).
+
+``data`` and ``grad`` are two parts of one block. From 1 MiB on, a block
+(and an optimizer-state buffer from ``zeros()``) lies in its own private
+anonymous mapping that starts on a 2 MiB boundary and is advised for
+transparent huge pages (Linux; elsewhere, or where the advice is refused,
+plain pages with the same contents). NumPy advises its own allocations
+from 4 MiB on; below that the buffers of a mid-size model span hundreds of
+4 KiB pages, and a step after other work (the caches and the TLB refilled
+from memory) then pays for their page walks: the 50-layer MLP of the mlp
+benchmark group (1.7 MB of weights and gradients) took 0.44 / 0.50 ms per
+step after a 20 ms busy loop on plain pages, 0.37-0.43 ms on huge pages
+(median of 300, pinned, one thread; the same back to back, 0.24 ms).
 """
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Tuple
+import mmap
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
 from ..init import as_float_dtype
 
 _ALIGN = 64
+_HUGE_PAGE = 2 << 20  # a transparent huge page on x86-64 and arm64 Linux
+HUGE_MIN_BYTES = 1 << 20  # buffers from this size on are laid out for huge pages
 
 
+def _huge_zeros(nbytes: int) -> Optional[np.ndarray]:
+    """``nbytes`` zero bytes starting on a 2 MiB boundary of a private
+    anonymous mapping advised for transparent huge pages, or None where
+    such a mapping cannot be made (no ``MADV_HUGEPAGE`` on this platform,
+    or the mapping failed). A refused advice still gives the zeroed memory."""
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is None:
+        return None
+    span = -(-nbytes // _HUGE_PAGE) * _HUGE_PAGE
+    try:
+        mm = mmap.mmap(-1, span + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (OSError, ValueError):
+        return None
+    raw = np.frombuffer(mm, np.uint8)  # the array keeps the mapping alive
+    start = (-raw.ctypes.data) % _HUGE_PAGE
+    try:
+        mm.madvise(advice, start, span)
+    except OSError:
+        pass
+    return raw[start:start + nbytes]
 
 
 def aligned_zeros(n: int, dtype: np.dtype) -> np.ndarray:
-    """A zero-filled 1-D array of ``n`` elements whose data starts 64-byte aligned."""
+    """A zero-filled 1-D array of ``n`` elements whose data starts 64-byte
+    aligned (from ``HUGE_MIN_BYTES`` on: 2 MiB aligned, on huge pages where
+    the platform gives them; see the module docstring)."""
     itemsize = dtype.itemsize
-    raw = np.zeros(n * itemsize + _ALIGN, dtype=np.uint8)
-    start = (-raw.ctypes.data) % _ALIGN
-    return raw[start:start + n * itemsize].view(dtype)
+    nbytes = n * itemsize
+    raw = _huge_zeros(nbytes) if nbytes >= HUGE_MIN_BYTES else None
+    if raw is None:
+        raw = np.zeros(nbytes + _ALIGN, dtype=np.uint8)
+        start = (-raw.ctypes.data) % _ALIGN
+        raw = raw[start:start + nbytes]
+    return raw.view(dtype)
 
 
 def _check_shape(name: str, shape) -> Tuple[int, ...]:
@@ -127,8 +168,10 @@ class Arena:
             self.offsets[name] = (pos, pos + n)
             pos += n
         self.size = pos
-        self.data = aligned_zeros(pos, self.dtype)
-        self.grad = aligned_zeros(pos, self.dtype)
+        gap = -(-pos * self.dtype.itemsize // _ALIGN) * _ALIGN // self.dtype.itemsize
+        block = aligned_zeros(gap + pos, self.dtype)  # data, then grad at the next cache line
+        self.data = block[:pos]
+        self.grad = block[gap:gap + pos]
         self.params = self.views(self.data)
         self.grads = self.views(self.grad)
 
