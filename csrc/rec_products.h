@@ -43,7 +43,8 @@ static inline int gc_rec_use_small(int64_t B, int64_t GH, int64_t H) {
  * plain loop serves the last columns (fewer than 16). */
 #define GC_REC_JB 32
 /* acc[j] += the terms of rows g < m, for j < n: called with n = GC_REC_JB
- * (a constant trip count the compiler keeps in registers) or the tail n. */
+ * (a constant trip count; only without GCC's vector extensions, where
+ * whole blocks come here) or the tail n. */
 GC_REC_INLINE void gc_rec_small_acc(
     real *restrict acc, const real *restrict c, const real *restrict rows, int64_t ld,
     int64_t m, int64_t n) {
@@ -62,60 +63,67 @@ GC_REC_INLINE void gc_rec_small_acc(
 }
 
 #if defined(__GNUC__) && !defined(GC_NO_VECTOR_EXT)
-/* Blocks of 16 or 32 columns with the partial sums as one or two GCC vector
- * values of 16 lanes (one AVX-512 register each; AVX2 / SSE2 halves and
- * quarters), so they stay in registers across the rows: as a local array
- * they went through memory for every group of rows, a store and a load on
- * the chain of dependent adds (RNN T1000-B1-H32 backward loop 97 -> 69 us).
- * Same operations per lane in the same order as gc_rec_small_acc, so the
- * same bits. nv (1 or 2) is a constant at each inlined call. */
+/* Blocks of columns with the partial sums as GCC vector values of the
+ * native register width (GC_REC_VL lanes: 64 bytes with AVX-512, 32 with
+ * AVX2, 16 otherwise), nv of them, so they stay in registers across the
+ * rows: as a local array they went through memory for every group of rows,
+ * a store and a load on the chain of dependent adds (float32 AVX-512,
+ * T1000-B1-H32: backward loop 97 -> 58 us). Same operations per lane in the
+ * same order as gc_rec_small_acc, so the same bits. nv is a constant at
+ * each inlined call (the loops over it unroll). */
 #define GC_REC_SMALL_VEC 1
-typedef real gc_rec_vj __attribute__((vector_size(16 * sizeof(real))));
-#define GC_REC_JLOAD(v, p) memcpy(&(v), (p), sizeof(gc_rec_vj))
-#define GC_REC_JSTORE(p, v) memcpy((p), &(v), sizeof(gc_rec_vj))
+#if defined(GC_ISA_AVX512)
+#define GC_REC_VBYTES 64
+#elif defined(GC_ISA_AVX2)
+#define GC_REC_VBYTES 32
+#else
+#define GC_REC_VBYTES 16
+#endif
+#define GC_REC_VL (GC_REC_VBYTES / (int)sizeof(real))
+/* columns per block: 32, or 16 where 32 would take more than 8 registers */
+#define GC_REC_VCOLS (32 / GC_REC_VL <= 8 ? 32 : 16)
+typedef real gc_rec_vn __attribute__((vector_size(GC_REC_VBYTES)));
+#define GC_REC_NLOAD(v, p) memcpy(&(v), (p), sizeof(gc_rec_vn))
+#define GC_REC_NSTORE(p, v) memcpy((p), &(v), sizeof(gc_rec_vn))
 GC_REC_INLINE void gc_rec_small_vec(real *restrict y, const real *restrict c,
                                     const real *restrict rows, int64_t ld, int64_t m, int nv,
                                     int add) {
-    gc_rec_vj a0 = {0}, a1 = {0};
+    gc_rec_vn a[32 / GC_REC_VL > 8 ? 8 : 32 / GC_REC_VL];
+    #pragma GCC unroll 8
+    for (int k = 0; k < nv; k++) a[k] = (gc_rec_vn){0};
     int64_t g = 0;
     for (; g + 4 <= m; g += 4) {
         const real c0 = c[g], c1 = c[g + 1], c2 = c[g + 2], c3 = c[g + 3];
         const real *r0 = rows + g * ld, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
-        gc_rec_vj x0, x1, x2, x3;
-        GC_REC_JLOAD(x0, r0);
-        GC_REC_JLOAD(x1, r1);
-        GC_REC_JLOAD(x2, r2);
-        GC_REC_JLOAD(x3, r3);
-        a0 = a0 + ((c0 * x0 + c1 * x1) + (c2 * x2 + c3 * x3));
-        if (nv == 2) {
-            GC_REC_JLOAD(x0, r0 + 16);
-            GC_REC_JLOAD(x1, r1 + 16);
-            GC_REC_JLOAD(x2, r2 + 16);
-            GC_REC_JLOAD(x3, r3 + 16);
-            a1 = a1 + ((c0 * x0 + c1 * x1) + (c2 * x2 + c3 * x3));
+        #pragma GCC unroll 8
+        for (int k = 0; k < nv; k++) {
+            gc_rec_vn x0, x1, x2, x3;
+            GC_REC_NLOAD(x0, r0 + k * GC_REC_VL);
+            GC_REC_NLOAD(x1, r1 + k * GC_REC_VL);
+            GC_REC_NLOAD(x2, r2 + k * GC_REC_VL);
+            GC_REC_NLOAD(x3, r3 + k * GC_REC_VL);
+            a[k] = a[k] + ((c0 * x0 + c1 * x1) + (c2 * x2 + c3 * x3));
         }
     }
     for (; g < m; g++) {
         const real cg = c[g];
-        gc_rec_vj x0;
-        GC_REC_JLOAD(x0, rows + g * ld);
-        a0 = a0 + cg * x0;
-        if (nv == 2) {
-            GC_REC_JLOAD(x0, rows + g * ld + 16);
-            a1 = a1 + cg * x0;
+        #pragma GCC unroll 8
+        for (int k = 0; k < nv; k++) {
+            gc_rec_vn x0;
+            GC_REC_NLOAD(x0, rows + g * ld + k * GC_REC_VL);
+            a[k] = a[k] + cg * x0;
         }
     }
-    if (add) {
-        gc_rec_vj y0, y1;
-        GC_REC_JLOAD(y0, y);
-        a0 = y0 + a0;
-        if (nv == 2) {
-            GC_REC_JLOAD(y1, y + 16);
-            a1 = y1 + a1;
+    #pragma GCC unroll 8
+    for (int k = 0; k < nv; k++) {
+        gc_rec_vn v = a[k];
+        if (add) {
+            gc_rec_vn y0;
+            GC_REC_NLOAD(y0, y + k * GC_REC_VL);
+            v = y0 + v;
         }
+        GC_REC_NSTORE(y + k * GC_REC_VL, v);
     }
-    GC_REC_JSTORE(y, a0);
-    if (nv == 2) GC_REC_JSTORE(y + 16, a1);
 }
 #endif
 
@@ -194,10 +202,11 @@ static inline int gc_rec_recur(real *restrict y, int64_t ldy, const real *restri
         for (int64_t b = 0; b < B; b++) {
             int64_t j0 = 0;
 #if defined(GC_REC_SMALL_VEC)
-            for (; j0 + 32 <= N; j0 += 32)
-                gc_rec_small_vec(y + b * ldy + j0, a + b * lda, m + j0, N, K, 2, add);
-            if (N - j0 >= 16) {
-                gc_rec_small_vec(y + b * ldy + j0, a + b * lda, m + j0, N, K, 1, add);
+            for (; j0 + GC_REC_VCOLS <= N; j0 += GC_REC_VCOLS)
+                gc_rec_small_vec(y + b * ldy + j0, a + b * lda, m + j0, N, K,
+                                 GC_REC_VCOLS / GC_REC_VL, add);
+            if (GC_REC_VCOLS == 32 && N - j0 >= 16) {
+                gc_rec_small_vec(y + b * ldy + j0, a + b * lda, m + j0, N, K, 16 / GC_REC_VL, add);
                 j0 += 16;
             }
 #endif

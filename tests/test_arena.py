@@ -137,4 +137,4 @@ def test_without_huge_page_advice_large_buffers_are_plain(monkeypatch):
     a = Arena([("w", (n,))], "float32")
     assert a.data.ctypes.data % 64 == 0 and a.grad.ctypes.data % 64 == 0
     assert a.data.size == n and not a.data.any() and not np.shares_memory(a.data, a.grad)
-    assert isinstance(a.data.base, np.ndarray)  # NumPy's own memory, not a mapping
+    assert a.data.base.base is None  # np.zeros owns its memory (on the mapping path: a memoryview here)
