@@ -24,10 +24,11 @@ transparent huge pages (Linux; elsewhere, or where the advice is refused,
 plain pages with the same contents). NumPy advises its own allocations
 from 4 MiB on; below that the buffers of a mid-size model span hundreds of
 4 KiB pages, and a step after other work (the caches and the TLB refilled
-from memory) then pays for their page walks: the 50-layer MLP of the mlp
-benchmark group (1.7 MB of weights and gradients) took 0.44 / 0.50 ms per
-step after a 20 ms busy loop on plain pages, 0.37-0.43 ms on huge pages
-(median of 300, pinned, one thread; the same back to back, 0.24 ms).
+from memory) then pays for their page walks: the two kernel calls of the
+50-layer MLP of the mlp benchmark group (1.7 MB of weights and gradients)
+took 0.449 ms after a 20 ms busy loop on plain 64-byte aligned pages and
+0.398 ms on huge pages, 0.25-0.26 ms back to back either way (medians of
+200, pinned, one thread; ``benchmarks/huge_pages.py``).
 """
 
 from __future__ import annotations
