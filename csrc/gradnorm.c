@@ -156,9 +156,7 @@ static void fast_pass(const real *x, int64_t n, int sq, int want_max, double *s_
         for (int k = 0; k < WR; k++) mxs = mv[j][k] > mxs ? mv[j][k] : mxs;
 #endif
     /* fixed-order tree reduction of the lanes */
-    for (int w = GC_NACC / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; k++) total[k] += total[k + w];
-    *s_out = total[0];
+    *s_out = gc_fold_nacc(total);
     *max_out = want_max ? (double)mxs : -1.0;
 }
 
@@ -202,9 +200,7 @@ static double scaled_pass(const real *x, int64_t n, int mode, double p, double m
         double a = fabs((double)x[i]) / m;
         acc[k] += mode == MODE_L2 ? a * a : mode == MODE_L1 ? a : pow(a, p);
     }
-    for (int w = GC_NACC / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
-    return acc[0];
+    return gc_fold_nacc(acc);
 }
 
 /* Count NaN and Inf in one buffer; *first gets the first such index or -1. */

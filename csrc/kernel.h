@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 #include "gradcore.h"
 #include "blas.h"
 
@@ -81,5 +82,32 @@ typedef double real;
  * AVX2 registers (eight SSE2 ones, two AVX-512 ones) and make the summation
  * order, hence the result, identical on every path. */
 #define GC_NACC 16
+
+/* The fixed-order pairwise fold that ends every such reduction:
+ * acc[k] + acc[k + w] for w = GC_NACC/2, ..., 2, 1; returns the sum (acc's
+ * contents afterwards unspecified). With GCC >= 12 or clang as vector adds
+ * of the lanes (the same additions, so the same bits), where the plain
+ * loop is a chain of scalar loads and stores through memory (per step in
+ * the recurrent backward's norms). */
+static inline double gc_fold_nacc(double *acc) {
+#if GC_NACC == 16 && !defined(GC_NO_VECTOR_EXT) && \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
+    typedef double gc_fold_v8 __attribute__((vector_size(64)));
+    typedef double gc_fold_v4 __attribute__((vector_size(32)));
+    typedef double gc_fold_v2 __attribute__((vector_size(16)));
+    gc_fold_v8 s0, s1;
+    memcpy(&s0, acc, sizeof s0);
+    memcpy(&s1, acc + 8, sizeof s1);
+    const gc_fold_v8 t = s0 + s1;
+    const gc_fold_v4 u =
+        __builtin_shufflevector(t, t, 0, 1, 2, 3) + __builtin_shufflevector(t, t, 4, 5, 6, 7);
+    const gc_fold_v2 v = __builtin_shufflevector(u, u, 0, 1) + __builtin_shufflevector(u, u, 2, 3);
+    return v[0] + v[1];
+#else
+    for (int w = GC_NACC / 2; w > 0; w /= 2)
+        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0];
+#endif
+}
 
 #endif /* GC_KERNEL_H */

@@ -21,9 +21,7 @@ static double row_sum(const real *x, int64_t n) {
     for (; i + GC_NACC <= n; i += GC_NACC)
         for (int k = 0; k < GC_NACC; k++) acc[k] += (double)x[i + k];
     for (int k = 0; i < n; i++, k++) acc[k] += (double)x[i];
-    for (int w = GC_NACC / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
-    return acc[0];
+    return gc_fold_nacc(acc);
 }
 
 static double row_sumsq_dev(const real *x, int64_t n, double mu) {
@@ -38,9 +36,7 @@ static double row_sumsq_dev(const real *x, int64_t n, double mu) {
         double d = (double)x[i] - mu;
         acc[k] += d * d;
     }
-    for (int w = GC_NACC / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
-    return acc[0];
+    return gc_fold_nacc(acc);
 }
 
 int GC_IMPL(layernorm_forward)(real *y, real *mean, real *rstd, const real *x,
@@ -107,12 +103,7 @@ int GC_IMPL(layernorm_backward)(real *dx, real *dgamma, real *dbeta, const real 
             a1[k] += (double)g;
             a2[k] += (double)(g * xh);
         }
-        for (int w = GC_NACC / 2; w > 0; w /= 2)
-            for (int k = 0; k < w; k++) {
-                a1[k] += a1[k + w];
-                a2[k] += a2[k + w];
-            }
-        const real mg = (real)(a1[0] * invD), mgx = (real)(a2[0] * invD);
+        const real mg = (real)(gc_fold_nacc(a1) * invD), mgx = (real)(gc_fold_nacc(a2) * invD);
         real *dxr = dx + i * D;
         if (gamma)
             for (int64_t q = 0; q < D; q++) {

@@ -14,12 +14,6 @@
  */
 #include "kernel.h"
 
-static double reduce_acc(double *acc) {
-    for (int w = GC_NACC / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
-    return acc[0];
-}
-
 int GC_IMPL(mse_loss)(const real *p, const real *t, real *dp, int64_t n, double *loss) {
     if (n < 0 || !loss || (n > 0 && (!p || !t))) return GC_ERR_ARG;
     double acc[GC_NACC] = {0};
@@ -48,7 +42,7 @@ int GC_IMPL(mse_loss)(const real *p, const real *t, real *dp, int64_t n, double 
             acc[k] += d * d;
         }
     }
-    *loss = n ? reduce_acc(acc) / (double)n : 0.0;
+    *loss = n ? gc_fold_nacc(acc) / (double)n : 0.0;
     return GC_OK;
 }
 
@@ -71,7 +65,7 @@ int GC_IMPL(bce_with_logits_loss)(const real *z, const real *t, real *dz, int64_
             }
         }
     }
-    *loss = n ? reduce_acc(acc) * inv : 0.0;
+    *loss = n ? gc_fold_nacc(acc) * inv : 0.0;
     return GC_OK;
 }
 
@@ -91,7 +85,7 @@ int GC_IMPL(softmax_cross_entropy_loss)(const real *z, const int64_t *labels, re
         for (; j + GC_NACC <= C; j += GC_NACC)
             for (int k = 0; k < GC_NACC; k++) acc[k] += exp((double)zr[j + k] - (double)m);
         for (int k = 0; j < C; j++, k++) acc[k] += exp((double)zr[j] - (double)m);
-        double s = reduce_acc(acc);
+        double s = gc_fold_nacc(acc);
         total += (double)m + log(s) - (double)zr[labels[i]];
         if (dz) {
             real *dr = dz + i * C;

@@ -73,26 +73,4 @@ GC_REC_INLINE void gc_rec_sq_block(
 
 #endif
 
-/* The pairwise fold of the GC_NACC accumulators (acc[k] += acc[k + w] for
- * w = 8, 4, 2, 1), returning acc[0]: with GC_REC_VEC as vector adds of the
- * lanes (the same additions, so the same bits), where the plain loop is a
- * chain of scalar loads and stores through memory. */
-static inline double gc_rec_fold(double *acc) {
-#if defined(GC_REC_VEC) && (defined(__clang__) || __GNUC__ >= 12)
-    typedef double gc_rec_v4 __attribute__((vector_size(32)));
-    typedef double gc_rec_v2 __attribute__((vector_size(16)));
-    gc_rec_vd s0, s1;
-    memcpy(&s0, acc, sizeof s0);
-    memcpy(&s1, acc + 8, sizeof s1);
-    const gc_rec_vd t = s0 + s1;
-    const gc_rec_v4 u = __builtin_shufflevector(t, t, 0, 1, 2, 3) + __builtin_shufflevector(t, t, 4, 5, 6, 7);
-    const gc_rec_v2 v = __builtin_shufflevector(u, u, 0, 1) + __builtin_shufflevector(u, u, 2, 3);
-    return v[0] + v[1];
-#else
-    for (int w = GC_NACC / 2; w > 0; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
-    return acc[0];
-#endif
-}
-
 #endif /* GC_REC_VEC_H */

@@ -88,7 +88,7 @@ GC_REC_INLINE double gc_rec_combine_sq(real *restrict dh, const real *restrict a
         flag |= GC_REC_BAD(v);
     }
     *bad = flag;
-    return gc_rec_fold(acc);
+    return gc_fold_nacc(acc);
 }
 
 /* dh[i] = a[i] + c[i] (a NULL: 0 + c[i]), for i < n; returns ||dh||_2
@@ -113,7 +113,7 @@ static inline double gc_rec_norm(const real *v, int64_t n) {
     for (; i + GC_NACC <= n; i += GC_NACC)
         for (int k = 0; k < GC_NACC; k++) acc[k] += (double)v[i + k] * (double)v[i + k];
     for (int k = 0; i < n; i++, k++) acc[k] += (double)v[i] * (double)v[i];
-    double s = gc_rec_fold(acc);
+    double s = gc_fold_nacc(acc);
     if (isinf(s)) return gc_rec_scaled_norm(v, n);
     return sqrt(s);
 }

@@ -30,9 +30,7 @@ static double GC_IMPL(row_sumsq)(const real *x, int64_t n) {
         double v = (double)x[i];
         acc[k] += v * v;
     }
-    for (int w = GC_NACC / 2; w >= 1; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
-    return acc[0];
+    return gc_fold_nacc(acc);
 }
 
 #if !GC_IS_F32
@@ -59,9 +57,7 @@ static double GC_IMPL(row_scaled)(const real *x, int64_t n) {
         double v = (double)x[i] / m;
         acc[k] += v * v;
     }
-    for (int w = GC_NACC / 2; w >= 1; w /= 2)
-        for (int k = 0; k < w; k++) acc[k] += acc[k + w];
-    return m * sqrt(acc[0]);
+    return m * sqrt(gc_fold_nacc(acc));
 }
 #endif
 
