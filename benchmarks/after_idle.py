@@ -44,14 +44,20 @@ def _mlp(depth):
     return model, x, dy
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=100)
+def start(doc, rounds):
+    """The command line's ``--rounds`` (default ``rounds``), every thread
+    pool pinned to 1."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=rounds)
     args = ap.parse_args()
-
     from gradcore.benchmarks._common import pin_threads
 
     pin_threads(1)
+    return args
+
+
+def main():
+    args = start(__doc__, 100)
     import gradcore
 
     model, x, dy = _mlp(50)

@@ -10,23 +10,16 @@ and after a 20 ms busy loop; conditions interleaved, medians and minima.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
 
-from after_idle import _busy, _mlp
+from after_idle import _busy, _mlp, start
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=300)
-    args = ap.parse_args()
-
-    from gradcore.benchmarks._common import pin_threads
-
-    pin_threads(1)
+    args = start(__doc__, 300)
     import gradcore._kernels as K
 
     model, x, dy = _mlp(50)
