@@ -37,7 +37,7 @@ enum { MODE_L2, MODE_L1, MODE_INF, MODE_P };
  * GCC's auto-vectorizer does not vectorize the float32 -> float64 widening
  * inside a 16-lane reduction (it falls back to scalar cvtss2sd), which made
  * this pass compute-bound; the explicit vectors below run at memory speed. */
-#if defined(__GNUC__) && !defined(GC_NO_VECTOR_EXT)
+#if defined(GC_VEC_EXT)
 #define GC_VEC 1
 #if defined(__AVX__)
 #define GC_VB 32 /* vector bytes: ymm */

@@ -83,6 +83,14 @@ typedef double real;
  * order, hence the result, identical on every path. */
 #define GC_NACC 16
 
+/* GC_VEC_EXT: GCC's vector extensions (vector_size types, lane-wise
+ * operators) are there; every hand-vectorized block tests it, and keeps a
+ * plain loop with the same per-lane operations for other compilers and
+ * under -DGC_NO_VECTOR_EXT. */
+#if defined(__GNUC__) && !defined(GC_NO_VECTOR_EXT)
+#define GC_VEC_EXT 1
+#endif
+
 /* The fixed-order pairwise fold that ends every such reduction:
  * acc[k] + acc[k + w] for w = GC_NACC/2, ..., 2, 1; returns the sum (acc's
  * contents afterwards unspecified). With GCC >= 12 or clang as vector adds
@@ -90,8 +98,7 @@ typedef double real;
  * loop is a chain of scalar loads and stores through memory (per step in
  * the recurrent backward's norms). */
 static inline double gc_fold_nacc(double *acc) {
-#if GC_NACC == 16 && !defined(GC_NO_VECTOR_EXT) && \
-    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
+#if GC_NACC == 16 && defined(GC_VEC_EXT) && (defined(__clang__) || __GNUC__ >= 12)
     typedef double gc_fold_v8 __attribute__((vector_size(64)));
     typedef double gc_fold_v4 __attribute__((vector_size(32)));
     typedef double gc_fold_v2 __attribute__((vector_size(16)));

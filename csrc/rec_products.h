@@ -62,7 +62,7 @@ GC_REC_INLINE void gc_rec_small_acc(
     }
 }
 
-#if defined(__GNUC__) && !defined(GC_NO_VECTOR_EXT)
+#if defined(GC_VEC_EXT)
 /* Blocks of columns with the partial sums as GCC vector values of the
  * native register width (GC_REC_VL lanes: 64 bytes with AVX-512, 32 with
  * AVX2, 16 otherwise), nv of them, so they stay in registers across the
@@ -88,7 +88,7 @@ typedef real gc_rec_vn __attribute__((vector_size(GC_REC_VBYTES)));
 GC_REC_INLINE void gc_rec_small_vec(real *restrict y, const real *restrict c,
                                     const real *restrict rows, int64_t ld, int64_t m, int nv,
                                     int add) {
-    gc_rec_vn a[32 / GC_REC_VL > 8 ? 8 : 32 / GC_REC_VL];
+    gc_rec_vn a[GC_REC_VCOLS / GC_REC_VL];
     #pragma GCC unroll 8
     for (int k = 0; k < nv; k++) a[k] = (gc_rec_vn){0};
     int64_t g = 0;

@@ -19,7 +19,7 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(GC_NO_VECTOR_EXT) && GC_NACC == 16
+#if defined(GC_VEC_EXT) && GC_NACC == 16
 #define GC_REC_VEC 1
 typedef real gc_rec_vr __attribute__((vector_size(8 * sizeof(real))));
 typedef double gc_rec_vd __attribute__((vector_size(64)));
