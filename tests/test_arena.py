@@ -1,7 +1,13 @@
+import copy
+import mmap
+import os
+import pickle
+
 import numpy as np
 import pytest
 
 from gradcore.nn import Arena
+from gradcore.nn import arena as arena_mod
 
 
 def test_layout_offsets_and_views():
@@ -73,10 +79,7 @@ def test_bad_dtype(dtype):
 
 
 # ------------------------------------------------------------ huge-page layout
-from gradcore.nn import arena as arena_mod  # noqa: E402
-
-_LINUX_THP = hasattr(__import__("mmap"), "MADV_HUGEPAGE") and \
-    __import__("os").path.isdir("/sys/kernel/mm/transparent_hugepage")
+_LINUX_THP = hasattr(mmap, "MADV_HUGEPAGE") and os.path.isdir("/sys/kernel/mm/transparent_hugepage")
 
 
 def _vm_flags(addr):
@@ -114,9 +117,6 @@ def test_large_arena_lies_on_huge_pages_small_one_does_not(dtype):
 
 
 def test_huge_page_arena_survives_copy_and_pickle():
-    import copy
-    import pickle
-
     n = arena_mod.HUGE_MIN_BYTES // 4
     a = Arena([("w", (n,))], "float32")
     a.data[:] = np.arange(n, dtype=np.float32)
@@ -130,8 +130,6 @@ def test_huge_page_arena_survives_copy_and_pickle():
 
 
 def test_without_huge_page_advice_large_buffers_are_plain(monkeypatch):
-    import mmap
-
     monkeypatch.delattr(mmap, "MADV_HUGEPAGE", raising=False)
     n = arena_mod.HUGE_MIN_BYTES // 4
     a = Arena([("w", (n,))], "float32")

@@ -23,12 +23,8 @@ anonymous mapping that starts on a 2 MiB boundary and is advised for
 transparent huge pages (Linux; elsewhere, or where the advice is refused,
 plain pages with the same contents). NumPy advises its own allocations
 from 4 MiB on; below that the buffers of a mid-size model span hundreds of
-4 KiB pages, and a step after other work (the caches and the TLB refilled
-from memory) then pays for their page walks: the two kernel calls of the
-50-layer MLP of the mlp benchmark group (1.7 MB of weights and gradients)
-took 0.449 ms after a 20 ms busy loop on plain 64-byte aligned pages and
-0.398 ms on huge pages, 0.25-0.26 ms back to back either way (medians of
-200, pinned, one thread; ``benchmarks/huge_pages.py``).
+4 KiB pages, whose page walks a step after other work pays for
+(docs/performance.md, "Dense-network kernels").
 """
 
 from __future__ import annotations
@@ -45,6 +41,10 @@ _HUGE_PAGE = 2 << 20  # a transparent huge page on x86-64 and arm64 Linux
 HUGE_MIN_BYTES = 1 << 20  # buffers from this size on are laid out for huge pages
 
 
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
 def _huge_zeros(nbytes: int) -> Optional[np.ndarray]:
     """``nbytes`` zero bytes starting on a 2 MiB boundary of a private
     anonymous mapping advised for transparent huge pages, or None where
@@ -53,7 +53,7 @@ def _huge_zeros(nbytes: int) -> Optional[np.ndarray]:
     advice = getattr(mmap, "MADV_HUGEPAGE", None)
     if advice is None:
         return None
-    span = -(-nbytes // _HUGE_PAGE) * _HUGE_PAGE
+    span = _round_up(nbytes, _HUGE_PAGE)
     try:
         mm = mmap.mmap(-1, span + _HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     except (OSError, ValueError):
@@ -169,7 +169,7 @@ class Arena:
             self.offsets[name] = (pos, pos + n)
             pos += n
         self.size = pos
-        gap = -(-pos * self.dtype.itemsize // _ALIGN) * _ALIGN // self.dtype.itemsize
+        gap = _round_up(pos * self.dtype.itemsize, _ALIGN) // self.dtype.itemsize
         block = aligned_zeros(gap + pos, self.dtype)  # data, then grad at the next cache line
         self.data = block[:pos]
         self.grad = block[gap:gap + pos]
